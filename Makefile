@@ -1,0 +1,140 @@
+# quipu - offline-first signed field-record sync.
+# Plain GNU make with pkg-config.  Targets: all check asan valgrind fuzz bench
+# demo install deps clean.
+
+PREFIX  ?= /usr/local
+DESTDIR ?=
+CC      ?= cc
+BUILD   ?= build
+BIN     ?= bin
+SAN     ?=
+OPT     ?= -O2 -g
+
+# msgpack-c is "msgpack" on Debian 12 and "msgpack-c" on newer systems.
+MSGPACK_PC := $(shell pkg-config --exists msgpack-c 2>/dev/null && echo msgpack-c || echo msgpack)
+PKGS    := lmdb libsodium $(MSGPACK_PC) libuv jansson libzstd geos proj
+TESTPKGS := check
+
+# When pkg-config cannot find a dependency, install them first.
+DEPS_OK := $(shell pkg-config --exists $(PKGS) $(TESTPKGS) 2>/dev/null && echo yes)
+ifneq ($(DEPS_OK),yes)
+ifeq ($(filter deps clean,$(MAKECMDGOALS)),)
+$(info quipu: dependencies missing, running packaging/install-deps.sh)
+DEPS_RUN := $(shell ./packaging/install-deps.sh >&2; echo $$?)
+ifneq ($(DEPS_RUN),0)
+$(error packaging/install-deps.sh failed; run it as root)
+endif
+MSGPACK_PC := $(shell pkg-config --exists msgpack-c 2>/dev/null && echo msgpack-c || echo msgpack)
+PKGS    := lmdb libsodium $(MSGPACK_PC) libuv jansson libzstd geos proj
+endif
+endif
+
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm
+CHECK_CFLAGS := $(shell pkg-config --cflags check 2>/dev/null)
+CHECK_LIBS   := $(shell pkg-config --libs check 2>/dev/null)
+
+CFLAGS  ?= $(OPT)
+CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow -Wno-missing-field-initializers \
+           -Iproto -Idaemon -Iclient $(PKG_CFLAGS) $(SAN)
+LDFLAGS += $(SAN)
+
+PROTO_SRC  := $(wildcard proto/*.c)
+DAEMON_SRC := $(filter-out daemon/main.c,$(wildcard daemon/*.c))
+CLIENT_SRC := $(wildcard client/*.c)
+UNIT_SRC   := $(wildcard tests/unit/*.c)
+FUZZ_SRC   := $(wildcard tests/fuzz/fuzz_*.c)
+BENCH_SRC  := $(wildcard tests/bench/*.c)
+
+PROTO_OBJ  := $(PROTO_SRC:%.c=$(BUILD)/%.o)
+DAEMON_OBJ := $(DAEMON_SRC:%.c=$(BUILD)/%.o)
+CLIENT_OBJ := $(CLIENT_SRC:%.c=$(BUILD)/%.o)
+UNIT_OBJ   := $(UNIT_SRC:%.c=$(BUILD)/%.o)
+
+LIBQUIPU   := $(BUILD)/libquipu.a
+LIBQUIPUD  := $(BUILD)/libquipud.a
+FUZZ_BINS  := $(FUZZ_SRC:tests/fuzz/%.c=$(BIN)/%)
+BENCH_BINS := $(BENCH_SRC:tests/bench/%.c=$(BIN)/%)
+
+.PHONY: all check unit integration fuzz-replay asan valgrind fuzz bench demo install deps clean
+
+all: $(BIN)/quipud $(BIN)/quipu
+
+deps:
+	./packaging/install-deps.sh
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(CHECK_CFLAGS) -MMD -MP -c $< -o $@
+
+$(LIBQUIPU): $(PROTO_OBJ)
+	@mkdir -p $(dir $@)
+	$(AR) rcs $@ $^
+
+$(LIBQUIPUD): $(DAEMON_OBJ)
+	@mkdir -p $(dir $@)
+	$(AR) rcs $@ $^
+
+$(BIN)/quipud: $(BUILD)/daemon/main.o $(LIBQUIPUD) $(LIBQUIPU)
+	@mkdir -p $(BIN)
+	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
+
+$(BIN)/quipu: $(CLIENT_OBJ) $(LIBQUIPUD) $(LIBQUIPU)
+	@mkdir -p $(BIN)
+	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
+
+$(BIN)/check_unit: $(UNIT_OBJ) $(LIBQUIPUD) $(LIBQUIPU)
+	@mkdir -p $(BIN)
+	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(CHECK_LIBS)
+
+# Fuzz targets build with gcc as replay drivers (tests/fuzz/replay.c feeds
+# every corpus file to LLVMFuzzerTestOneInput); `make fuzz` builds them with
+# clang's libFuzzer instead.
+$(BIN)/fuzz_%: $(BUILD)/tests/fuzz/fuzz_%.o $(BUILD)/tests/fuzz/replay.o $(LIBQUIPUD) $(LIBQUIPU)
+	@mkdir -p $(BIN)
+	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
+
+$(BIN)/bench_%: $(BUILD)/tests/bench/bench_%.o $(LIBQUIPUD) $(LIBQUIPU)
+	@mkdir -p $(BIN)
+	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
+
+unit: $(BIN)/check_unit
+	$(BIN)/check_unit
+
+fuzz-replay: $(FUZZ_BINS)
+	@set -e; for f in $(FUZZ_BINS); do n=$${f#$(BIN)/fuzz_}; \
+	  $$f tests/fuzz/corpus/$$n; done
+
+integration: all
+	@tests/integration/run.sh $(BIN)
+
+check: all $(BIN)/check_unit $(FUZZ_BINS)
+	$(BIN)/check_unit
+	@$(MAKE) --no-print-directory fuzz-replay
+	@tests/integration/run.sh $(BIN)
+
+asan:
+	$(MAKE) BUILD=build-asan BIN=bin-asan OPT="-O1 -g -fno-omit-frame-pointer" \
+	  SAN="-fsanitize=address,undefined -fno-sanitize-recover=undefined" check
+
+valgrind: $(BIN)/check_unit
+	CK_FORK=no valgrind --error-exitcode=1 --leak-check=full $(BIN)/check_unit
+
+fuzz:
+	$(MAKE) CC=clang BUILD=build-fuzz BIN=bin-fuzz OPT="-O1 -g" \
+	  SAN="-fsanitize=fuzzer-no-link,address,undefined" fuzz-libfuzzer
+
+bench: all $(BENCH_BINS)
+	@tests/bench/run.sh $(BIN)
+
+demo: all
+	@tests/demo.sh $(BIN)
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin
+	install -m 0755 $(BIN)/quipud $(BIN)/quipu $(DESTDIR)$(PREFIX)/bin/
+
+clean:
+	rm -rf build build-asan build-fuzz bin bin-asan bin-fuzz demo-data
+
+-include $(wildcard $(BUILD)/*/*.d $(BUILD)/*/*/*.d)

@@ -1,0 +1,59 @@
+/*
+ * node.h - a node's data directory: where things live, its identity key and
+ * its configuration.  Shared by quipud and quipu.
+ *
+ * Layout of DIR:
+ *   key          ed25519 secret key, 64 raw bytes, mode 0600
+ *   node.json    {"role": "field"|"hub", "listen": "HOST:PORT", ...}
+ *   store/       LMDB environment (data.mdb, lock.mdb)
+ *   quipud.sock  local API socket (mode 0660), present while quipud runs
+ *   quipud.pid   pid of the running quipud
+ *
+ * The directory is chosen by -d/--data, else $QUIPU_DATA, else
+ * $XDG_DATA_HOME/quipu, else $HOME/.local/share/quipu.
+ */
+#ifndef QP_NODE_H
+#define QP_NODE_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "delta.h"
+
+#define QP_PATH_MAX 4096
+#define QP_DEFAULT_PORT 7420
+
+typedef struct qp_node {
+	char dir[QP_PATH_MAX];
+	char store[QP_PATH_MAX];
+	char sock[QP_PATH_MAX];
+	char pidfile[QP_PATH_MAX];
+	char keyfile[QP_PATH_MAX];
+	char config[QP_PATH_MAX];
+	uint8_t pk[QP_KEY_LEN];
+	uint8_t sk[QP_SKEY_LEN];
+	json_t *cfg; /* node.json contents (owned) */
+} qp_node;
+
+/* Resolve the data directory (opt_dir may be NULL) and fill the paths.
+ * Does not touch the file system.  Returns 0 or QP_EINVAL (path too long,
+ * no home directory). */
+int qp_node_paths(qp_node *n, const char *opt_dir);
+
+/* Create the directory (0700), a new key (0600), node.json with the role
+ * (and listen address when non-NULL) and the store directory.  Refuses
+ * (QP_EEXIST) when a key already exists, so an identity is never replaced. */
+int qp_node_init(qp_node *n, const char *role, const char *listen);
+
+/* Load key and node.json of an initialised node.  Errors: QP_EKEY (missing,
+ * wrong size, or readable by others), QP_EPROTO (bad node.json). */
+int qp_node_load(qp_node *n);
+
+/* Release what qp_node_load allocated and wipe the secret key. */
+void qp_node_free(qp_node *n);
+
+/* Role from node.json ("field" when unset). */
+const char *qp_node_role(const qp_node *n);
+
+#endif

@@ -1,0 +1,120 @@
+/*
+ * store.h - the LMDB store of a quipu node.
+ *
+ * The delta log is the truth; everything else is derived from it and can be
+ * rebuilt from it (qp_store_verify proves that it would be the same).
+ * Named databases in one environment:
+ *
+ *   log        feed(48 bytes: author key + org uuid) + seq(be64) -> delta bytes
+ *   feeds      feed(48) -> head: seq(be64) + hash(32) of the newest delta
+ *   records    id (36-char text) -> record state (msgpack map, see store.c)
+ *   idx_kind   kind '\0' org '\0' id -> ""   (lists by kind, by kind + org)
+ *   idx_key    "dni|ruc|code" '\0' [org '\0'] value -> id   (natural keys)
+ *   conflicts  id '\0' field '\0' hlc(be64) -> msgpack {value, author, hlc}
+ *   quarantine feed(48) + seq(be64) + op index(be32) -> msgpack {reason, op}
+ *   meta       "hlc" -> be64 last HLC; "schema" -> be32 version
+ *
+ * Writes are durable when qp_store_write returns 0: the LMDB transaction was
+ * committed with its sync.  A full map grows the map (doubling) and the
+ * transaction is redone; it does not fail the write.
+ *
+ * One qp_store is used from one thread.  Several processes may open the same
+ * store (LMDB's lock file serialises writers), e.g. `quipud --verify`.
+ */
+#ifndef QP_STORE_H
+#define QP_STORE_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "delta.h"
+#include "schema.h"
+#include "uuid.h"
+
+typedef struct qp_store qp_store;
+
+/* Open (creating when absent) the store in directory path, which must exist.
+ * The author key pair signs the deltas this node writes.  On success *out
+ * is set; close with qp_store_close.  Errors: -errno, QP_ESTORE,
+ * QP_EVERSION (store made by a newer schema). */
+int qp_store_open(const char *path, const uint8_t pk[QP_KEY_LEN],
+		  const uint8_t sk[QP_SKEY_LEN], qp_store **out);
+void qp_store_close(qp_store *s); /* accepts NULL */
+
+/* One write in a request. */
+typedef struct qp_write {
+	qp_op_type type;
+	/* QP_OP_CREATE: the record as given by the user: must hold "kind" (or
+	 * kind is set below) and "org" (except org records); "id" optional
+	 * (made here when absent).  Borrowed. */
+	json_t *rec;
+	const char *kind;   /* create: kind name */
+	const char *id;     /* update/void: target record id */
+	json_t *changes;    /* update: object of changed fields; a null value
+			     * removes an optional field.  Borrowed. */
+	const char *reason; /* void: non-empty reason */
+} qp_write;
+
+/* The writes of one client request: accepted or refused as a whole. */
+typedef struct qp_wgroup {
+	qp_write *writes;
+	size_t n;
+	/* Results, set by qp_store_write. */
+	int rc;                      /* 0 accepted, else QP_EVALID etc. */
+	size_t failed;               /* index of the write that failed */
+	char err[QP_ERRMSG_LEN];     /* one line: "producer.dni: ..." */
+	char (*ids)[QP_UUID_STRLEN + 1]; /* n ids on success; malloc'd here,
+					  * caller frees */
+} qp_wgroup;
+
+/* Apply groups[0..n) in one durable transaction.  Each group is validated
+ * against the schema and the records already held (references, natural
+ * keys) and applied in a nested transaction: a refused group changes
+ * nothing.  The ops of all accepted groups become one signed delta per
+ * organisation, appended to this node's feeds; one commit, one fsync.
+ * Returns 0 when the commit succeeded (each group's rc tells whether it was
+ * accepted), or a negative code when the transaction could not be
+ * committed, in which case no group was applied and every group's rc is set
+ * to that code. */
+int qp_store_write(qp_store *s, qp_wgroup *groups, size_t n);
+
+/* Free what qp_store_write allocated in a group (ids). */
+void qp_wgroup_clear(qp_wgroup *g);
+
+/* Read one record.  *rec gets the record object (id, kind, org, fields) and,
+ * when meta is non-NULL, *meta gets {"created": iso, "updated": iso,
+ * "version": hlc, "author": hex, "voided": reason or absent, "conflicts": n}.
+ * Voided records are returned (with meta.voided).  New references; caller
+ * decrefs.  Errors: QP_ENOTFOUND, QP_ECORRUPT. */
+int qp_store_get(qp_store *s, const char *id, json_t **rec, json_t **meta);
+
+/* List records of kind (NULL: every kind), restricted to org when non-NULL,
+ * in id order, starting after id `after` (NULL: from the start), at most
+ * limit records (0: no limit).  Voided records are skipped unless
+ * with_voided.  *out gets a new JSON array; *next (37 bytes) gets the last
+ * id returned when more may follow, else "". */
+int qp_store_list(qp_store *s, const char *kind, const char *org,
+		  const char *after, size_t limit, int with_voided,
+		  json_t **out, char next[QP_UUID_STRLEN + 1]);
+
+/* Statistics: {"records": {kind: n...}, "deltas": n, "feeds": n,
+ * "conflicts": n, "quarantine": n, "map_size": bytes, "map_used": bytes,
+ * "digest": hex of the record-state digest, "key": hex of this node's key,
+ * "feeds_detail": [{"author","org","seq"}...]}.  New reference. */
+int qp_store_stats(qp_store *s, json_t **out);
+
+/* Re-check every delta (signature, hash link to its predecessor, seq
+ * continuity) and rebuild the derived state from the log inside a
+ * transaction that is then aborted, comparing its digest with the live
+ * state.  *report gets {"deltas": n, "ops": n, "records": n, "digest": hex,
+ * "rebuilt_digest": hex, "ok": bool, "error": text}.  Returns 0 when all
+ * holds; QP_ESIG/QP_ECHAIN/QP_ESEQ/QP_EMISMATCH otherwise (report says
+ * where). */
+int qp_store_verify(qp_store *s, json_t **report);
+
+/* BLAKE2b-256 digest of the record state (every record's canonical msgpack
+ * in id order), as 64 hex characters plus NUL. */
+int qp_store_digest(qp_store *s, char out[65]);
+
+#endif

@@ -1,0 +1,32 @@
+/*
+ * util.h - small helpers shared by every module: allocation that aborts on
+ * exhaustion (internal memory only; decoders bound sizes before calling),
+ * big-endian integer packing and bounded string formatting.
+ */
+#ifndef QP_UTIL_H
+#define QP_UTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Allocate or abort the process with a message.  Never returns NULL. */
+void *qp_xmalloc(size_t n);
+void *qp_xcalloc(size_t n, size_t size);
+void *qp_xrealloc(void *p, size_t n);
+char *qp_xstrdup(const char *s);
+
+void qp_put_be32(uint8_t *p, uint32_t v);
+void qp_put_be64(uint8_t *p, uint64_t v);
+uint32_t qp_get_be32(const uint8_t *p);
+uint64_t qp_get_be64(const uint8_t *p);
+
+/* Lower-case hex of n bytes into out (2n+1 bytes, NUL-terminated). */
+void qp_hex(const uint8_t *in, size_t n, char *out);
+/* Parse exactly 2n hex digits into out.  Returns 0 or QP_EPROTO. */
+int qp_unhex(const char *in, uint8_t *out, size_t n);
+
+/* snprintf into a fixed buffer, never overflowing; returns buf. */
+char *qp_fmt(char *buf, size_t len, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+#endif

@@ -1,0 +1,41 @@
+/*
+ * wire.h - the local API between quipu and quipud, version 1.
+ *
+ * Transport: the Unix stream socket DIR/quipud.sock.  Each message is a
+ * frame (frame.h): 4-byte big-endian length, then a msgpack map that is the
+ * JSON object described here (mpjson.h maps JSON to msgpack).  A client may
+ * pipeline: send several requests before reading replies.  Replies carry the
+ * request's "rid" and come back in request order.
+ *
+ * Request:  {"v": 1, "rid": uint, "op": OP, ...arguments}
+ * Reply:    {"rid": uint, "ok": true, ...results}
+ *        or {"rid": uint, "ok": false, "error": "one line", "code": name}
+ *
+ * OP        arguments                              results
+ * id        -                                      key (hex), role, version
+ * add       kind, records: [obj...]                ids: [id...]      (1)
+ * update    id, fields: obj                        id                (1)
+ * void      id, reason                             id                (1)
+ * get       id                                     record, meta
+ * list      kind?, org?, after?, limit?, voided?   records: [...], next
+ * status    -                                      stats (store.h) + daemon
+ * verify    -                                      report (store.h)
+ *
+ * (1) Acknowledged only after the write is durable.  All records of one
+ * request are accepted or refused together; on refusal "index" names the
+ * failing record (0-based) and nothing was written.
+ *
+ * A request frame larger than QP_API_MAX_FRAME, a body that is not a map,
+ * or a wrong "v" gets an error reply when possible and the connection is
+ * closed.
+ */
+#ifndef QP_WIRE_H
+#define QP_WIRE_H
+
+#define QP_API_VERSION 1
+#define QP_API_MAX_FRAME (16u << 20) /* 16 MiB per request */
+#define QP_API_MAX_RECORDS 10000     /* records per add request */
+#define QP_API_LIST_MAX 1000         /* records per list reply page */
+#define QP_VERSION_STRING "0.1.0"
+
+#endif

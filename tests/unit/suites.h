@@ -1,0 +1,31 @@
+/*
+ * suites.h - every Check suite of the unit runner (tests/unit/runner.c).
+ * One suite per module; tests/unit/check_<module>.c covers <dir>/<module>.c.
+ */
+#ifndef QP_SUITES_H
+#define QP_SUITES_H
+
+#include <check.h>
+
+#define QP_SUITES(X) \
+	X(err)       \
+	X(uuid)      \
+	X(hlc)       \
+	X(mpjson)    \
+	X(frame)     \
+	X(delta)     \
+	X(schema)    \
+	X(csv)       \
+	X(store)     \
+	X(node)
+
+#define QP__SUITE_DECL(name) Suite *suite_##name(void);
+QP_SUITES(QP__SUITE_DECL)
+#undef QP__SUITE_DECL
+
+/* A fresh temporary directory for one test (mkdtemp under $TMPDIR); the
+ * caller removes it with qp_test_rmtree.  Returns a malloc'd path. */
+char *qp_test_tmpdir(void);
+void qp_test_rmtree(const char *path);
+
+#endif
