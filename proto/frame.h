@@ -33,7 +33,7 @@ void qp_framer_free(qp_framer *f);
  * then failed and the connection should be closed. */
 int qp_framer_feed(qp_framer *f, const void *data, size_t n);
 
-/* Take the next complete frame.  Returns 1 with *body/*len pointing into the
+/* Take the next complete frame.  Returns 1 with *body and *len pointing into the
  * framer's buffer (valid until the next feed/next/free call), 0 when no
  * complete frame is held, or a negative code when failed. */
 int qp_framer_next(qp_framer *f, const uint8_t **body, uint32_t *len);

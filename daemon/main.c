@@ -1,0 +1,171 @@
+/*
+ * main.c - quipud: the quipu node daemon.
+ *
+ * quipud [-d DIR] [-v|-q] [--verify]
+ * Runs in the foreground, logs to stderr, stops cleanly on SIGINT/SIGTERM
+ * after finishing the commits already in flight.  --verify checks the store
+ * offline (signatures, hash links, state rebuilt from the log) and exits.
+ */
+#include <fcntl.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <uv.h>
+
+#include "err.h"
+#include "log.h"
+#include "node.h"
+#include "server.h"
+#include "store.h"
+#include "wire.h"
+
+typedef struct qp_daemon {
+	qp_log lg;
+	qp_server *srv;
+	uv_signal_t sigint, sigterm;
+} qp_daemon;
+
+static void usage(FILE *out)
+{
+	fprintf(out,
+		"usage: quipud [-d DIR] [-v|-q] [--verify]\n"
+		"  -d, --data DIR  data directory (default: $QUIPU_DATA, else\n"
+		"                  $XDG_DATA_HOME/quipu, else ~/.local/share/quipu)\n"
+		"  -v, --verbose   log debug messages (each commit)\n"
+		"  -q, --quiet     log warnings and errors only\n"
+		"      --verify    check every signature and hash link, rebuild the\n"
+		"                  state from the log and compare; then exit\n"
+		"  -h, --help      this text\n"
+		"Initialise a data directory first with: quipu -d DIR init\n");
+}
+
+static void on_signal(uv_signal_t *h, int signum)
+{
+	qp_daemon *d = h->data;
+	qp_log_info(&d->lg, "signal %d: finishing in-flight commits and stopping",
+		    signum);
+	qp_server_stop(d->srv);
+	uv_close((uv_handle_t *)&d->sigint, NULL);
+	uv_close((uv_handle_t *)&d->sigterm, NULL);
+}
+
+static int write_pidfile(const char *path)
+{
+	char buf[32];
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644), n;
+	if (fd < 0)
+		return -1;
+	n = snprintf(buf, sizeof(buf), "%ld\n", (long)getpid());
+	if (write(fd, buf, (size_t)n) != n) {
+		close(fd);
+		return -1;
+	}
+	return close(fd);
+}
+
+static int run_verify(qp_store *st, const qp_log *lg)
+{
+	json_t *report = NULL;
+	int rc = qp_store_verify(st, &report);
+	char *text = report ? json_dumps(report, JSON_COMPACT) : NULL;
+
+	if (rc == 0)
+		printf("%s\n", text ? text : "{}");
+	else
+		qp_log_error(lg, "verify failed: %s (%s)", qp_strerror(rc),
+			     text ? text : "no report");
+	free(text);
+	json_decref(report);
+	return rc == 0 ? 0 : 1;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"data", required_argument, NULL, 'd'},
+		{"verbose", no_argument, NULL, 'v'},
+		{"quiet", no_argument, NULL, 'q'},
+		{"verify", no_argument, NULL, 'V'},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
+	qp_daemon d;
+	qp_node node;
+	qp_store *st = NULL;
+	uv_loop_t loop;
+	const char *dir = NULL;
+	int verify = 0, c, rc, status = 1;
+
+	memset(&d, 0, sizeof(d));
+	d.lg.level = QP_LOG_INFO;
+	while ((c = getopt_long(argc, argv, "d:vqh", opts, NULL)) != -1) {
+		switch (c) {
+		case 'd': dir = optarg; break;
+		case 'v': d.lg.level = QP_LOG_DEBUG; break;
+		case 'q': d.lg.level = QP_LOG_WARN; break;
+		case 'V': verify = 1; break;
+		case 'h': usage(stdout); return 0;
+		default: usage(stderr); return 2;
+		}
+	}
+	if (optind != argc) {
+		usage(stderr);
+		return 2;
+	}
+	if (qp_node_paths(&node, dir) != 0) {
+		fprintf(stderr, "quipud: cannot resolve the data directory (set -d DIR or QUIPU_DATA)\n");
+		return 2;
+	}
+	if ((rc = qp_node_load(&node)) != 0) {
+		if (rc == QP_EKEY)
+			fprintf(stderr, "quipud: %s: no usable key at %s (initialise with: quipu -d %s init; the key must be mode 0600)\n",
+				node.dir, node.keyfile, node.dir);
+		else
+			fprintf(stderr, "quipud: %s: %s\n", node.config, qp_strerror(rc));
+		return 1;
+	}
+	if ((rc = qp_store_open(node.store, node.pk, node.sk, &st)) != 0) {
+		qp_log_error(&d.lg, "cannot open store %s: %s", node.store,
+			     qp_strerror(rc));
+		goto out;
+	}
+	if (verify) {
+		status = run_verify(st, &d.lg);
+		goto out;
+	}
+
+	uv_loop_init(&loop);
+	rc = qp_server_start(&loop, &node, st, &d.lg, &d.srv);
+	if (rc != 0) {
+		if (rc == QP_EEXIST)
+			qp_log_error(&d.lg, "another quipud is already serving %s", node.sock);
+		uv_run(&loop, UV_RUN_DEFAULT);
+		uv_loop_close(&loop);
+		goto out;
+	}
+	write_pidfile(node.pidfile);
+	uv_signal_init(&loop, &d.sigint);
+	uv_signal_init(&loop, &d.sigterm);
+	d.sigint.data = d.sigterm.data = &d;
+	uv_signal_start(&d.sigint, on_signal, SIGINT);
+	uv_signal_start(&d.sigterm, on_signal, SIGTERM);
+	/* A client that vanishes mid-reply must not kill the daemon. */
+	signal(SIGPIPE, SIG_IGN);
+	qp_log_info(&d.lg, "quipud %s (%s) serving %s", QP_VERSION_STRING,
+		    qp_node_role(&node), node.sock);
+
+	uv_run(&loop, UV_RUN_DEFAULT);
+	if (uv_loop_close(&loop) != 0)
+		qp_log_warn(&d.lg, "loop closed with handles still open");
+	unlink(node.pidfile);
+	qp_log_info(&d.lg, "stopped cleanly");
+	status = 0;
+out:
+	qp_store_close(st);
+	qp_node_free(&node);
+	return status;
+}

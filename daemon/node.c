@@ -1,0 +1,193 @@
+/* node.c - data directory, identity key and node.json; see node.h. */
+#include "node.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <sodium.h>
+
+#include "err.h"
+#include "util.h"
+
+static int join_path(char *out, const char *dir, const char *name)
+{
+	int n = snprintf(out, QP_PATH_MAX, "%s/%s", dir, name);
+	return (n < 0 || n >= QP_PATH_MAX) ? QP_EINVAL : 0;
+}
+
+int qp_node_paths(qp_node *n, const char *opt_dir)
+{
+	const char *dir = opt_dir, *base;
+	char tmp[QP_PATH_MAX];
+	int rc;
+
+	memset(n, 0, sizeof(*n));
+	if (dir == NULL || *dir == '\0')
+		dir = getenv("QUIPU_DATA");
+	if (dir == NULL || *dir == '\0') {
+		if ((base = getenv("XDG_DATA_HOME")) != NULL && *base != '\0')
+			rc = snprintf(tmp, sizeof(tmp), "%s/quipu", base);
+		else if ((base = getenv("HOME")) != NULL && *base != '\0')
+			rc = snprintf(tmp, sizeof(tmp), "%s/.local/share/quipu",
+				      base);
+		else
+			return QP_EINVAL;
+		if (rc < 0 || rc >= (int)sizeof(tmp))
+			return QP_EINVAL;
+		dir = tmp;
+	}
+	if (strlen(dir) >= QP_PATH_MAX - 32)
+		return QP_EINVAL;
+	/* The socket path must fit in sockaddr_un.sun_path (108 bytes). */
+	snprintf(n->dir, sizeof(n->dir), "%s", dir);
+	if ((rc = join_path(n->store, dir, "store")) != 0 ||
+	    (rc = join_path(n->sock, dir, "quipud.sock")) != 0 ||
+	    (rc = join_path(n->pidfile, dir, "quipud.pid")) != 0 ||
+	    (rc = join_path(n->keyfile, dir, "key")) != 0 ||
+	    (rc = join_path(n->config, dir, "node.json")) != 0)
+		return rc;
+	return 0;
+}
+
+/* mkdir -p with the given mode for the last component. */
+static int make_dirs(const char *path, mode_t mode)
+{
+	char buf[QP_PATH_MAX];
+	size_t len = strlen(path);
+	if (len >= sizeof(buf))
+		return QP_EINVAL;
+	memcpy(buf, path, len + 1);
+	for (char *p = buf + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(buf, 0755) != 0 && errno != EEXIST)
+			return -errno;
+		*p = '/';
+	}
+	if (mkdir(buf, mode) != 0 && errno != EEXIST)
+		return -errno;
+	return 0;
+}
+
+/* Write data to path atomically (tmp + fsync + rename) with mode. */
+static int write_file(const char *path, const void *data, size_t len,
+		      mode_t mode, int exclusive)
+{
+	char tmp[QP_PATH_MAX + 8];
+	int fd, rc = 0;
+	if (exclusive && access(path, F_OK) == 0)
+		return QP_EEXIST;
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+	if (fd < 0)
+		return -errno;
+	if (fchmod(fd, mode) != 0 || write(fd, data, len) != (ssize_t)len ||
+	    fsync(fd) != 0)
+		rc = -errno;
+	if (close(fd) != 0 && rc == 0)
+		rc = -errno;
+	if (rc == 0 && rename(tmp, path) != 0)
+		rc = -errno;
+	if (rc != 0)
+		unlink(tmp);
+	return rc;
+}
+
+int qp_node_init(qp_node *n, const char *role, const char *listen)
+{
+	json_t *cfg = NULL;
+	char *text = NULL;
+	int rc;
+
+	if (role == NULL)
+		role = "field";
+	if (strcmp(role, "field") != 0 && strcmp(role, "hub") != 0)
+		return QP_EINVAL;
+	if ((rc = qp_crypto_init()) != 0)
+		return rc;
+	if ((rc = make_dirs(n->dir, 0700)) != 0)
+		return rc;
+	if (access(n->keyfile, F_OK) == 0)
+		return QP_EEXIST;
+	qp_key_generate(n->pk, n->sk);
+	cfg = json_pack("{s:i, s:s}", "version", 1, "role", role);
+	if (cfg == NULL)
+		return QP_ENOMEM;
+	if (listen != NULL)
+		json_object_set_new(cfg, "listen", json_string(listen));
+	text = json_dumps(cfg, JSON_INDENT(2) | JSON_SORT_KEYS);
+	if (text == NULL) {
+		rc = QP_ENOMEM;
+		goto out;
+	}
+	if ((rc = make_dirs(n->store, 0700)) != 0)
+		goto out;
+	if ((rc = write_file(n->config, text, strlen(text), 0644, 0)) != 0)
+		goto out;
+	/* The key is written last: its presence marks an initialised node. */
+	rc = write_file(n->keyfile, n->sk, QP_SKEY_LEN, 0600, 1);
+	if (rc == 0) {
+		n->cfg = cfg;
+		cfg = NULL;
+	}
+out:
+	free(text);
+	json_decref(cfg);
+	return rc;
+}
+
+int qp_node_load(qp_node *n)
+{
+	struct stat st;
+	json_error_t jerr;
+	ssize_t got;
+	int fd, rc;
+
+	if ((rc = qp_crypto_init()) != 0)
+		return rc;
+	fd = open(n->keyfile, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return QP_EKEY;
+	/* A key readable by group or others has leaked; refuse to use it. */
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) ||
+	    (st.st_mode & 077) != 0 || st.st_size != QP_SKEY_LEN) {
+		close(fd);
+		return QP_EKEY;
+	}
+	got = read(fd, n->sk, QP_SKEY_LEN);
+	close(fd);
+	if (got != QP_SKEY_LEN)
+		return QP_EKEY;
+	crypto_sign_ed25519_sk_to_pk(n->pk, n->sk);
+
+	json_decref(n->cfg);
+	n->cfg = json_load_file(n->config, JSON_REJECT_DUPLICATES, &jerr);
+	if (n->cfg == NULL || !json_is_object(n->cfg)) {
+		json_decref(n->cfg);
+		n->cfg = NULL;
+		sodium_memzero(n->sk, sizeof(n->sk));
+		return QP_EPROTO;
+	}
+	return 0;
+}
+
+void qp_node_free(qp_node *n)
+{
+	if (n == NULL)
+		return;
+	json_decref(n->cfg);
+	n->cfg = NULL;
+	sodium_memzero(n->sk, sizeof(n->sk));
+}
+
+const char *qp_node_role(const qp_node *n)
+{
+	const char *r = n->cfg ? json_string_value(json_object_get(n->cfg, "role")) : NULL;
+	return r ? r : "field";
+}

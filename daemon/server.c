@@ -1,0 +1,738 @@
+/* server.c - the local API on a Unix socket with group commit; see server.h. */
+#include "server.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "err.h"
+#include "frame.h"
+#include "hlc.h"
+#include "mpjson.h"
+#include "util.h"
+#include "wire.h"
+
+/* Stop reading from a client whose unsent replies exceed this. */
+#define QP_CLIENT_OUT_HIGH (8u << 20)
+#define QP_READ_CHUNK 65536
+
+typedef struct qp_client qp_client;
+
+typedef struct qp_req {
+	struct qp_req *next;  /* client's FIFO, in arrival order */
+	struct qp_req *wnext; /* server's list of writes awaiting commit */
+	qp_client *client;    /* NULL once the client has gone */
+	json_int_t rid;
+	json_t *msg;   /* the request (owned) */
+	json_t *reply; /* NULL until answered (owned) */
+	int is_write;
+	qp_write *writes;
+	size_t nwrites;
+} qp_req;
+
+struct qp_client {
+	uv_pipe_t pipe;
+	qp_server *srv;
+	qp_framer fr;
+	qp_req *head, *tail;
+	size_t waiting_writes; /* writes of this client not yet committed */
+	size_t out_bytes;      /* reply bytes handed to libuv, not yet sent */
+	int reading;
+	int closing;
+	int close_after_flush; /* protocol error: close once replies are out */
+	qp_client *prev, *next;
+};
+
+struct qp_server {
+	uv_loop_t *loop;
+	qp_node *node;
+	qp_store *store;
+	const qp_log *lg;
+	uv_pipe_t listener;
+	uv_check_t check;
+	qp_client *clients;
+	qp_req *wfirst, *wlast;
+	int stopping;
+	int handles; /* open handles of the server itself */
+	uint64_t started_ms;
+	uint64_t commits, write_reqs, records_written, requests, nclients;
+	uint64_t max_batch;
+};
+
+typedef struct qp_out {
+	uv_write_t wr;
+	qp_client *client;
+	size_t len;
+	uint8_t data[];
+} qp_out;
+
+static void client_close(qp_client *c);
+static void client_flush(qp_client *c);
+static void server_release(qp_server *srv);
+static void on_server_handle_closed(uv_handle_t *h);
+
+/* ---- replies ------------------------------------------------------ */
+
+static json_t *reply_ok(json_int_t rid)
+{
+	return json_pack("{s:I, s:b}", "rid", rid, "ok", 1);
+}
+
+static json_t *reply_err(json_int_t rid, int code, const char *msg)
+{
+	return json_pack("{s:I, s:b, s:s, s:s}", "rid", rid, "ok", 0, "error",
+			 msg, "code", qp_err_name(code));
+}
+
+static void req_free(qp_req *r)
+{
+	if (r == NULL)
+		return;
+	json_decref(r->msg);
+	json_decref(r->reply);
+	free(r->writes);
+	free(r);
+}
+
+/* ---- reads ---------------------------------------------------------- */
+
+static json_t *do_get(qp_server *srv, qp_req *r)
+{
+	const char *id = json_string_value(json_object_get(r->msg, "id"));
+	json_t *rec = NULL, *meta = NULL, *rep;
+	char msg[QP_ERRMSG_LEN];
+	int rc;
+
+	if (id == NULL)
+		return reply_err(r->rid, QP_EINVAL, "get: id required");
+	rc = qp_store_get(srv->store, id, &rec, &meta);
+	if (rc == QP_ENOTFOUND)
+		return reply_err(r->rid, rc,
+				 qp_fmt(msg, sizeof(msg), "get: no record with id %.64s", id));
+	if (rc != 0)
+		return reply_err(r->rid, rc, qp_fmt(msg, sizeof(msg), "get: %s",
+						   qp_strerror(rc)));
+	rep = reply_ok(r->rid);
+	json_object_set_new(rep, "record", rec);
+	json_object_set_new(rep, "meta", meta);
+	return rep;
+}
+
+static json_t *do_list(qp_server *srv, qp_req *r)
+{
+	const char *kind = json_string_value(json_object_get(r->msg, "kind"));
+	const char *org = json_string_value(json_object_get(r->msg, "org"));
+	const char *after = json_string_value(json_object_get(r->msg, "after"));
+	json_int_t limit = json_integer_value(json_object_get(r->msg, "limit"));
+	int voided = json_is_true(json_object_get(r->msg, "voided"));
+	char next[QP_UUID_STRLEN + 1] = "", msg[QP_ERRMSG_LEN];
+	json_t *list = NULL, *rep;
+	int rc;
+
+	if (kind != NULL && qp_schema_kind(kind) == NULL)
+		return reply_err(r->rid, QP_EINVAL,
+				 qp_fmt(msg, sizeof(msg), "list: unknown kind '%.32s'", kind));
+	if (limit <= 0 || limit > QP_API_LIST_MAX)
+		limit = QP_API_LIST_MAX;
+	rc = qp_store_list(srv->store, kind, org, after, (size_t)limit, voided,
+			   &list, next);
+	if (rc != 0)
+		return reply_err(r->rid, rc, qp_fmt(msg, sizeof(msg), "list: %s",
+						   qp_strerror(rc)));
+	rep = reply_ok(r->rid);
+	json_object_set_new(rep, "records", list);
+	json_object_set_new(rep, "next", json_string(next));
+	return rep;
+}
+
+static json_t *do_status(qp_server *srv, qp_req *r)
+{
+	json_t *stats = NULL, *rep, *d;
+	char key[2 * QP_KEY_LEN + 1];
+	int rc = qp_store_stats(srv->store, &stats);
+
+	if (rc != 0)
+		return reply_err(r->rid, rc, "status: cannot read store statistics");
+	qp_hex(srv->node->pk, QP_KEY_LEN, key);
+	d = json_pack("{s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
+		      "version", QP_VERSION_STRING, "role", qp_node_role(srv->node),
+		      "data", srv->node->dir, "pid", (json_int_t)getpid(),
+		      "uptime_s",
+		      (json_int_t)((qp_hlc_wall_ms() - srv->started_ms) / 1000),
+		      "clients", (json_int_t)srv->nclients, "requests",
+		      (json_int_t)srv->requests, "commits",
+		      (json_int_t)srv->commits, "write_requests",
+		      (json_int_t)srv->write_reqs, "records_written",
+		      (json_int_t)srv->records_written, "max_batch",
+		      (json_int_t)srv->max_batch);
+	rep = reply_ok(r->rid);
+	json_object_set_new(rep, "key", json_string(key));
+	json_object_set_new(rep, "daemon", d);
+	json_object_set_new(rep, "store", stats);
+	return rep;
+}
+
+static json_t *do_verify(qp_server *srv, qp_req *r)
+{
+	json_t *report = NULL, *rep;
+	char msg[QP_ERRMSG_LEN];
+	const char *why;
+	int rc = qp_store_verify(srv->store, &report);
+
+	if (rc != 0) {
+		why = report ? json_string_value(json_object_get(report, "error")) : NULL;
+		qp_log_error(srv->lg, "verify failed: %s", why ? why : qp_strerror(rc));
+		rep = reply_err(r->rid, rc,
+				qp_fmt(msg, sizeof(msg), "verify: %s",
+				       why ? why : qp_strerror(rc)));
+		if (report != NULL)
+			json_object_set_new(rep, "report", report);
+		return rep;
+	}
+	rep = reply_ok(r->rid);
+	json_object_set_new(rep, "report", report);
+	return rep;
+}
+
+static json_t *do_id(qp_server *srv, qp_req *r)
+{
+	char key[2 * QP_KEY_LEN + 1];
+	json_t *rep = reply_ok(r->rid);
+	qp_hex(srv->node->pk, QP_KEY_LEN, key);
+	json_object_set_new(rep, "key", json_string(key));
+	json_object_set_new(rep, "role", json_string(qp_node_role(srv->node)));
+	json_object_set_new(rep, "version", json_string(QP_VERSION_STRING));
+	return rep;
+}
+
+static json_t *answer_read(qp_server *srv, qp_req *r)
+{
+	const char *op = json_string_value(json_object_get(r->msg, "op"));
+	char msg[QP_ERRMSG_LEN];
+
+	if (strcmp(op, "get") == 0)
+		return do_get(srv, r);
+	if (strcmp(op, "list") == 0)
+		return do_list(srv, r);
+	if (strcmp(op, "status") == 0)
+		return do_status(srv, r);
+	if (strcmp(op, "verify") == 0)
+		return do_verify(srv, r);
+	if (strcmp(op, "id") == 0)
+		return do_id(srv, r);
+	return reply_err(r->rid, QP_EINVAL,
+			 qp_fmt(msg, sizeof(msg), "unknown op '%.32s'", op));
+}
+
+/* ---- writes --------------------------------------------------------- */
+
+/* Turn an add/update/void request into store writes.  Returns NULL and
+ * sets r->writes, or returns an error reply for a malformed request. */
+static json_t *prepare_write(qp_req *r, const char *op)
+{
+	json_t *m = r->msg, *recs, *v;
+	const char *kind, *id, *reason;
+	char msg[QP_ERRMSG_LEN];
+	size_t i;
+
+	if (strcmp(op, "add") == 0) {
+		kind = json_string_value(json_object_get(m, "kind"));
+		recs = json_object_get(m, "records");
+		if (kind == NULL || qp_schema_kind(kind) == NULL)
+			return reply_err(r->rid, QP_EINVAL,
+					 qp_fmt(msg, sizeof(msg), "add: unknown kind '%.32s'",
+						kind ? kind : ""));
+		if (!json_is_array(recs) || json_array_size(recs) == 0)
+			return reply_err(r->rid, QP_EINVAL, "add: records must be a non-empty array");
+		if (json_array_size(recs) > QP_API_MAX_RECORDS)
+			return reply_err(r->rid, QP_ETOOBIG,
+					 qp_fmt(msg, sizeof(msg),
+						"add: at most %u records per request",
+						QP_API_MAX_RECORDS));
+		r->nwrites = json_array_size(recs);
+		r->writes = qp_xcalloc(r->nwrites, sizeof(qp_write));
+		json_array_foreach(recs, i, v) {
+			if (!json_is_object(v))
+				return reply_err(r->rid, QP_EINVAL,
+						 qp_fmt(msg, sizeof(msg),
+							"add: record %zu is not an object", i));
+			r->writes[i].type = QP_OP_CREATE;
+			r->writes[i].kind = kind;
+			r->writes[i].rec = v;
+		}
+		return NULL;
+	}
+	id = json_string_value(json_object_get(m, "id"));
+	if (id == NULL)
+		return reply_err(r->rid, QP_EINVAL,
+				 qp_fmt(msg, sizeof(msg), "%s: id required", op));
+	r->nwrites = 1;
+	r->writes = qp_xcalloc(1, sizeof(qp_write));
+	r->writes[0].id = id;
+	if (strcmp(op, "update") == 0) {
+		v = json_object_get(m, "fields");
+		if (!json_is_object(v) || json_object_size(v) == 0)
+			return reply_err(r->rid, QP_EINVAL,
+					 "update: fields must be a non-empty object");
+		r->writes[0].type = QP_OP_UPDATE;
+		r->writes[0].changes = v;
+		return NULL;
+	}
+	reason = json_string_value(json_object_get(m, "reason"));
+	if (reason == NULL || *reason == '\0')
+		return reply_err(r->rid, QP_EINVAL, "void: reason required");
+	r->writes[0].type = QP_OP_VOID;
+	r->writes[0].reason = reason;
+	return NULL;
+}
+
+/* Answer the reads that were waiting behind this client's writes. */
+static void answer_waiting_reads(qp_client *c)
+{
+	for (qp_req *r = c->head; r != NULL; r = r->next) {
+		if (r->reply != NULL)
+			continue;
+		if (r->is_write)
+			break; /* still waiting for a later commit */
+		r->reply = answer_read(c->srv, r);
+	}
+}
+
+/* Commit every write received so far in one transaction and answer it. */
+static void commit_pending(qp_server *srv)
+{
+	qp_req *r, *next;
+	qp_wgroup *groups;
+	size_t n = 0, i = 0, records = 0;
+	char msg[QP_ERRMSG_LEN];
+	int rc;
+
+	for (r = srv->wfirst; r != NULL; r = r->wnext)
+		n++;
+	if (n == 0)
+		return;
+	groups = qp_xcalloc(n, sizeof(*groups));
+	for (r = srv->wfirst; r != NULL; r = r->wnext, i++) {
+		groups[i].writes = r->writes;
+		groups[i].n = r->nwrites;
+		records += r->nwrites;
+	}
+	rc = qp_store_write(srv->store, groups, n);
+	if (rc != 0)
+		qp_log_error(srv->lg, "commit of %zu requests failed: %s", n,
+			     qp_strerror(rc));
+	else
+		qp_log_debug(srv->lg, "committed %zu requests, %zu records", n,
+			     records);
+	srv->commits++;
+	srv->write_reqs += n;
+	if (n > srv->max_batch)
+		srv->max_batch = n;
+
+	i = 0;
+	for (r = srv->wfirst; r != NULL; r = next, i++) {
+		qp_wgroup *g = &groups[i];
+		next = r->wnext;
+		r->wnext = NULL;
+		if (g->rc == 0) {
+			json_t *ids = json_array();
+			for (size_t k = 0; k < g->n; k++)
+				json_array_append_new(ids, json_string(g->ids[k]));
+			r->reply = reply_ok(r->rid);
+			if (json_string_value(json_object_get(r->msg, "id")) != NULL &&
+			    g->n == 1)
+				json_object_set_new(r->reply, "id",
+						    json_string(g->ids[0]));
+			json_object_set_new(r->reply, "ids", ids);
+			srv->records_written += g->n;
+		} else {
+			const char *e = g->err[0] ? g->err
+						  : qp_fmt(msg, sizeof(msg), "store: %s",
+							   qp_strerror(g->rc));
+			r->reply = reply_err(r->rid, g->rc, e);
+			json_object_set_new(r->reply, "index",
+					    json_integer((json_int_t)g->failed));
+		}
+		qp_wgroup_clear(g);
+		if (r->client == NULL) {
+			req_free(r); /* its client went away; nobody to tell */
+			continue;
+		}
+		r->is_write = 0;
+		r->client->waiting_writes--;
+	}
+	srv->wfirst = srv->wlast = NULL;
+	free(groups);
+
+	for (qp_client *c = srv->clients; c != NULL; c = c->next) {
+		answer_waiting_reads(c);
+		client_flush(c);
+	}
+}
+
+static void on_check(uv_check_t *h)
+{
+	commit_pending(h->data);
+}
+
+/* ---- requests ------------------------------------------------------- */
+
+static void client_enqueue(qp_client *c, qp_req *r)
+{
+	if (c->tail)
+		c->tail->next = r;
+	else
+		c->head = r;
+	c->tail = r;
+}
+
+/* A protocol error: answer once with rid 0 and close after flushing. */
+static void client_protocol_error(qp_client *c, int code, const char *why)
+{
+	qp_req *r = qp_xcalloc(1, sizeof(*r));
+	qp_log_warn(c->srv->lg, "client protocol error: %s", why);
+	r->client = c;
+	r->reply = reply_err(0, code, why);
+	client_enqueue(c, r);
+	c->close_after_flush = 1;
+	if (c->reading) {
+		uv_read_stop((uv_stream_t *)&c->pipe);
+		c->reading = 0;
+	}
+}
+
+static void handle_frame(qp_client *c, const uint8_t *body, uint32_t len)
+{
+	qp_server *srv = c->srv;
+	json_t *msg = NULL, *err;
+	const char *op;
+	qp_req *r;
+	int rc;
+
+	rc = qp_mpjson_decode((const char *)body, len, QP_API_MAX_FRAME, &msg);
+	if (rc != 0 || !json_is_object(msg)) {
+		json_decref(msg);
+		client_protocol_error(c, QP_EPROTO, "request is not a msgpack map");
+		return;
+	}
+	if (json_integer_value(json_object_get(msg, "v")) != QP_API_VERSION) {
+		json_decref(msg);
+		client_protocol_error(c, QP_EVERSION,
+				      "unsupported API version (this quipud speaks v1)");
+		return;
+	}
+	op = json_string_value(json_object_get(msg, "op"));
+	if (op == NULL || !json_is_integer(json_object_get(msg, "rid"))) {
+		json_decref(msg);
+		client_protocol_error(c, QP_EPROTO, "request needs op and rid");
+		return;
+	}
+	srv->requests++;
+	r = qp_xcalloc(1, sizeof(*r));
+	r->client = c;
+	r->msg = msg;
+	r->rid = json_integer_value(json_object_get(msg, "rid"));
+	client_enqueue(c, r);
+
+	if (strcmp(op, "add") == 0 || strcmp(op, "update") == 0 ||
+	    strcmp(op, "void") == 0) {
+		if ((err = prepare_write(r, op)) != NULL) {
+			r->reply = err;
+			return;
+		}
+		r->is_write = 1;
+		c->waiting_writes++;
+		if (srv->wlast)
+			srv->wlast->wnext = r;
+		else
+			srv->wfirst = r;
+		srv->wlast = r;
+		return;
+	}
+	if (c->waiting_writes == 0)
+		r->reply = answer_read(srv, r);
+}
+
+/* ---- client I/O ----------------------------------------------------- */
+
+static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
+{
+	(void)h;
+	(void)hint;
+	buf->base = qp_xmalloc(QP_READ_CHUNK);
+	buf->len = QP_READ_CHUNK;
+}
+
+static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
+{
+	qp_client *c = s->data;
+	const uint8_t *body;
+	uint32_t len;
+	int rc;
+
+	if (nread < 0) {
+		free(buf->base);
+		if (nread != UV_EOF)
+			qp_log_debug(c->srv->lg, "client read: %s", uv_strerror((int)nread));
+		client_close(c);
+		return;
+	}
+	rc = qp_framer_feed(&c->fr, buf->base, (size_t)nread);
+	free(buf->base);
+	if (rc != 0) {
+		client_protocol_error(c, rc, "frame longer than the API limit or empty");
+		client_flush(c);
+		return;
+	}
+	while (!c->close_after_flush &&
+	       (rc = qp_framer_next(&c->fr, &body, &len)) == 1)
+		handle_frame(c, body, len);
+	client_flush(c);
+}
+
+static void on_written(uv_write_t *wr, int status)
+{
+	qp_out *o = (qp_out *)wr;
+	qp_client *c = o->client;
+
+	c->out_bytes -= o->len;
+	free(o);
+	if (status < 0) {
+		client_close(c);
+		return;
+	}
+	if (!c->reading && !c->closing && !c->close_after_flush &&
+	    !c->srv->stopping && c->out_bytes < QP_CLIENT_OUT_HIGH / 2) {
+		if (uv_read_start((uv_stream_t *)&c->pipe, on_alloc, on_read) == 0)
+			c->reading = 1;
+	}
+	if (c->close_after_flush && c->out_bytes == 0 && c->head == NULL)
+		client_close(c);
+}
+
+/* Send every answered reply at the head of the FIFO, in order. */
+static void client_flush(qp_client *c)
+{
+	qp_req *r;
+	char *body;
+	size_t blen;
+	qp_out *o;
+	uv_buf_t b;
+
+	while (!c->closing && (r = c->head) != NULL && r->reply != NULL) {
+		c->head = r->next;
+		if (c->head == NULL)
+			c->tail = NULL;
+		if (qp_mpjson_encode(r->reply, &body, &blen) != 0 ||
+		    blen > QP_API_MAX_FRAME) {
+			/* Cannot happen for replies we build; say so, don't hang. */
+			json_decref(r->reply);
+			r->reply = reply_err(r->rid, QP_ETOOBIG, "reply too large");
+			if (qp_mpjson_encode(r->reply, &body, &blen) != 0)
+				abort();
+		}
+		o = qp_xmalloc(sizeof(*o) + QP_FRAME_HDR + blen);
+		o->client = c;
+		o->len = QP_FRAME_HDR + blen;
+		qp_frame_header(o->data, (uint32_t)blen);
+		memcpy(o->data + QP_FRAME_HDR, body, blen);
+		free(body);
+		req_free(r);
+		b = uv_buf_init((char *)o->data, (unsigned)o->len);
+		if (uv_write(&o->wr, (uv_stream_t *)&c->pipe, &b, 1, on_written) != 0) {
+			free(o);
+			client_close(c);
+			return;
+		}
+		c->out_bytes += o->len;
+	}
+	if (c->out_bytes > QP_CLIENT_OUT_HIGH && c->reading) {
+		uv_read_stop((uv_stream_t *)&c->pipe);
+		c->reading = 0;
+	}
+	if (c->close_after_flush && c->out_bytes == 0 && c->head == NULL)
+		client_close(c);
+}
+
+static void on_client_closed(uv_handle_t *h)
+{
+	qp_client *c = h->data;
+	qp_server *srv = c->srv;
+	qp_req *r, *next;
+
+	/* Writes still waiting for the commit stay queued there (they were
+	 * received, so they are committed); only the link back is cut. */
+	for (r = c->head; r != NULL; r = next) {
+		next = r->next;
+		r->next = NULL;
+		if (r->is_write && r->reply == NULL)
+			r->client = NULL;
+		else
+			req_free(r);
+	}
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		srv->clients = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	srv->nclients--;
+	qp_framer_free(&c->fr);
+	free(c);
+	if (srv->stopping)
+		server_release(srv);
+}
+
+static void client_close(qp_client *c)
+{
+	if (c->closing)
+		return;
+	c->closing = 1;
+	c->reading = 0;
+	uv_close((uv_handle_t *)&c->pipe, on_client_closed);
+}
+
+static void on_connection(uv_stream_t *l, int status)
+{
+	qp_server *srv = l->data;
+	qp_client *c;
+
+	if (status < 0) {
+		qp_log_warn(srv->lg, "accept: %s", uv_strerror(status));
+		return;
+	}
+	c = qp_xcalloc(1, sizeof(*c));
+	c->srv = srv;
+	qp_framer_init(&c->fr, QP_API_MAX_FRAME);
+	uv_pipe_init(srv->loop, &c->pipe, 0);
+	c->pipe.data = c;
+	c->next = srv->clients;
+	if (srv->clients)
+		srv->clients->prev = c;
+	srv->clients = c;
+	srv->nclients++;
+	if (uv_accept(l, (uv_stream_t *)&c->pipe) != 0 ||
+	    uv_read_start((uv_stream_t *)&c->pipe, on_alloc, on_read) != 0) {
+		client_close(c);
+		return;
+	}
+	c->reading = 1;
+}
+
+/* ---- start and stop ------------------------------------------------- */
+
+/* Is another quipud answering on this socket path? */
+static int socket_live(const char *path)
+{
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0), live;
+	struct sockaddr_un sa;
+
+	if (fd < 0)
+		return 0;
+	memset(&sa, 0, sizeof(sa));
+	sa.sun_family = AF_UNIX;
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+	live = connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0;
+	close(fd);
+	return live;
+}
+
+int qp_server_start(uv_loop_t *loop, qp_node *node, qp_store *store,
+		    const qp_log *lg, qp_server **out)
+{
+	qp_server *srv;
+	int rc;
+
+	if (strlen(node->sock) >= sizeof(((struct sockaddr_un *)0)->sun_path))
+		return QP_EINVAL;
+	if (socket_live(node->sock))
+		return QP_EEXIST;
+	unlink(node->sock); /* stale, from a daemon that died */
+
+	srv = qp_xcalloc(1, sizeof(*srv));
+	srv->loop = loop;
+	srv->node = node;
+	srv->store = store;
+	srv->lg = lg;
+	srv->started_ms = qp_hlc_wall_ms();
+	uv_pipe_init(loop, &srv->listener, 0);
+	srv->listener.data = srv;
+	srv->handles++;
+	if ((rc = uv_pipe_bind(&srv->listener, node->sock)) == 0 &&
+	    (rc = (chmod(node->sock, 0660) != 0) ? -errno : 0) == 0)
+		rc = uv_listen((uv_stream_t *)&srv->listener, 128, on_connection);
+	if (rc != 0) {
+		qp_log_error(lg, "cannot listen on %s: %s", node->sock, uv_strerror(rc));
+		/* The caller runs the loop once more, which frees srv. */
+		srv->stopping = 1;
+		uv_close((uv_handle_t *)&srv->listener, on_server_handle_closed);
+		return rc;
+	}
+	uv_check_init(loop, &srv->check);
+	srv->check.data = srv;
+	srv->handles++;
+	uv_check_start(&srv->check, on_check);
+	*out = srv;
+	return 0;
+}
+
+/* Called as each of the server's own handles (and, while stopping, each
+ * client) closes; frees the server once nothing refers to it. */
+static void server_release(qp_server *srv)
+{
+	if (srv->handles > 0 || srv->clients != NULL)
+		return;
+	free(srv);
+}
+
+static void on_server_handle_closed(uv_handle_t *h)
+{
+	qp_server *srv = h->data;
+	srv->handles--;
+	server_release(srv);
+}
+
+static void on_shutdown(uv_shutdown_t *req, int status)
+{
+	qp_client *c = req->data;
+	(void)status;
+	free(req);
+	client_close(c);
+}
+
+void qp_server_stop(qp_server *srv)
+{
+	qp_client *c, *next;
+
+	if (srv->stopping)
+		return;
+	srv->stopping = 1;
+	for (c = srv->clients; c != NULL; c = c->next) {
+		if (c->reading) {
+			uv_read_stop((uv_stream_t *)&c->pipe);
+			c->reading = 0;
+		}
+	}
+	/* Finish the commit of everything already received, and answer it. */
+	commit_pending(srv);
+	for (c = srv->clients; c != NULL; c = next) {
+		uv_shutdown_t *sh;
+		next = c->next;
+		if (c->closing)
+			continue;
+		sh = qp_xmalloc(sizeof(*sh));
+		sh->data = c;
+		if (uv_shutdown(sh, (uv_stream_t *)&c->pipe, on_shutdown) != 0) {
+			free(sh);
+			client_close(c);
+		}
+	}
+	uv_check_stop(&srv->check);
+	uv_close((uv_handle_t *)&srv->check, on_server_handle_closed);
+	uv_close((uv_handle_t *)&srv->listener, on_server_handle_closed);
+	unlink(srv->node->sock);
+}

@@ -1,0 +1,117 @@
+/*
+ * check_node.c - covers daemon/node.c: data-directory resolution, init
+ * (key mode 0600, refusal to replace an identity) and key loading.
+ */
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "err.h"
+#include "node.h"
+#include "suites.h"
+
+START_TEST(paths_from_option_and_env)
+{
+	qp_node n;
+	ck_assert_int_eq(qp_node_paths(&n, "/tmp/qx"), 0);
+	ck_assert_str_eq(n.sock, "/tmp/qx/quipud.sock");
+	ck_assert_str_eq(n.keyfile, "/tmp/qx/key");
+	setenv("QUIPU_DATA", "/tmp/from-env", 1);
+	ck_assert_int_eq(qp_node_paths(&n, NULL), 0);
+	ck_assert_str_eq(n.dir, "/tmp/from-env");
+	unsetenv("QUIPU_DATA");
+	setenv("XDG_DATA_HOME", "/tmp/xdg", 1);
+	ck_assert_int_eq(qp_node_paths(&n, NULL), 0);
+	ck_assert_str_eq(n.dir, "/tmp/xdg/quipu");
+	unsetenv("XDG_DATA_HOME");
+	setenv("HOME", "/home/tec", 1);
+	ck_assert_int_eq(qp_node_paths(&n, NULL), 0);
+	ck_assert_str_eq(n.dir, "/home/tec/.local/share/quipu");
+}
+END_TEST
+
+START_TEST(init_then_load)
+{
+	char *tmp = qp_test_tmpdir(), dir[512];
+	qp_node a, b;
+	struct stat st;
+	uint8_t pk[QP_KEY_LEN];
+
+	snprintf(dir, sizeof(dir), "%s/node", tmp);
+	ck_assert_int_eq(qp_node_paths(&a, dir), 0);
+	ck_assert_int_eq(qp_node_init(&a, "field", NULL), 0);
+	memcpy(pk, a.pk, sizeof(pk));
+	ck_assert_int_eq(stat(a.keyfile, &st), 0);
+	ck_assert_int_eq(st.st_mode & 0777, 0600);
+	ck_assert_int_eq(stat(a.dir, &st), 0);
+	ck_assert_int_eq(st.st_mode & 0777, 0700);
+	/* A second init never replaces the identity. */
+	ck_assert_int_eq(qp_node_paths(&b, dir), 0);
+	ck_assert_int_eq(qp_node_init(&b, "field", NULL), QP_EEXIST);
+	ck_assert_int_eq(qp_node_load(&b), 0);
+	ck_assert_mem_eq(b.pk, pk, QP_KEY_LEN);
+	ck_assert_str_eq(qp_node_role(&b), "field");
+	qp_node_free(&a);
+	qp_node_free(&b);
+	qp_test_rmtree(tmp);
+	free(tmp);
+}
+END_TEST
+
+START_TEST(hub_role_and_listen)
+{
+	char *tmp = qp_test_tmpdir();
+	qp_node a;
+	ck_assert_int_eq(qp_node_paths(&a, tmp), 0);
+	ck_assert_int_eq(qp_node_init(&a, "relay", NULL), QP_EINVAL);
+	ck_assert_int_eq(qp_node_init(&a, "hub", "127.0.0.1:7420"), 0);
+	qp_node_free(&a);
+	ck_assert_int_eq(qp_node_paths(&a, tmp), 0);
+	ck_assert_int_eq(qp_node_load(&a), 0);
+	ck_assert_str_eq(qp_node_role(&a), "hub");
+	ck_assert_str_eq(json_string_value(json_object_get(a.cfg, "listen")),
+			 "127.0.0.1:7420");
+	qp_node_free(&a);
+	qp_test_rmtree(tmp);
+	free(tmp);
+}
+END_TEST
+
+START_TEST(load_refuses_bad_keys)
+{
+	char *tmp = qp_test_tmpdir();
+	qp_node a;
+	FILE *f;
+
+	ck_assert_int_eq(qp_node_paths(&a, tmp), 0);
+	ck_assert_int_eq(qp_node_load(&a), QP_EKEY); /* not initialised */
+	ck_assert_int_eq(qp_node_init(&a, NULL, NULL), 0);
+	qp_node_free(&a);
+	/* Readable by others: refused. */
+	ck_assert_int_eq(chmod(a.keyfile, 0644), 0);
+	ck_assert_int_eq(qp_node_load(&a), QP_EKEY);
+	/* Wrong size: refused. */
+	ck_assert_int_eq(chmod(a.keyfile, 0600), 0);
+	f = fopen(a.keyfile, "ab");
+	fputc('x', f);
+	fclose(f);
+	ck_assert_int_eq(qp_node_load(&a), QP_EKEY);
+	qp_node_free(&a);
+	qp_test_rmtree(tmp);
+	free(tmp);
+}
+END_TEST
+
+Suite *suite_node(void)
+{
+	Suite *s = suite_create("node");
+	TCase *tc = tcase_create("node");
+	tcase_add_test(tc, paths_from_option_and_env);
+	tcase_add_test(tc, init_then_load);
+	tcase_add_test(tc, hub_role_and_listen);
+	tcase_add_test(tc, load_refuses_bad_keys);
+	suite_add_tcase(s, tc);
+	return s;
+}
