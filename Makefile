@@ -120,9 +120,20 @@ asan:
 valgrind: $(BIN)/check_unit
 	CK_FORK=no valgrind --error-exitcode=1 --leak-check=full $(BIN)/check_unit
 
+# libFuzzer builds (clang): bin-fuzz/lf_fuzz_X, run e.g.
+#   bin-fuzz/lf_fuzz_delta -max_total_time=60 tests/fuzz/corpus/delta
+# (needs clang and libclang-rt-14-dev: apt-get install clang libclang-rt-14-dev)
 fuzz:
 	$(MAKE) CC=clang BUILD=build-fuzz BIN=bin-fuzz OPT="-O1 -g" \
 	  SAN="-fsanitize=fuzzer-no-link,address,undefined" fuzz-libfuzzer
+
+FUZZ_LF_BINS := $(FUZZ_SRC:tests/fuzz/%.c=$(BIN)/lf_%)
+fuzz-libfuzzer: $(FUZZ_LF_BINS)
+	@for f in $(FUZZ_LF_BINS); do echo "built $$f"; done
+
+$(BIN)/lf_fuzz_%: $(BUILD)/tests/fuzz/fuzz_%.o $(LIBQUIPUD) $(LIBQUIPU)
+	@mkdir -p $(BIN)
+	$(CC) $(LDFLAGS) -fsanitize=fuzzer -o $@ $^ $(PKG_LIBS)
 
 bench: all $(BENCH_BINS)
 	@tests/bench/run.sh $(BIN)
