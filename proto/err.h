@@ -33,7 +33,11 @@
 	X(ECRYPTO, -1018, "cryptographic operation failed")                 \
 	X(ECOMPRESS, -1019, "compression failed")                           \
 	X(EMISMATCH, -1020, "derived state does not match the log")         \
-	X(ENOTSUP, -1021, "not supported")
+	X(ENOTSUP, -1021, "not supported")                                  \
+	X(EEXPIRED, -1022, "certificate expired")                           \
+	X(EREVOKED, -1023, "key revoked")                                   \
+	X(EAUTH, -1024, "peer authentication failed")                       \
+	X(EGEOM, -1025, "geometry fails a rule")
 
 enum qp_err {
 	QP_OK = 0,

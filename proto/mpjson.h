@@ -37,4 +37,12 @@ int qp_mpjson_decode(const char *buf, size_t len, size_t max_len, json_t **out);
  * values in larger msgpack structures).  Same rules as qp_mpjson_decode. */
 int qp_mpjson_from_object(const msgpack_object *o, json_t **out);
 
+/* Internal (for delta.c): check, without allocating, that buf[0..len) starts
+ * with one well-formed msgpack value: every declared length and element count
+ * fits in the bytes that remain, containers nest at most max_depth (<= 64)
+ * deep, no reserved byte or ext type.  Run before msgpack_unpack, whose
+ * allocations follow the declared counts.  On success *used is the length
+ * of the value.  Returns 0 or QP_EPROTO (QP_EINVAL for a bad max_depth). */
+int qp__mpjson_check(const char *buf, size_t len, int max_depth, size_t *used);
+
 #endif
