@@ -22,7 +22,7 @@ typedef enum qp_ftype {
 	QP_T_TEXT,   /* non-empty string, at most max_len bytes (default 512) */
 	QP_T_ENUM,   /* one of values[] */
 	QP_T_DNI,    /* 8 digits (Peruvian national id) */
-	QP_T_RUC,    /* 11 digits, SUNAT prefix 10/15/17/20, valid check digit */
+	QP_T_RUC,    /* 11 digits, SUNAT prefix 10/15/16/17/20, check digit */
 	QP_T_REF,    /* id of a record of kind ref_kind (NULL: any kind) */
 	QP_T_REFS,   /* non-empty array of distinct ids of kind ref_kind */
 	QP_T_TIME,   /* ISO 8601 date-time with zone: 2026-11-23T09:30:00-05:00 */

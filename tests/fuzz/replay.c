@@ -3,7 +3,9 @@
  * every corpus file with gcc (and under ASan/UBSan in `make asan`).
  * Usage: fuzz_X DIR_OR_FILE...  Prints "fuzz_X: N inputs replayed".
  */
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE
+#endif
 #include <dirent.h>
 #include <stdint.h>
 #include <stdio.h>

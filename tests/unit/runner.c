@@ -3,7 +3,9 @@
  * CK_RUN_SUITE / CK_RUN_CASE select (Check's own variables); CK_FORK=no runs
  * in-process for gdb and valgrind.
  */
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE
+#endif
 #include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
