@@ -1,0 +1,428 @@
+/*
+ * cmd_io.c - quipu import and export: files in and out in bulk.
+ *
+ * import checks the whole file first (syntax, columns, cell conversion), so
+ * a malformed file writes nothing.  It then sends batches of records,
+ * keeping a few requests in flight so that quipud's group commit can take
+ * several at once.  Each batch is accepted or refused as a whole by quipud;
+ * on a refusal the report says exactly which records were committed.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "err.h"
+#include "source.h"
+#include "util.h"
+#include "wire.h"
+
+#define IMPORT_BATCH 500
+#define IMPORT_DEPTH 4 /* batches in flight */
+
+typedef struct batch {
+	uint64_t rid;
+	const qp_kind *k;
+	size_t n;
+	size_t *lines; /* input line of each record */
+} batch;
+
+typedef struct import {
+	qp_cli *c;
+	const char *name;
+	size_t total;          /* records in the file */
+	size_t max;            /* --batch */
+	batch fly[IMPORT_DEPTH]; /* ring of batches sent, oldest at head */
+	size_t head, nfly;
+	size_t committed;      /* before the first refusal */
+	size_t last_line;      /* last line committed before it */
+	size_t *per_kind;      /* committed records by kind table index */
+	/* First refusal, and what was committed after it. */
+	int refused;
+	size_t ref_first, ref_last;
+	size_t later, later_first, later_last;
+	int conn_rc;           /* lost connection (api code) */
+	int tty;
+} import;
+
+static void progress(import *im, int done)
+{
+	size_t n = im->committed + im->later;
+	int pct = im->total ? (int)(n * 100 / im->total) : 100;
+	char bar[31];
+	int i;
+
+	if (!im->tty)
+		return;
+	if (done) {
+		fputs("\r\033[K", stderr);
+		return;
+	}
+	for (i = 0; i < 30; i++)
+		bar[i] = i < pct * 30 / 100 ? '#' : '.';
+	bar[30] = '\0';
+	fprintf(stderr, "\rimporting [%s] %zu/%zu records (%d%%)", bar, n,
+		im->total, pct);
+}
+
+/* Read the reply to the oldest batch in flight and account for it. */
+static void collect(import *im)
+{
+	batch *b = &im->fly[im->head];
+	json_t *reply = NULL, *idx;
+	size_t at;
+	int rc;
+
+	im->head = (im->head + 1) % IMPORT_DEPTH;
+	im->nfly--;
+	if (im->conn_rc)
+		return;
+	rc = qp_api_recv(im->c->api, b->rid, &reply);
+	if (rc < 0) {
+		im->conn_rc = rc;
+		/* Put it back: it is still in flight as far as we know. */
+		im->head = (im->head + IMPORT_DEPTH - 1) % IMPORT_DEPTH;
+		im->nfly++;
+		return;
+	}
+	if (json_is_true(json_object_get(reply, "ok"))) {
+		if (!im->refused) {
+			im->committed += b->n;
+			im->last_line = b->lines[b->n - 1];
+			im->per_kind[b->k - qp_schema_kinds(&at)] += b->n;
+		} else {
+			if (im->later == 0)
+				im->later_first = b->lines[0];
+			im->later += b->n;
+			im->later_last = b->lines[b->n - 1];
+		}
+	} else if (!im->refused) {
+		im->refused = 1;
+		idx = json_object_get(reply, "index");
+		at = json_is_integer(idx) && json_integer_value(idx) >= 0 &&
+				     (size_t)json_integer_value(idx) < b->n
+			     ? b->lines[json_integer_value(idx)]
+			     : b->lines[0];
+		progress(im, 1);
+		qp_cli_err("%s:%zu: %s", im->name, at,
+			   qp_cli_reply_error(reply));
+		im->ref_first = b->lines[0];
+		im->ref_last = b->lines[b->n - 1];
+	}
+	json_decref(reply);
+	if (!im->refused)
+		progress(im, 0);
+}
+
+/* Send the records of cur as one add request; cur's lines move into the
+ * ring.  Returns 0, or -1 when the batch could not be sent (reported). */
+static int send_batch(import *im, json_t *recs, batch *cur)
+{
+	batch *slot;
+	json_t *req;
+	size_t *tmp;
+	int rc;
+
+	while (im->nfly == IMPORT_DEPTH && !im->conn_rc)
+		collect(im);
+	if (im->refused || im->conn_rc)
+		return -1;
+	req = json_pack("{s:s, s:s, s:O}", "op", "add", "kind", cur->k->name,
+			"records", recs);
+	rc = qp_api_send(im->c->api, req, &cur->rid);
+	json_decref(req);
+	if (rc == QP_ETOOBIG) {
+		progress(im, 1);
+		qp_cli_err("%s:%zu: the batch of lines %zu-%zu is larger than "
+			   "%u MiB; use a smaller --batch", im->name,
+			   cur->lines[0], cur->lines[0],
+			   cur->lines[cur->n - 1], QP_API_MAX_FRAME >> 20);
+		im->refused = 1;
+		im->ref_first = cur->lines[0];
+		im->ref_last = cur->lines[cur->n - 1];
+		return -1;
+	}
+	if (rc < 0) {
+		im->conn_rc = rc;
+		return -1;
+	}
+	slot = &im->fly[(im->head + im->nfly) % IMPORT_DEPTH];
+	tmp = slot->lines;
+	*slot = *cur;
+	cur->lines = tmp;
+	cur->n = 0;
+	im->nfly++;
+	return 0;
+}
+
+/* "line 7" or "lines 7-12" into buf. */
+static const char *lines_of(char *buf, size_t len, size_t a, size_t b)
+{
+	if (a == b)
+		return qp_fmt(buf, len, "line %zu", a);
+	return qp_fmt(buf, len, "lines %zu-%zu", a, b);
+}
+
+/* Second line of a failed import: what was committed, so the user knows
+ * where to resume. */
+static void report_partial(import *im)
+{
+	char up[64] = "", ref[64], later[64];
+
+	if (im->committed > 0)
+		qp_fmt(up, sizeof(up), " (up to line %zu)", im->last_line);
+	if (im->conn_rc) {
+		qp_cli_err("%zu records were committed%s; %s", im->committed,
+			   up,
+			   im->nfly ? "the batches in flight may or may not "
+				      "have been"
+				    : "nothing after that was sent");
+		return;
+	}
+	lines_of(ref, sizeof(ref), im->ref_first, im->ref_last);
+	if (im->later > 0)
+		qp_cli_err("%zu records of earlier batches were committed%s; "
+			   "nothing from the refused batch (%s); %zu records "
+			   "of later batches (%s) were committed too",
+			   im->committed, up, ref, im->later,
+			   lines_of(later, sizeof(later), im->later_first,
+				    im->later_last));
+	else
+		qp_cli_err("%zu records of earlier batches were committed%s; "
+			   "nothing from the refused batch (%s) or after it "
+			   "was written",
+			   im->committed, up, ref);
+}
+
+/* Check the whole file; *total gets the number of records. */
+static int check_all(const char *name, const char *buf, size_t len,
+		     const qp_kind *kind, int csv, size_t *total)
+{
+	char err[QP_ERRMSG_LEN + 128];
+	const qp_kind *k;
+	qp_source s;
+	json_t *rec;
+	size_t line, n = 0;
+	int rc;
+
+	rc = qp_source_open(&s, name, buf, len, kind, csv, err, sizeof(err));
+	while (rc == 0 &&
+	       (rc = qp_source_next(&s, &rec, &k, &line, err, sizeof(err))) ==
+		       1) {
+		json_decref(rec);
+		n++;
+		rc = 0;
+	}
+	qp_source_close(&s);
+	if (rc < 0) {
+		qp_cli_err("%s", err);
+		return QP_EXIT_FAIL;
+	}
+	*total = n;
+	return QP_EXIT_OK;
+}
+
+static int run_import(import *im, const char *buf, size_t len,
+		      const qp_kind *kind, int csv)
+{
+	char err[QP_ERRMSG_LEN + 128];
+	const qp_kind *k, *all;
+	batch cur = { 0 };
+	json_t *recs = json_array(), *rec;
+	size_t line, nk, i;
+	qp_source s;
+	int rc, status;
+
+	cur.lines = qp_xmalloc(im->max * sizeof(size_t));
+	for (i = 0; i < IMPORT_DEPTH; i++)
+		im->fly[i].lines = qp_xmalloc(im->max * sizeof(size_t));
+	rc = qp_source_open(&s, im->name, buf, len, kind, csv, err,
+			    sizeof(err));
+	while (rc == 0 && (rc = qp_source_next(&s, &rec, &k, &line, err,
+					       sizeof(err))) == 1) {
+		rc = 0;
+		if (cur.n > 0 && (cur.k != k || cur.n == im->max)) {
+			if (send_batch(im, recs, &cur) < 0) {
+				json_decref(rec);
+				break;
+			}
+			json_array_clear(recs);
+		}
+		cur.k = k;
+		cur.lines[cur.n++] = line;
+		json_array_append_new(recs, rec);
+	}
+	if (rc < 0) /* the file changed since it was checked */
+		qp_cli_err("%s", err);
+	else if (cur.n > 0 && !im->refused && !im->conn_rc)
+		send_batch(im, recs, &cur);
+	while (im->nfly > 0 && !im->conn_rc)
+		collect(im);
+	progress(im, 1);
+	qp_source_close(&s);
+	json_decref(recs);
+
+	if (im->conn_rc) {
+		status = qp_cli_api_fail(im->c, im->conn_rc);
+		report_partial(im);
+	} else if (im->refused || rc < 0) {
+		status = QP_EXIT_FAIL;
+		if (im->refused)
+			report_partial(im);
+	} else {
+		status = QP_EXIT_OK;
+		printf("imported %zu records", im->committed);
+		all = qp_schema_kinds(&nk);
+		for (i = 0, rc = 0; i < nk; i++) {
+			if (im->per_kind[i] == 0)
+				continue;
+			printf("%s%s: %zu", rc++ ? ", " : " (", all[i].name,
+			       im->per_kind[i]);
+		}
+		printf("%s\n", rc ? ")" : "");
+	}
+	free(cur.lines);
+	for (i = 0; i < IMPORT_DEPTH; i++)
+		free(im->fly[i].lines);
+	return status;
+}
+
+int qp_cmd_import(qp_cli *c, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		QP_CLI_COMMON_OPTS,
+		{ "kind", required_argument, NULL, 'k' },
+		{ "batch", required_argument, NULL, 'b' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const qp_kind *kind = NULL;
+	const char *file;
+	import im;
+	char *buf = NULL, *end;
+	size_t len = 0, nk;
+	long batch_n = IMPORT_BATCH;
+	int o, csv, status = QP_EXIT_OK;
+
+	optind = 0;
+	while ((o = qp_cli_getopt(c, argc, argv, "k:b:", opts, &status)) !=
+	       -1) {
+		if (o == -2)
+			return status;
+		if (o == 'k' && (kind = qp_cli_kind(optarg)) == NULL)
+			return QP_EXIT_USAGE;
+		if (o == 'b') {
+			errno = 0;
+			batch_n = strtol(optarg, &end, 10);
+			if (errno || *end || end == optarg || batch_n < 1 ||
+			    batch_n > QP_API_MAX_RECORDS)
+				return qp_cli_usage(argv[0], "--batch wants a "
+						    "number from 1 to %d",
+						    QP_API_MAX_RECORDS);
+		}
+	}
+	if (optind >= argc)
+		return qp_cli_usage(argv[0], "missing FILE");
+	if (optind + 1 < argc)
+		return qp_cli_usage(argv[0], "unexpected argument \"%s\"",
+				    argv[optind + 1]);
+	file = argv[optind];
+	status = qp_cli_read_all(file, QP_CLI_MAX_IMPORT, &buf, &len);
+	if (status != QP_EXIT_OK)
+		return status;
+	memset(&im, 0, sizeof(im));
+	im.c = c;
+	im.name = strcmp(file, "-") == 0 ? "stdin" : file;
+	im.max = (size_t)batch_n;
+	im.tty = isatty(2);
+	csv = qp_source_is_csv(file, buf, len, kind);
+	status = check_all(im.name, buf, len, kind, csv, &im.total);
+	if (status == QP_EXIT_OK)
+		status = qp_cli_connect(c);
+	if (status == QP_EXIT_OK) {
+		qp_schema_kinds(&nk);
+		im.per_kind = qp_xcalloc(nk, sizeof(size_t));
+		status = run_import(&im, buf, len, kind, csv);
+		free(im.per_kind);
+	}
+	free(buf);
+	return status;
+}
+
+int qp_cmd_export(qp_cli *c, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		QP_CLI_COMMON_OPTS,
+		{ "format", required_argument, NULL, 'F' },
+		{ "org", required_argument, NULL, 'O' },
+		{ "voided", no_argument, NULL, 'v' },
+		{ "output", required_argument, NULL, 'o' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *org = NULL, *path = NULL;
+	const qp_kind *k;
+	char tmp[QP_PATH_MAX + 8];
+	FILE *out = stdout;
+	int o, fmt = QP_OUT_JSONL, voided = 0, status = QP_EXIT_OK;
+	size_t n = 0;
+
+	optind = 0;
+	while ((o = qp_cli_getopt(c, argc, argv, "F:O:o:", opts, &status)) !=
+	       -1) {
+		if (o == -2)
+			return status;
+		if (o == 'F' && (fmt = qp_cli_outfmt(optarg, 1)) < 0)
+			return qp_cli_usage(argv[0], "--format is jsonl, csv "
+					    "or geojson, not \"%s\"", optarg);
+		if (o == 'O')
+			org = optarg;
+		if (o == 'v')
+			voided = 1;
+		if (o == 'o')
+			path = optarg;
+	}
+	if (optind >= argc)
+		return qp_cli_usage(argv[0], "missing KIND");
+	if (optind + 1 < argc)
+		return qp_cli_usage(argv[0], "unexpected argument \"%s\"",
+				    argv[optind + 1]);
+	if ((k = qp_cli_kind(argv[optind])) == NULL)
+		return QP_EXIT_USAGE;
+	if (path != NULL && strcmp(path, "-") != 0) {
+		/* Write beside the target and rename over it, so a reader
+		 * never sees half an export and a failure leaves the old
+		 * file in place. */
+		if (strlen(path) >= QP_PATH_MAX)
+			return qp_cli_usage(argv[0], "output path too long");
+		qp_fmt(tmp, sizeof(tmp), "%s.tmp", path);
+		out = fopen(tmp, "w");
+		if (out == NULL) {
+			qp_cli_err("%s: %s", tmp, strerror(errno));
+			return QP_EXIT_FAIL;
+		}
+	} else {
+		path = NULL;
+	}
+	status = qp_cli_list_write(c, k, org, voided, (qp_outfmt)fmt, out, &n);
+	if (path == NULL)
+		return status;
+	if (status == QP_EXIT_OK &&
+	    (fflush(out) != 0 || ferror(out) || fsync(fileno(out)) != 0)) {
+		qp_cli_err("%s: %s", tmp, strerror(errno));
+		status = QP_EXIT_FAIL;
+	}
+	if (fclose(out) != 0 && status == QP_EXIT_OK) {
+		qp_cli_err("%s: %s", tmp, strerror(errno));
+		status = QP_EXIT_FAIL;
+	}
+	if (status == QP_EXIT_OK && rename(tmp, path) != 0) {
+		qp_cli_err("%s: %s", path, strerror(errno));
+		status = QP_EXIT_FAIL;
+	}
+	if (status != QP_EXIT_OK) {
+		unlink(tmp);
+		return status;
+	}
+	printf("exported %zu %s records to %s\n", n, k->name, path);
+	return QP_EXIT_OK;
+}

@@ -1,0 +1,324 @@
+/* cmd_node.c - quipu init, id, status and verify: the node as a whole. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "err.h"
+#include "util.h"
+
+/* Refuse operands a command does not take. */
+static int no_operands(int argc, char **argv)
+{
+	if (optind < argc)
+		return qp_cli_usage(argv[0], "unexpected argument \"%s\"",
+				    argv[optind]);
+	return QP_EXIT_OK;
+}
+
+static int listen_ok(const char *s)
+{
+	const char *colon = strrchr(s, ':');
+	char *end;
+	long port;
+
+	if (colon == NULL || colon == s)
+		return 0;
+	port = strtol(colon + 1, &end, 10);
+	return colon[1] != '\0' && *end == '\0' && port > 0 && port < 65536;
+}
+
+int qp_cmd_init(qp_cli *c, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		QP_CLI_COMMON_OPTS,
+		{ "role", required_argument, NULL, 'r' },
+		{ "listen", required_argument, NULL, 'l' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *role = "field", *listen = NULL;
+	char hex[2 * QP_KEY_LEN + 1];
+	int o, status = QP_EXIT_OK, rc;
+	static const uint8_t zero[QP_KEY_LEN];
+
+	optind = 0;
+	while ((o = qp_cli_getopt(c, argc, argv, "r:l:", opts, &status)) != -1) {
+		if (o == -2)
+			return status;
+		if (o == 'r')
+			role = optarg;
+		else if (o == 'l')
+			listen = optarg;
+	}
+	if ((status = no_operands(argc, argv)) != QP_EXIT_OK)
+		return status;
+	if (strcmp(role, "field") != 0 && strcmp(role, "hub") != 0)
+		return qp_cli_usage(argv[0], "role must be field or hub, not "
+				    "\"%s\"", role);
+	if (listen != NULL && !listen_ok(listen))
+		return qp_cli_usage(argv[0], "--listen wants HOST:PORT, not "
+				    "\"%s\"", listen);
+	if ((status = qp_cli_paths(c)) != QP_EXIT_OK)
+		return status;
+	rc = qp_node_init(&c->node, role, listen);
+	if (rc == QP_EEXIST) {
+		qp_cli_err("%s is already initialised (it holds a key; an "
+			   "identity is never replaced)", c->node.dir);
+		return QP_EXIT_FAIL;
+	}
+	if (rc < 0) {
+		qp_cli_err("cannot initialise %s: %s", c->node.dir,
+			   qp_strerror(rc));
+		return QP_EXIT_FAIL;
+	}
+	if (memcmp(c->node.pk, zero, QP_KEY_LEN) == 0) {
+		rc = qp_node_load(&c->node);
+		if (rc < 0) {
+			qp_cli_err("%s: key made but cannot be read back: %s",
+				   c->node.keyfile, qp_strerror(rc));
+			return QP_EXIT_FAIL;
+		}
+	}
+	qp_hex(c->node.pk, QP_KEY_LEN, hex);
+	printf("%s\n", hex);
+	return QP_EXIT_OK;
+}
+
+int qp_cmd_id(qp_cli *c, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		QP_CLI_COMMON_OPTS,
+		{ NULL, 0, NULL, 0 },
+	};
+	char hex[2 * QP_KEY_LEN + 1];
+	int o, status = QP_EXIT_OK, rc;
+
+	optind = 0;
+	while ((o = qp_cli_getopt(c, argc, argv, "", opts, &status)) != -1)
+		if (o == -2)
+			return status;
+	if ((status = no_operands(argc, argv)) != QP_EXIT_OK)
+		return status;
+	if ((status = qp_cli_paths(c)) != QP_EXIT_OK)
+		return status;
+	rc = qp_node_load(&c->node);
+	if (rc < 0) {
+		qp_cli_err("%s: %s (run quipu -d %s init first?)",
+			   rc == QP_EPROTO ? c->node.config : c->node.keyfile,
+			   qp_strerror(rc), c->node.dir);
+		return QP_EXIT_FAIL;
+	}
+	qp_hex(c->node.pk, QP_KEY_LEN, hex);
+	printf("%s\n", hex);
+	return QP_EXIT_OK;
+}
+
+/* A status value: the reply carries the store statistics in "store" and
+ * the daemon's figures in "daemon" (top level first, for "key"). */
+static const json_t *sget(const json_t *reply, const char *key)
+{
+	static const char *const parts[] = { "store", "stats", "daemon", NULL };
+	const json_t *v = json_object_get(reply, key);
+	size_t i;
+
+	for (i = 0; v == NULL && parts[i] != NULL; i++)
+		v = json_object_get(json_object_get(reply, parts[i]), key);
+	return v;
+}
+
+static void fmt_size(char *buf, size_t len, double b)
+{
+	if (b >= (double)(1u << 30))
+		qp_fmt(buf, len, "%.1f GiB", b / (double)(1u << 30));
+	else if (b >= (double)(1u << 20))
+		qp_fmt(buf, len, "%.1f MiB", b / (double)(1u << 20));
+	else
+		qp_fmt(buf, len, "%.0f KiB", b / 1024);
+}
+
+static void print_map(const json_t *size, const json_t *used)
+{
+	char a[32], b[32];
+
+	if (!json_is_integer(size))
+		return;
+	fmt_size(a, sizeof(a), (double)json_integer_value(size));
+	if (json_is_integer(used)) {
+		fmt_size(b, sizeof(b), (double)json_integer_value(used));
+		printf("%-12s %s (%s used)\n", "map size", a, b);
+	} else {
+		printf("%-12s %s\n", "map size", a);
+	}
+}
+
+static void print_value(const char *label, const json_t *v)
+{
+	char *s;
+
+	if (v == NULL)
+		return;
+	if (json_is_string(v)) {
+		printf("%-12s %s\n", label, json_string_value(v));
+		return;
+	}
+	s = qp_cli_dumps(v);
+	printf("%-12s %s\n", label, s);
+	free(s);
+}
+
+static void print_uptime(const json_t *v)
+{
+	long long s, d, h, m;
+	char buf[64];
+
+	if (!json_is_integer(v))
+		return;
+	s = (long long)json_integer_value(v);
+	d = s / 86400;
+	h = s / 3600 % 24;
+	m = s / 60 % 60;
+	if (d > 0)
+		qp_fmt(buf, sizeof(buf), "%lldd %lldh %02lldm", d, h, m);
+	else if (h > 0)
+		qp_fmt(buf, sizeof(buf), "%lldh %02lldm %02llds", h, m, s % 60);
+	else if (m > 0)
+		qp_fmt(buf, sizeof(buf), "%lldm %02llds", m, s % 60);
+	else
+		qp_fmt(buf, sizeof(buf), "%llds", s);
+	printf("%-12s %s\n", "uptime", buf);
+}
+
+static void print_records(const json_t *recs)
+{
+	const char *kind;
+	json_t *n;
+	json_int_t total = 0;
+	int first = 1;
+
+	if (!json_is_object(recs))
+		return;
+	json_object_foreach((json_t *)recs, kind, n)
+		total += json_integer_value(n);
+	printf("%-12s %lld", "records", (long long)total);
+	json_object_foreach((json_t *)recs, kind, n) {
+		if (json_integer_value(n) == 0)
+			continue;
+		printf("%s%s %lld", first ? " (" : ", ", kind,
+		       (long long)json_integer_value(n));
+		first = 0;
+	}
+	printf("%s\n", first ? "" : ")");
+}
+
+int qp_cmd_status(qp_cli *c, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		QP_CLI_COMMON_OPTS,
+		{ "json", no_argument, NULL, 'j' },
+		{ NULL, 0, NULL, 0 },
+	};
+	static const char *const plain[] = {
+		"deltas", "feeds", "conflicts", "quarantine", NULL,
+	};
+	json_t *req, *reply = NULL;
+	const json_t *v;
+	int o, status = QP_EXIT_OK, as_json = 0;
+	size_t i;
+	char *s;
+
+	optind = 0;
+	while ((o = qp_cli_getopt(c, argc, argv, "j", opts, &status)) != -1) {
+		if (o == -2)
+			return status;
+		if (o == 'j')
+			as_json = 1;
+	}
+	if ((status = no_operands(argc, argv)) != QP_EXIT_OK)
+		return status;
+	req = json_pack("{s:s}", "op", "status");
+	status = qp_cli_call(c, req, &reply);
+	json_decref(req);
+	if (status != QP_EXIT_OK)
+		return status;
+	if (as_json) {
+		s = qp_cli_dumps(reply);
+		printf("%s\n", s);
+		free(s);
+		json_decref(reply);
+		return QP_EXIT_OK;
+	}
+	print_value("key", sget(reply, "key"));
+	print_value("role", sget(reply, "role"));
+	print_value("version", sget(reply, "version"));
+	print_value("data", sget(reply, "data"));
+	print_value("pid", sget(reply, "pid"));
+	print_uptime(sget(reply, "uptime_s"));
+	print_records(sget(reply, "records"));
+	for (i = 0; plain[i] != NULL; i++)
+		print_value(plain[i], sget(reply, plain[i]));
+	print_map(sget(reply, "map_size"), sget(reply, "map_used"));
+	print_value("digest", sget(reply, "digest"));
+	print_value("clients", sget(reply, "clients"));
+	print_value("requests", sget(reply, "requests"));
+	print_value("commits", sget(reply, "commits"));
+	if ((v = sget(reply, "write_requests")) != NULL)
+		printf("%-12s %lld requests, %lld records (largest group "
+		       "commit: %lld requests)\n", "writes",
+		       (long long)json_integer_value(v),
+		       (long long)json_integer_value(
+			       sget(reply, "records_written")),
+		       (long long)json_integer_value(sget(reply, "max_batch")));
+	json_decref(reply);
+	return QP_EXIT_OK;
+}
+
+int qp_cmd_verify(qp_cli *c, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		QP_CLI_COMMON_OPTS,
+		{ NULL, 0, NULL, 0 },
+	};
+	json_t *req, *reply = NULL;
+	const json_t *rep;
+	const char *digest, *rebuilt;
+	int o, status = QP_EXIT_OK;
+
+	optind = 0;
+	while ((o = qp_cli_getopt(c, argc, argv, "", opts, &status)) != -1)
+		if (o == -2)
+			return status;
+	if ((status = no_operands(argc, argv)) != QP_EXIT_OK)
+		return status;
+	req = json_pack("{s:s}", "op", "verify");
+	status = qp_cli_call(c, req, &reply);
+	json_decref(req);
+	if (status != QP_EXIT_OK)
+		return status;
+	rep = json_object_get(reply, "report");
+	if (!json_is_object(rep))
+		rep = reply;
+	digest = json_string_value(json_object_get(rep, "digest"));
+	rebuilt = json_string_value(json_object_get(rep, "rebuilt_digest"));
+	if (json_is_false(json_object_get(rep, "ok")) ||
+	    (digest && rebuilt && strcmp(digest, rebuilt) != 0)) {
+		const char *e = json_string_value(json_object_get(rep, "error"));
+
+		if (e != NULL && *e)
+			qp_cli_err("verify failed: %s", e);
+		else if (digest && rebuilt)
+			qp_cli_err("verify failed: state digest %s does not "
+				   "match %s rebuilt from the log", digest,
+				   rebuilt);
+		else
+			qp_cli_err("verify failed: the log does not verify");
+		json_decref(reply);
+		return QP_EXIT_FAIL;
+	}
+	printf("verified %lld deltas, %lld ops, %lld records; state digest %s "
+	       "matches the log\n",
+	       (long long)json_integer_value(json_object_get(rep, "deltas")),
+	       (long long)json_integer_value(json_object_get(rep, "ops")),
+	       (long long)json_integer_value(json_object_get(rep, "records")),
+	       digest ? digest : "?");
+	json_decref(reply);
+	return QP_EXIT_OK;
+}

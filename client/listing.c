@@ -1,0 +1,168 @@
+/* listing.c - paging through `list` and writing records as JSON lines, CSV
+ * or GeoJSON (see cli.h); shared by `quipu list` and `quipu export`. */
+#include "cli.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "csv.h"
+#include "util.h"
+#include "uuid.h"
+#include "wire.h"
+
+int qp_cli_outfmt(const char *s, int allow_geojson)
+{
+	if (strcmp(s, "jsonl") == 0 || strcmp(s, "json") == 0)
+		return QP_OUT_JSONL;
+	if (strcmp(s, "csv") == 0)
+		return QP_OUT_CSV;
+	if (allow_geojson && strcmp(s, "geojson") == 0)
+		return QP_OUT_GEOJSON;
+	return -1;
+}
+
+/* The field that holds a record's geometry (plot.geometry, session.place),
+ * or NULL when the kind has none. */
+static const qp_field *geom_field(const qp_kind *k)
+{
+	size_t i;
+
+	for (i = 0; i < k->nfields; i++)
+		if (k->fields[i].type == QP_T_GEOM ||
+		    k->fields[i].type == QP_T_POINT)
+			return &k->fields[i];
+	return NULL;
+}
+
+static void csv_header(FILE *out, const qp_kind *k)
+{
+	const char **cols = qp_xcalloc(k->nfields + 3, sizeof(*cols));
+	size_t i;
+
+	cols[0] = "id";
+	cols[1] = "kind";
+	cols[2] = "org";
+	for (i = 0; i < k->nfields; i++)
+		cols[i + 3] = k->fields[i].name;
+	qp_csv_write_row(out, cols, k->nfields + 3);
+	free(cols);
+}
+
+static char *cell(const json_t *rec, const char *name)
+{
+	const json_t *v = json_object_get(rec, name);
+
+	if (v == NULL || json_is_null(v))
+		return qp_xstrdup("");
+	return qp_schema_to_text(v);
+}
+
+static void csv_record(FILE *out, const qp_kind *k, const json_t *rec)
+{
+	size_t n = k->nfields + 3, i;
+	char **cells = qp_xcalloc(n, sizeof(*cells));
+
+	cells[0] = cell(rec, "id");
+	cells[1] = cell(rec, "kind");
+	cells[2] = cell(rec, "org");
+	for (i = 0; i < k->nfields; i++)
+		cells[i + 3] = cell(rec, k->fields[i].name);
+	qp_csv_write_row(out, (const char *const *)cells, n);
+	for (i = 0; i < n; i++)
+		free(cells[i]);
+	free(cells);
+}
+
+/* One GeoJSON Feature: the geometry, and every other field (id, kind and
+ * org included) as properties in the record's own order.  Returns 0 when
+ * the record has no geometry (skipped). */
+static int geojson_feature(FILE *out, const qp_field *gf, const json_t *rec,
+			   int first)
+{
+	json_t *g = json_object_get(rec, gf->name), *props, *feat;
+	char *s;
+
+	if (!json_is_object(g))
+		return 0;
+	props = json_copy((json_t *)rec);
+	json_object_del(props, gf->name);
+	feat = json_pack("{s:s, s:O, s:o}", "type", "Feature", "geometry", g,
+			 "properties", props);
+	s = qp_cli_dumps(feat);
+	fprintf(out, "%s%s", first ? "" : ",\n", s);
+	free(s);
+	json_decref(feat);
+	return 1;
+}
+
+int qp_cli_list_write(qp_cli *c, const qp_kind *k, const char *org,
+		      int voided, qp_outfmt fmt, FILE *out, size_t *count)
+{
+	const qp_field *gf = NULL;
+	char after[QP_UUID_STRLEN + 1] = "";
+	json_t *req, *reply = NULL, *recs, *rec;
+	const char *next;
+	size_t i, n = 0;
+	int status;
+	char *s;
+
+	if (fmt == QP_OUT_GEOJSON) {
+		gf = geom_field(k);
+		if (gf == NULL) {
+			qp_cli_err("kind %s has no geometry; GeoJSON export "
+				   "is for plot and session records",
+				   k->name);
+			return QP_EXIT_FAIL;
+		}
+		fputs("{\"type\":\"FeatureCollection\",\"features\":[\n", out);
+	} else if (fmt == QP_OUT_CSV) {
+		csv_header(out, k);
+	}
+	for (;;) {
+		req = json_pack("{s:s, s:s, s:i}", "op", "list", "kind",
+				k->name, "limit", (int)QP_API_LIST_MAX);
+		if (org != NULL)
+			json_object_set_new(req, "org", json_string(org));
+		if (after[0] != '\0')
+			json_object_set_new(req, "after", json_string(after));
+		if (voided)
+			json_object_set_new(req, "voided", json_true());
+		status = qp_cli_call(c, req, &reply);
+		json_decref(req);
+		if (status != QP_EXIT_OK)
+			return status;
+		recs = json_object_get(reply, "records");
+		next = json_string_value(json_object_get(reply, "next"));
+		if (!json_is_array(recs) || next == NULL ||
+		    strlen(next) > QP_UUID_STRLEN ||
+		    (next[0] != '\0' && strcmp(next, after) == 0)) {
+			json_decref(reply);
+			qp_cli_err("malformed list reply from quipud");
+			return QP_EXIT_FAIL;
+		}
+		json_array_foreach(recs, i, rec) {
+			if (!json_is_object(rec))
+				continue;
+			if (fmt == QP_OUT_JSONL) {
+				s = qp_cli_dumps(rec);
+				fprintf(out, "%s\n", s);
+				free(s);
+				n++;
+			} else if (fmt == QP_OUT_CSV) {
+				csv_record(out, k, rec);
+				n++;
+			} else {
+				n += (size_t)geojson_feature(out, gf, rec,
+							     n == 0);
+			}
+		}
+		memcpy(after, next, strlen(next) + 1);
+		json_decref(reply);
+		if (after[0] == '\0')
+			break;
+	}
+	if (fmt == QP_OUT_GEOJSON)
+		fputs(n ? "\n]}\n" : "]}\n", out);
+	*count = n;
+	return QP_EXIT_OK;
+}

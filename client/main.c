@@ -1,0 +1,218 @@
+/*
+ * main.c - the quipu command: global options, the command table with each
+ * command's --help text, and dispatch.  The commands live in cmd_*.c.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "wire.h"
+
+#define DATA_HELP                                                            \
+	"  -d, --data DIR      data directory (default: $QUIPU_DATA, else\n"     \
+	"                      $XDG_DATA_HOME/quipu, else ~/.local/share/quipu)\n" \
+	"  -h, --help          print this help\n"
+
+static const qp_cmd cmds[] = {
+	{ "init", qp_cmd_init,
+	  "usage: quipu [-d DIR] init [--role field|hub] [--listen HOST:PORT]\n"
+	  "Create a node's data directory (0700), its ed25519 key (0600),\n"
+	  "node.json and the store directory, then print the public key.\n"
+	  "Works offline; refuses when DIR already holds a key.\n\n"
+	  "  --role ROLE         field (default) or hub\n"
+	  "  --listen HOST:PORT  address a hub listens on for sync\n" DATA_HELP,
+	  "create a node (key, config, store); prints its public key" },
+	{ "id", qp_cmd_id,
+	  "usage: quipu [-d DIR] id\n"
+	  "Print the node's public key (64 hex digits).  Reads the key file;\n"
+	  "quipud need not run.\n\n" DATA_HELP,
+	  "print the node's public key" },
+	{ "status", qp_cmd_status,
+	  "usage: quipu [-d DIR] status [--json]\n"
+	  "Show quipud's status: key, role, records per kind, deltas, feeds,\n"
+	  "conflicts, quarantine, map size, state digest, uptime, clients,\n"
+	  "commits and writes.\n\n"
+	  "  --json              print the daemon's reply as one JSON object\n"
+	  DATA_HELP,
+	  "show daemon and store status" },
+	{ "add", qp_cmd_add,
+	  "usage: quipu [-d DIR] add KIND [--file F]\n"
+	  "Add records of KIND read from F (or stdin): one JSON object, or\n"
+	  "JSON lines.  All records are accepted or refused together; the new\n"
+	  "ids are printed one per line in input order.  A refusal names the\n"
+	  "input line of the failing record.  For more than 10000 records use\n"
+	  "`quipu import`.\n\n"
+	  "  -f, --file F        read from F instead of stdin\n" DATA_HELP,
+	  "add records (JSON object or JSON lines); prints the new ids" },
+	{ "update", qp_cmd_update,
+	  "usage: quipu [-d DIR] update ID [--file F]\n"
+	  "Change fields of record ID: reads a JSON object of the changed\n"
+	  "fields from F (or stdin); a null value removes an optional field.\n"
+	  "Prints the id.\n\n"
+	  "  -f, --file F        read from F instead of stdin\n" DATA_HELP,
+	  "change fields of a record" },
+	{ "void", qp_cmd_void,
+	  "usage: quipu [-d DIR] void ID --reason TEXT\n"
+	  "Withdraw record ID (it stays in the log, marked void).  Prints the\n"
+	  "id.\n\n"
+	  "  -r, --reason TEXT   why the record is withdrawn (required)\n"
+	  DATA_HELP,
+	  "withdraw a record" },
+	{ "get", qp_cmd_get,
+	  "usage: quipu [-d DIR] get ID [--meta]\n"
+	  "Print record ID as one JSON object.\n\n"
+	  "  -m, --meta          print {\"record\": ..., \"meta\": ...} with the\n"
+	  "                      record's created/updated times, version, author\n"
+	  DATA_HELP,
+	  "print a record" },
+	{ "list", qp_cmd_list,
+	  "usage: quipu [-d DIR] list KIND [--format jsonl|csv] [--org ORG] "
+	  "[--voided]\n"
+	  "Print every record of KIND, as JSON lines (default) or CSV (columns\n"
+	  "id,kind,org then the kind's fields in schema order).\n\n"
+	  "  -F, --format FMT    jsonl (default) or csv\n"
+	  "  -O, --org ORG       only records of organisation ORG\n"
+	  "  --voided            include voided records\n" DATA_HELP,
+	  "print all records of a kind (JSON lines or CSV)" },
+	{ "import", qp_cmd_import,
+	  "usage: quipu [-d DIR] import FILE [--kind KIND] [--batch N]\n"
+	  "Import records from FILE (- for stdin): JSON lines, or CSV (by the\n"
+	  ".csv extension, or with --kind when the file does not start with\n"
+	  "'{').  A CSV header row names the fields; a CSV needs --kind or a\n"
+	  "kind column.  The whole file is checked first; then records are\n"
+	  "sent in batches, each accepted or refused as a whole.  A refusal\n"
+	  "names FILE:LINE and says how many records were committed.\n\n"
+	  "  -k, --kind KIND     kind of every record\n"
+	  "  -b, --batch N       records per batch (default 500, at most 10000)\n"
+	  DATA_HELP,
+	  "import JSON lines or CSV in batches" },
+	{ "export", qp_cmd_export,
+	  "usage: quipu [-d DIR] export KIND [--format jsonl|csv|geojson] "
+	  "[--org ORG] [-o FILE]\n"
+	  "Write every record of KIND as JSON lines (default), CSV, or a\n"
+	  "GeoJSON FeatureCollection (plot and session: one Feature per record\n"
+	  "with a geometry; the other fields and the id are its properties).\n\n"
+	  "  -F, --format FMT    jsonl (default), csv or geojson\n"
+	  "  -O, --org ORG       only records of organisation ORG\n"
+	  "  --voided            include voided records\n"
+	  "  -o, --output FILE   write to FILE (atomically) instead of stdout\n"
+	  DATA_HELP,
+	  "write records as JSON lines, CSV or GeoJSON" },
+	{ "verify", qp_cmd_verify,
+	  "usage: quipu [-d DIR] verify\n"
+	  "Ask quipud to re-check every signature and hash link and rebuild\n"
+	  "the state from the log; prints a summary.  Exit status 1 when the\n"
+	  "log or the state does not verify.\n\n" DATA_HELP,
+	  "re-check signatures and hash chains; rebuild and compare state" },
+};
+
+#define NCMDS (sizeof(cmds) / sizeof(cmds[0]))
+
+const qp_cmd *qp_cli_cmd(const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < NCMDS; i++)
+		if (strcmp(cmds[i].name, name) == 0)
+			return &cmds[i];
+	return NULL;
+}
+
+static void usage(FILE *out)
+{
+	size_t i;
+
+	fputs("usage: quipu [-d DIR | --data DIR] COMMAND [ARGS]\n"
+	      "quipu talks to quipud, the offline-first record store.\n\n"
+	      "commands:\n",
+	      out);
+	for (i = 0; i < NCMDS; i++)
+		fprintf(out, "  %-8s %s\n", cmds[i].name, cmds[i].brief);
+	fputs("\noptions:\n" DATA_HELP
+	      "  -V, --version       print the version\n\n"
+	      "environment: QUIPU_DATA (data directory), QUIPU_TIMEOUT (seconds "
+	      "to wait\nfor quipud, default 600; 0 waits forever).\n\n"
+	      "`quipu COMMAND --help` describes a command.  Exit status: 0 "
+	      "success,\n1 error, 2 usage error, 3 cannot reach quipud.\n",
+	      out);
+}
+
+static int timeout_ms(void)
+{
+	const char *s = getenv("QUIPU_TIMEOUT");
+	char *end;
+	long v;
+
+	if (s == NULL || *s == '\0')
+		return QP_CLI_TIMEOUT_MS;
+	v = strtol(s, &end, 10);
+	if (*end != '\0' || v < 0 || v > 86400)
+		return QP_CLI_TIMEOUT_MS;
+	return (int)v * 1000;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		QP_CLI_COMMON_OPTS,
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 },
+	};
+	qp_cli c;
+	const qp_cmd *cmd;
+	int o, status;
+
+	memset(&c, 0, sizeof(c));
+	c.timeout_ms = timeout_ms();
+	opterr = 0;
+	/* '+': stop at the command name; the rest belongs to the command. */
+	while ((o = getopt_long(argc, argv, "+:hd:V", opts, NULL)) != -1) {
+		switch (o) {
+		case 'h':
+			usage(stdout);
+			return QP_EXIT_OK;
+		case 'V':
+			printf("quipu %s\n", QP_VERSION_STRING);
+			return QP_EXIT_OK;
+		case 'd':
+			c.opt_dir = optarg;
+			break;
+		case ':':
+			qp_cli_err("option %s needs a value (see quipu --help)",
+				   argv[optind - 1]);
+			return QP_EXIT_USAGE;
+		default:
+			qp_cli_err("unknown option %s (see quipu --help)",
+				   argv[optind - 1]);
+			return QP_EXIT_USAGE;
+		}
+	}
+	if (optind >= argc) {
+		usage(stderr);
+		return QP_EXIT_USAGE;
+	}
+	if (strcmp(argv[optind], "help") == 0) {
+		cmd = optind + 1 < argc ? qp_cli_cmd(argv[optind + 1]) : NULL;
+		if (cmd != NULL)
+			fputs(cmd->usage, stdout);
+		else
+			usage(stdout);
+		return QP_EXIT_OK;
+	}
+	cmd = qp_cli_cmd(argv[optind]);
+	if (cmd == NULL) {
+		qp_cli_err("unknown command \"%s\" (see quipu --help)",
+			   argv[optind]);
+		return QP_EXIT_USAGE;
+	}
+	status = cmd->run(&c, argc - optind, argv + optind);
+	qp_api_close(c.api);
+	if (c.have_paths)
+		qp_node_free(&c.node);
+	if (fflush(stdout) != 0 && status == QP_EXIT_OK) {
+		qp_cli_err("writing output: %m");
+		status = QP_EXIT_FAIL;
+	}
+	return status;
+}
