@@ -631,11 +631,17 @@ static int socket_live(const char *path)
 	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0), live;
 	struct sockaddr_un sa;
 
+	size_t len = strlen(path);
+
 	if (fd < 0)
 		return 0;
 	memset(&sa, 0, sizeof(sa));
 	sa.sun_family = AF_UNIX;
-	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+	if (len >= sizeof(sa.sun_path)) {
+		close(fd);
+		return 0;
+	}
+	memcpy(sa.sun_path, path, len + 1);
 	live = connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0;
 	close(fd);
 	return live;

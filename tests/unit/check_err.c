@@ -1,0 +1,80 @@
+/* check_err.c - covers proto/err.c: codes, names and messages. */
+#include <errno.h>
+#include <string.h>
+
+#include "err.h"
+#include "suites.h"
+
+START_TEST(test_own_codes)
+{
+	ck_assert_int_eq(QP_OK, 0);
+	ck_assert_int_eq(QP_EINVAL, -1000);
+	ck_assert_str_eq(qp_strerror(QP_EPROTO), "malformed input");
+	ck_assert_str_eq(qp_err_name(QP_EPROTO), "QP_EPROTO");
+	ck_assert_str_eq(qp_strerror(QP_ESIG), "signature does not verify");
+	ck_assert_str_eq(qp_err_name(QP_ETOOBIG), "QP_ETOOBIG");
+	ck_assert_str_eq(qp_strerror(QP_EFORK),
+			 "two different deltas claim the same feed and seq");
+	ck_assert_str_eq(qp_err_name(QP_ENOTSUP), "QP_ENOTSUP");
+	ck_assert_str_eq(qp_strerror(0), "success");
+	ck_assert_str_eq(qp_err_name(0), "QP_OK");
+}
+END_TEST
+
+/* Every listed code is in quipu's range, distinct, and has its own name
+ * and a message that is not the fallback. */
+START_TEST(test_all_listed)
+{
+	static const int codes[] = {
+#define X(name, value, msg) value,
+		QP_ERRORS(X)
+#undef X
+	};
+	static const char *names[] = {
+#define X(name, value, msg) "QP_" #name,
+		QP_ERRORS(X)
+#undef X
+	};
+	size_t n = sizeof(codes) / sizeof(codes[0]);
+
+	for (size_t i = 0; i < n; i++) {
+		ck_assert_int_le(codes[i], -1000);
+		ck_assert_str_eq(qp_err_name(codes[i]), names[i]);
+		ck_assert_str_ne(qp_strerror(codes[i]), "unknown error");
+		ck_assert_str_ne(qp_strerror(codes[i]), "");
+		for (size_t j = i + 1; j < n; j++)
+			ck_assert_int_ne(codes[i], codes[j]);
+	}
+}
+END_TEST
+
+START_TEST(test_errno_codes)
+{
+	ck_assert_str_eq(qp_strerror(-ENOENT), strerror(ENOENT));
+	ck_assert_str_eq(qp_strerror(-EACCES), strerror(EACCES));
+	ck_assert_str_eq(qp_err_name(-ENOENT), "errno");
+	ck_assert_str_eq(qp_err_name(-999), "errno");
+}
+END_TEST
+
+START_TEST(test_unknown)
+{
+	ck_assert_str_eq(qp_strerror(-5000), "unknown error");
+	ck_assert_str_eq(qp_err_name(-5000), "QP_EUNKNOWN");
+	ck_assert_str_eq(qp_strerror(7), "unknown error");
+	ck_assert_str_eq(qp_err_name(7), "QP_EUNKNOWN");
+}
+END_TEST
+
+Suite *suite_err(void)
+{
+	Suite *s = suite_create("err");
+	TCase *tc = tcase_create("core");
+
+	tcase_add_test(tc, test_own_codes);
+	tcase_add_test(tc, test_all_listed);
+	tcase_add_test(tc, test_errno_codes);
+	tcase_add_test(tc, test_unknown);
+	suite_add_tcase(s, tc);
+	return s;
+}
