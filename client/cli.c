@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "err.h"
+#include "geo.h"
 #include "util.h"
 #include "wire.h"
 
@@ -461,8 +462,12 @@ static void sb_string(sbuf *b, const char *s, size_t n)
 	sb_put(b, "\"", 1);
 }
 
-static void sb_json(sbuf *b, const json_t *v)
+/* coords: v lies inside a GeoJSON "coordinates" member, whose numbers are
+ * written with at least 6 decimals (EUDR), and more when needed to read
+ * back exactly. */
+static void sb_json_in(sbuf *b, const json_t *v, int coords)
 {
+	char c[QP_GEO_COORD_LEN];
 	const char *key;
 	char t[32];
 	json_t *x;
@@ -477,7 +482,7 @@ static void sb_json(sbuf *b, const json_t *v)
 				sb_put(b, ",", 1);
 			sb_string(b, key, strlen(key));
 			sb_put(b, ":", 1);
-			sb_json(b, x);
+			sb_json_in(b, x, coords || strcmp(key, "coordinates") == 0);
 		}
 		sb_put(b, "}", 1);
 		break;
@@ -486,7 +491,7 @@ static void sb_json(sbuf *b, const json_t *v)
 		json_array_foreach(v, i, x) {
 			if (i)
 				sb_put(b, ",", 1);
-			sb_json(b, x);
+			sb_json_in(b, x, coords);
 		}
 		sb_put(b, "]", 1);
 		break;
@@ -494,11 +499,21 @@ static void sb_json(sbuf *b, const json_t *v)
 		sb_string(b, json_string_value(v), json_string_length(v));
 		break;
 	case JSON_INTEGER:
+		if (coords && qp_geo_format_coord((double)json_integer_value(v),
+						  c, sizeof(c)) == 0) {
+			sb_put(b, c, strlen(c));
+			break;
+		}
 		snprintf(t, sizeof(t), "%" JSON_INTEGER_FORMAT,
 			 json_integer_value(v));
 		sb_put(b, t, strlen(t));
 		break;
 	case JSON_REAL:
+		if (coords && qp_geo_format_coord(json_real_value(v), c,
+						  sizeof(c)) == 0) {
+			sb_put(b, c, strlen(c));
+			break;
+		}
 		sb_real(b, json_real_value(v));
 		break;
 	case JSON_TRUE:
@@ -518,6 +533,6 @@ char *qp_cli_dumps(const json_t *v)
 	sbuf b = { NULL, 0, 0 };
 
 	sb_put(&b, "", 0);
-	sb_json(&b, v);
+	sb_json_in(&b, v, 0);
 	return b.p;
 }

@@ -3,9 +3,10 @@
  *
  * import checks the whole file first (syntax, columns, cell conversion), so
  * a malformed file writes nothing.  It then sends batches of records,
- * keeping a few requests in flight so that quipud's group commit can take
- * several at once.  Each batch is accepted or refused as a whole by quipud;
- * on a refusal the report says exactly which records were committed.
+ * one batch at a time: each batch is one durable commit, accepted or
+ * refused as a whole by quipud.  Only one batch is in flight so that a
+ * refusal leaves a clean cut: every batch before it committed, nothing from
+ * it or after it written, and the user can fix the line and resume.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -19,7 +20,7 @@
 #include "wire.h"
 
 #define IMPORT_BATCH 500
-#define IMPORT_DEPTH 4 /* batches in flight */
+#define IMPORT_DEPTH 1 /* batches in flight: see the comment above */
 
 typedef struct batch {
 	uint64_t rid;
@@ -42,6 +43,7 @@ typedef struct import {
 	int refused;
 	size_t ref_first, ref_last;
 	size_t later, later_first, later_last;
+	char why[QP_ERRMSG_LEN + 256]; /* "FILE:LINE: reason" of the refusal */
 	int conn_rc;           /* lost connection (api code) */
 	int tty;
 } import;
@@ -104,9 +106,8 @@ static void collect(import *im)
 				     (size_t)json_integer_value(idx) < b->n
 			     ? b->lines[json_integer_value(idx)]
 			     : b->lines[0];
-		progress(im, 1);
-		qp_cli_err("%s:%zu: %s", im->name, at,
-			   qp_cli_reply_error(reply));
+		qp_fmt(im->why, sizeof(im->why), "%s:%zu: %s", im->name, at,
+		       qp_cli_reply_error(reply));
 		im->ref_first = b->lines[0];
 		im->ref_last = b->lines[b->n - 1];
 	}
@@ -133,11 +134,11 @@ static int send_batch(import *im, json_t *recs, batch *cur)
 	rc = qp_api_send(im->c->api, req, &cur->rid);
 	json_decref(req);
 	if (rc == QP_ETOOBIG) {
-		progress(im, 1);
-		qp_cli_err("%s:%zu: the batch of lines %zu-%zu is larger than "
-			   "%u MiB; use a smaller --batch", im->name,
-			   cur->lines[0], cur->lines[0],
-			   cur->lines[cur->n - 1], QP_API_MAX_FRAME >> 20);
+		qp_fmt(im->why, sizeof(im->why),
+		       "%s:%zu: the batch of lines %zu-%zu is larger than "
+		       "%u MiB; use a smaller --batch", im->name,
+		       cur->lines[0], cur->lines[0], cur->lines[cur->n - 1],
+		       QP_API_MAX_FRAME >> 20);
 		im->refused = 1;
 		im->ref_first = cur->lines[0];
 		im->ref_last = cur->lines[cur->n - 1];
@@ -164,35 +165,28 @@ static const char *lines_of(char *buf, size_t len, size_t a, size_t b)
 	return qp_fmt(buf, len, "lines %zu-%zu", a, b);
 }
 
-/* Second line of a failed import: what was committed, so the user knows
- * where to resume. */
+/* The one line of a failed import: the reason, and what was committed so
+ * the user knows where to resume. */
 static void report_partial(import *im)
 {
-	char up[64] = "", ref[64], later[64];
+	char up[64] = "", ref[64];
 
+	progress(im, 1);
 	if (im->committed > 0)
-		qp_fmt(up, sizeof(up), " (up to line %zu)", im->last_line);
+		qp_fmt(up, sizeof(up), ", up to line %zu", im->last_line);
 	if (im->conn_rc) {
-		qp_cli_err("%zu records were committed%s; %s", im->committed,
-			   up,
-			   im->nfly ? "the batches in flight may or may not "
-				      "have been"
+		qp_cli_err("import stopped: %s: %zu records were "
+			   "committed%s; %s", qp_strerror(im->conn_rc),
+			   im->committed, up,
+			   im->nfly ? "the batch in flight may or may not have "
+				      "been"
 				    : "nothing after that was sent");
 		return;
 	}
 	lines_of(ref, sizeof(ref), im->ref_first, im->ref_last);
-	if (im->later > 0)
-		qp_cli_err("%zu records of earlier batches were committed%s; "
-			   "nothing from the refused batch (%s); %zu records "
-			   "of later batches (%s) were committed too",
-			   im->committed, up, ref, im->later,
-			   lines_of(later, sizeof(later), im->later_first,
-				    im->later_last));
-	else
-		qp_cli_err("%zu records of earlier batches were committed%s; "
-			   "nothing from the refused batch (%s) or after it "
-			   "was written",
-			   im->committed, up, ref);
+	fprintf(stderr, "quipu: %s (%zu records of earlier batches were "
+		"committed%s; nothing from this batch, %s, or after it was "
+		"written)\n", im->why, im->committed, up, ref);
 }
 
 /* Check the whole file; *total gets the number of records. */
@@ -264,7 +258,10 @@ static int run_import(import *im, const char *buf, size_t len,
 	json_decref(recs);
 
 	if (im->conn_rc) {
-		status = qp_cli_api_fail(im->c, im->conn_rc);
+		status = im->conn_rc <= -1000 && im->conn_rc != QP_ECLOSED &&
+				 im->conn_rc != QP_ETIMEDOUT
+			 ? QP_EXIT_FAIL
+			 : QP_EXIT_CONN;
 		report_partial(im);
 	} else if (im->refused || rc < 0) {
 		status = QP_EXIT_FAIL;

@@ -14,7 +14,10 @@
 	X(mpjson)    \
 	X(frame)     \
 	X(delta)     \
+	X(cert)      \
+	X(handshake) \
 	X(schema)    \
+	X(geo)       \
 	X(csv)       \
 	X(store)     \
 	X(node)

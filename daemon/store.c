@@ -1,0 +1,557 @@
+/*
+ * store.c - the LMDB store of a quipu node (see store.h; the merge of ops
+ * into record state is in apply.c).
+ *
+ * Layout notes beyond store.h: idx_kind holds three keys per record (kind +
+ * org, kind alone, org alone; see apply.c) so every listing is one range
+ * scan in id order; `forks` (store_internal.h) keeps deltas that fork a
+ * feed.  The write path is in store_write.c, verify and ingest in
+ * store_verify.c.  The map starts at 64 MiB and doubles whenever a transaction finds
+ * it full: the transaction is aborted and redone from the start, so a full
+ * map never fails a write.
+ */
+#include "store.h"
+#include "apply.h"
+#include "err.h"
+#include "hlc.h"
+#include "mpjson.h"
+#include "store_internal.h"
+#include "util.h"
+
+#include <lmdb.h>
+#include <sodium.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAP_START (64u << 20)
+
+/* ---- environment -------------------------------------------------- */
+
+/* Begin a transaction, adopting a map grown by another process. */
+int qp__store_txn_begin(qp_store *s, MDB_txn *parent, unsigned flags,
+		     MDB_txn **txn)
+{
+	int rc = mdb_txn_begin(s->env, parent, flags, txn);
+	if (rc == MDB_MAP_RESIZED) {
+		if (mdb_env_set_mapsize(s->env, 0) != 0)
+			return QP_ESTORE;
+		rc = mdb_txn_begin(s->env, parent, flags, txn);
+	}
+	return qp__mdb(rc);
+}
+
+static int map_usage(qp_store *s, size_t *used, size_t *size)
+{
+	MDB_envinfo info;
+	MDB_stat st;
+	if (mdb_env_info(s->env, &info) != 0 || mdb_env_stat(s->env, &st) != 0)
+		return QP_ESTORE;
+	*used = (info.me_last_pgno + 1) * (size_t)st.ms_psize;
+	*size = info.me_mapsize;
+	return 0;
+}
+
+/* Double the map.  No transaction of this process may be active. */
+int qp__store_grow(qp_store *s)
+{
+	size_t used, size;
+	if (map_usage(s, &used, &size) != 0)
+		return QP_ESTORE;
+	return mdb_env_set_mapsize(s->env, size * 2) == 0 ? 0 : QP_ESTORE;
+}
+
+int qp__store_set_mapsize(qp_store *s, size_t bytes)
+{
+	return mdb_env_set_mapsize(s->env, bytes) == 0 ? 0 : QP_ESTORE;
+}
+
+int qp__store_hlc_load(qp_store *s, MDB_txn *txn)
+{
+	MDB_val k = {3, "hlc"}, d;
+	int rc = mdb_get(txn, s->db.meta, &k, &d);
+	if (rc == MDB_NOTFOUND)
+		return 0;
+	if (rc != 0)
+		return qp__mdb(rc);
+	if (d.mv_size != 8)
+		return QP_ECORRUPT;
+	qp_hlc_observe(&s->hlc, qp_get_be64(d.mv_data));
+	return 0;
+}
+
+int qp__store_hlc_save(qp_store *s, MDB_txn *txn)
+{
+	uint8_t b[8];
+	MDB_val k = {3, "hlc"}, d = {8, b};
+	qp_put_be64(b, s->hlc.last);
+	return qp__mdb(mdb_put(txn, s->db.meta, &k, &d, 0));
+}
+
+static int open_dbs(qp_store *s)
+{
+	static const char *const names[] = {"log",	 "feeds",     "records",
+					    "idx_kind",	 "idx_key",   "conflicts",
+					    "quarantine", "meta",      "forks"};
+	MDB_dbi *dbis[] = {&s->db.log,	      &s->db.feeds,    &s->db.records,
+			   &s->db.idx_kind,   &s->db.idx_key,  &s->db.conflicts,
+			   &s->db.quarantine, &s->db.meta,     &s->db.forks};
+	uint8_t ver[4];
+	MDB_val k = {6, "schema"}, d;
+	MDB_txn *txn;
+	int rc = qp__store_txn_begin(s, NULL, 0, &txn);
+
+	if (rc != 0)
+		return rc;
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		if ((rc = mdb_dbi_open(txn, names[i], MDB_CREATE, dbis[i])) != 0)
+			goto fail;
+	}
+	rc = mdb_get(txn, s->db.meta, &k, &d);
+	if (rc == MDB_NOTFOUND) {
+		qp_put_be32(ver, QP_SCHEMA_VERSION);
+		d.mv_size = 4;
+		d.mv_data = ver;
+		rc = mdb_put(txn, s->db.meta, &k, &d, 0);
+	} else if (rc == 0 && (d.mv_size != 4 ||
+			       qp_get_be32(d.mv_data) > QP_SCHEMA_VERSION)) {
+		mdb_txn_abort(txn);
+		return d.mv_size != 4 ? QP_ECORRUPT : QP_EVERSION;
+	}
+	if (rc != 0)
+		goto fail;
+	if ((rc = qp__store_hlc_load(s, txn)) != 0) {
+		mdb_txn_abort(txn);
+		return rc;
+	}
+	return qp__mdb(mdb_txn_commit(txn));
+fail:
+	mdb_txn_abort(txn);
+	return qp__mdb(rc);
+}
+
+/* Open the store in directory path (see store.h). */
+int qp_store_open(const char *path, const uint8_t pk[QP_KEY_LEN],
+		  const uint8_t sk[QP_SKEY_LEN], qp_store **out)
+{
+	qp_store *s;
+	size_t used, size;
+	int rc, tries = 0;
+
+	if (path == NULL || pk == NULL || sk == NULL || out == NULL)
+		return QP_EINVAL;
+	if ((rc = qp_crypto_init()) != 0)
+		return rc;
+	s = qp_xcalloc(1, sizeof(*s));
+	memcpy(s->pk, pk, QP_KEY_LEN);
+	memcpy(s->sk, sk, QP_SKEY_LEN);
+	if (mdb_env_create(&s->env) != 0) {
+		free(s);
+		return QP_ESTORE;
+	}
+	if (mdb_env_set_maxdbs(s->env, 16) != 0 ||
+	    mdb_env_set_mapsize(s->env, MAP_START) != 0) {
+		rc = QP_ESTORE;
+		goto fail;
+	}
+	rc = mdb_env_open(s->env, path, MDB_NOTLS, 0600);
+	if (rc != 0) {
+		rc = rc > 0 ? -rc : QP_ESTORE;
+		goto fail;
+	}
+	while ((rc = open_dbs(s)) == QP__EMAPFULL && tries++ < QP__MAP_RETRIES) {
+		if ((rc = qp__store_grow(s)) != 0)
+			goto fail;
+	}
+	if (rc != 0)
+		goto fail;
+	/* Grow ahead of need, so a full map stays the exception. */
+	while ((rc = map_usage(s, &used, &size)) == 0 && used > size / 5 * 4) {
+		if ((rc = qp__store_grow(s)) != 0)
+			break;
+	}
+	if (rc != 0)
+		goto fail;
+	*out = s;
+	return 0;
+fail:
+	rc = rc == QP__EMAPFULL ? QP_ESTORE : rc;
+	mdb_env_close(s->env);
+	sodium_memzero(s->sk, sizeof(s->sk));
+	free(s);
+	return rc;
+}
+
+void qp_store_close(qp_store *s)
+{
+	if (s == NULL)
+		return;
+	mdb_env_close(s->env);
+	sodium_memzero(s->sk, sizeof(s->sk));
+	free(s);
+}
+
+int qp__head_get(qp_store *s, MDB_txn *txn, const qp_feed *feed,
+		    uint64_t *seq, uint8_t hash[QP_HASH_LEN])
+{
+	MDB_val k = {QP__FEED_LEN, (void *)feed}, d;
+	int rc = mdb_get(txn, s->db.feeds, &k, &d);
+	if (rc == MDB_NOTFOUND) {
+		*seq = 0;
+		memset(hash, 0, QP_HASH_LEN);
+		return 0;
+	}
+	if (rc != 0)
+		return qp__mdb(rc);
+	if (d.mv_size != QP__HEAD_LEN)
+		return QP_ECORRUPT;
+	*seq = qp_get_be64(d.mv_data);
+	memcpy(hash, (uint8_t *)d.mv_data + 8, QP_HASH_LEN);
+	return 0;
+}
+
+
+int qp__head_put(qp_store *s, MDB_txn *txn, const qp_feed *feed,
+		    uint64_t seq, const uint8_t hash[QP_HASH_LEN])
+{
+	uint8_t v[QP__HEAD_LEN];
+	MDB_val k = {QP__FEED_LEN, (void *)feed}, d = {sizeof v, v};
+	qp_put_be64(v, seq);
+	memcpy(v + 8, hash, QP_HASH_LEN);
+	return qp__mdb(mdb_put(txn, s->db.feeds, &k, &d, 0));
+}
+
+
+int qp__read_begin(qp_store *s, qp__tx *t, MDB_txn **txn)
+{
+	int rc = qp__store_txn_begin(s, NULL, MDB_RDONLY, txn);
+	if (rc != 0)
+		return rc == QP__EMAPFULL ? QP_ESTORE : rc;
+	t->txn = *txn;
+	t->db = &s->db;
+	t->conflicts_maybe = 1;
+	return 0;
+}
+
+
+size_t qp__entries(MDB_txn *txn, MDB_dbi dbi)
+{
+	MDB_stat st;
+	return mdb_stat(txn, dbi, &st) == 0 ? st.ms_entries : 0;
+}
+
+
+/* BLAKE2b-256 over every (key, value) of dbi in key order, each framed by
+ * its length, so no two different contents hash alike by concatenation. */
+int qp__digest_db(MDB_txn *txn, MDB_dbi dbi, uint8_t out[QP_HASH_LEN],
+		     size_t *count)
+{
+	crypto_generichash_state h;
+	MDB_cursor *c;
+	MDB_val k, d;
+	uint8_t len[4];
+	size_t n = 0;
+	int rc;
+
+	if ((rc = mdb_cursor_open(txn, dbi, &c)) != 0)
+		return qp__mdb(rc);
+	crypto_generichash_init(&h, NULL, 0, QP_HASH_LEN);
+	for (rc = mdb_cursor_get(c, &k, &d, MDB_FIRST); rc == 0;
+	     rc = mdb_cursor_get(c, &k, &d, MDB_NEXT)) {
+		qp_put_be32(len, (uint32_t)k.mv_size);
+		crypto_generichash_update(&h, len, 4);
+		crypto_generichash_update(&h, k.mv_data, k.mv_size);
+		qp_put_be32(len, (uint32_t)d.mv_size);
+		crypto_generichash_update(&h, len, 4);
+		crypto_generichash_update(&h, d.mv_data, d.mv_size);
+		n++;
+	}
+	mdb_cursor_close(c);
+	if (rc != MDB_NOTFOUND)
+		return qp__mdb(rc);
+	crypto_generichash_final(&h, out, QP_HASH_LEN);
+	if (count != NULL)
+		*count = n;
+	return 0;
+}
+
+/* ---- reads -------------------------------------------------------- */
+
+static void put_iso(json_t *o, const char *key, uint64_t hlc)
+{
+	char buf[40];
+	qp_hlc_iso(hlc, buf, sizeof buf);
+	json_object_set_new(o, key, json_string(buf));
+}
+
+/* Read one record and its meta (see store.h). */
+int qp_store_get(qp_store *s, const char *id, json_t **rec, json_t **meta)
+{
+	uint8_t b[QP_UUID_LEN];
+	char norm[QP_UUID_STRLEN + 1];
+	json_t *st = NULL, *m = NULL, *v;
+	MDB_txn *txn;
+	qp__tx t;
+	size_t nc = 0;
+	int rc;
+
+	if (s == NULL || id == NULL || rec == NULL)
+		return QP_EINVAL;
+	if (qp_uuid_parse(id, b) != 0)
+		return QP_ENOTFOUND;
+	qp_uuid_format(b, norm);
+	if ((rc = qp__read_begin(s, &t, &txn)) != 0)
+		return rc;
+	if ((rc = qp__state_get(&t, norm, &st)) != 0)
+		goto out;
+	if (meta != NULL) {
+		if ((rc = qp__conflict_count(&t, norm, &nc)) != 0)
+			goto out;
+		m = json_object();
+		if ((v = json_object_get(st, "c")) != NULL)
+			put_iso(m, "created", (uint64_t)json_integer_value(v));
+		v = json_object_get(st, "u");
+		put_iso(m, "updated", (uint64_t)json_integer_value(v));
+		json_object_set_new(m, "version",
+				    json_integer(json_integer_value(v)));
+		if ((v = json_object_get(st, "a")) != NULL)
+			json_object_set(m, "author", v);
+		if ((v = json_object_get(st, "v")) != NULL) {
+			json_object_set(m, "voided", v);
+			put_iso(m, "voided_at", (uint64_t)json_integer_value(
+							json_object_get(st, "vh")));
+		}
+		json_object_set_new(m, "conflicts", json_integer((json_int_t)nc));
+		*meta = m;
+	}
+	*rec = json_incref(json_object_get(st, "r"));
+out:
+	mdb_txn_abort(txn);
+	json_decref(st);
+	return rc;
+}
+
+/* List records in id order (see store.h). */
+int qp_store_list(qp_store *s, const char *kind, const char *org,
+		  const char *after, size_t limit, int with_voided,
+		  json_t **out, char next[QP_UUID_STRLEN + 1])
+{
+	char prefix[QP__KIND_LEN + QP_UUID_STRLEN + 4], seek[sizeof prefix + 64];
+	char orgn[QP_UUID_STRLEN + 1], aftern[QP_UUID_STRLEN + 1],
+		last[QP_UUID_STRLEN + 1] = "";
+	uint8_t b[QP_UUID_LEN];
+	size_t pl = 0, sl, count = 0;
+	int rc, more = 0, byrec = kind == NULL && org == NULL;
+	json_t *arr, *st;
+	MDB_cursor *c = NULL;
+	MDB_txn *txn;
+	MDB_val k, d;
+	qp__tx t;
+
+	if (s == NULL || out == NULL || next == NULL ||
+	    (kind != NULL && strlen(kind) >= QP__KIND_LEN))
+		return QP_EINVAL;
+	if (org != NULL) {
+		if (qp_uuid_parse(org, b) != 0) {
+			*out = json_array(); /* no org has such an id */
+			next[0] = '\0';
+			return 0;
+		}
+		qp_uuid_format(b, orgn);
+	}
+	/* kind \0 org \0 | kind \0 \0 | \0 org \0 | (records) */
+	if (kind != NULL) {
+		pl = strlen(kind);
+		memcpy(prefix, kind, pl);
+		prefix[pl++] = '\0';
+	} else if (org != NULL) {
+		prefix[pl++] = '\0';
+	}
+	if (org != NULL) {
+		memcpy(prefix + pl, orgn, QP_UUID_STRLEN);
+		pl += QP_UUID_STRLEN;
+	}
+	if (!byrec)
+		prefix[pl++] = '\0';
+	memcpy(seek, prefix, pl);
+	sl = pl;
+	if (after != NULL && after[0] != '\0') {
+		if (qp_uuid_parse(after, b) == 0) {
+			qp_uuid_format(b, aftern);
+			after = aftern;
+		}
+		sl += snprintf(seek + pl, sizeof(seek) - pl, "%.60s", after);
+	}
+	if ((rc = qp__read_begin(s, &t, &txn)) != 0)
+		return rc;
+	arr = json_array();
+	if ((rc = mdb_cursor_open(txn, byrec ? s->db.records : s->db.idx_kind,
+				  &c)) != 0)
+		goto out;
+	k.mv_size = sl;
+	k.mv_data = seek;
+	rc = mdb_cursor_get(c, &k, &d, sl > 0 ? MDB_SET_RANGE : MDB_FIRST);
+	if (rc == 0 && sl > pl && k.mv_size == sl &&
+	    memcmp(k.mv_data, seek, sl) == 0)
+		rc = mdb_cursor_get(c, &k, &d, MDB_NEXT);
+	for (; rc == 0; rc = mdb_cursor_get(c, &k, &d, MDB_NEXT)) {
+		char id[QP_UUID_STRLEN + 1];
+		if (k.mv_size != pl + QP_UUID_STRLEN ||
+		    memcmp(k.mv_data, prefix, pl) != 0) {
+			if (k.mv_size >= pl && memcmp(k.mv_data, prefix, pl) == 0)
+				continue; /* a longer key form; not ours */
+			break;
+		}
+		if (limit > 0 && count == limit) {
+			more = 1;
+			break;
+		}
+		memcpy(id, (char *)k.mv_data + pl, QP_UUID_STRLEN);
+		id[QP_UUID_STRLEN] = '\0';
+		if (byrec) {
+			if (qp_mpjson_decode(d.mv_data, d.mv_size, QP_DELTA_MAX_RAW,
+					     &st) != 0 ||
+			    !json_is_object(json_object_get(st, "r"))) {
+				rc = QP_ECORRUPT;
+				goto out;
+			}
+		} else if ((rc = qp__state_get(&t, id, &st)) != 0) {
+			goto out;
+		}
+		if (with_voided || json_object_get(st, "v") == NULL) {
+			json_array_append(arr, json_object_get(st, "r"));
+			memcpy(last, id, sizeof last);
+			count++;
+		}
+		json_decref(st);
+	}
+	rc = rc == MDB_NOTFOUND || rc == 0 ? 0 : qp__mdb(rc);
+out:
+	mdb_cursor_close(c);
+	mdb_txn_abort(txn);
+	if (rc != 0) {
+		json_decref(arr);
+		return rc == QP__EMAPFULL ? QP_ESTORE : rc;
+	}
+	*out = arr;
+	snprintf(next, QP_UUID_STRLEN + 1, "%s", more ? last : "");
+	return 0;
+}
+
+int qp_store_digest(qp_store *s, char out[65])
+{
+	uint8_t h[QP_HASH_LEN];
+	MDB_txn *txn;
+	qp__tx t;
+	int rc;
+
+	if (s == NULL || out == NULL)
+		return QP_EINVAL;
+	if ((rc = qp__read_begin(s, &t, &txn)) != 0)
+		return rc;
+	rc = qp__digest_db(txn, s->db.records, h, NULL);
+	mdb_txn_abort(txn);
+	if (rc == 0)
+		qp_hex(h, QP_HASH_LEN, out);
+	return rc;
+}
+
+/* Count idx_kind keys starting with prefix[0..pl) of the form prefix+id. */
+static int count_prefix(MDB_txn *txn, MDB_dbi dbi, const char *prefix,
+			size_t pl, size_t *out)
+{
+	MDB_cursor *c;
+	MDB_val k = {pl, (void *)prefix}, d;
+	size_t n = 0;
+	int rc;
+
+	if ((rc = mdb_cursor_open(txn, dbi, &c)) != 0)
+		return qp__mdb(rc);
+	for (rc = mdb_cursor_get(c, &k, &d, MDB_SET_RANGE);
+	     rc == 0 && k.mv_size >= pl && memcmp(k.mv_data, prefix, pl) == 0;
+	     rc = mdb_cursor_get(c, &k, &d, MDB_NEXT)) {
+		if (k.mv_size == pl + QP_UUID_STRLEN)
+			n++;
+	}
+	mdb_cursor_close(c);
+	if (rc != 0 && rc != MDB_NOTFOUND)
+		return qp__mdb(rc);
+	*out = n;
+	return 0;
+}
+
+/* Statistics (see store.h). */
+int qp_store_stats(qp_store *s, json_t **out)
+{
+	char prefix[QP__KIND_LEN + 2], hex[2 * QP_KEY_LEN + 1],
+		org[QP_UUID_STRLEN + 1];
+	json_t *o, *recs, *fd;
+	uint8_t h[QP_HASH_LEN];
+	size_t n = 0, nk, used, size;
+	const qp_kind *kinds = qp_schema_kinds(&nk);
+	MDB_cursor *c = NULL;
+	MDB_txn *txn;
+	MDB_val k, d;
+	qp__tx t;
+	int rc;
+
+	if (s == NULL || out == NULL)
+		return QP_EINVAL;
+	if ((rc = map_usage(s, &used, &size)) != 0)
+		return rc;
+	if ((rc = qp__read_begin(s, &t, &txn)) != 0)
+		return rc;
+	o = json_object();
+	recs = json_object();
+	json_object_set_new(o, "records", recs);
+	for (size_t i = 0; i < nk; i++) {
+		size_t kl = strlen(kinds[i].name);
+		memcpy(prefix, kinds[i].name, kl);
+		prefix[kl] = prefix[kl + 1] = '\0';
+		if ((rc = count_prefix(txn, s->db.idx_kind, prefix, kl + 2, &n)) != 0)
+			goto out;
+		json_object_set_new(recs, kinds[i].name, json_integer((json_int_t)n));
+	}
+	json_object_set_new(o, "deltas", json_integer((json_int_t)qp__entries(txn, s->db.log)));
+	json_object_set_new(o, "feeds", json_integer((json_int_t)qp__entries(txn, s->db.feeds)));
+	json_object_set_new(o, "conflicts",
+			    json_integer((json_int_t)qp__entries(txn, s->db.conflicts)));
+	json_object_set_new(o, "quarantine",
+			    json_integer((json_int_t)qp__entries(txn, s->db.quarantine)));
+	json_object_set_new(o, "forks", json_integer((json_int_t)qp__entries(txn, s->db.forks)));
+	json_object_set_new(o, "map_size", json_integer((json_int_t)size));
+	json_object_set_new(o, "map_used", json_integer((json_int_t)used));
+	if ((rc = qp__digest_db(txn, s->db.records, h, NULL)) != 0)
+		goto out;
+	qp_hex(h, QP_HASH_LEN, hex);
+	json_object_set_new(o, "digest", json_string(hex));
+	qp_hex(s->pk, QP_KEY_LEN, hex);
+	json_object_set_new(o, "key", json_string(hex));
+	fd = json_array();
+	json_object_set_new(o, "feeds_detail", fd);
+	if ((rc = mdb_cursor_open(txn, s->db.feeds, &c)) != 0) {
+		rc = qp__mdb(rc);
+		goto out;
+	}
+	for (rc = mdb_cursor_get(c, &k, &d, MDB_FIRST); rc == 0;
+	     rc = mdb_cursor_get(c, &k, &d, MDB_NEXT)) {
+		if (k.mv_size != QP__FEED_LEN || d.mv_size != QP__HEAD_LEN)
+			continue;
+		qp_hex(k.mv_data, QP_KEY_LEN, hex);
+		qp_uuid_format((uint8_t *)k.mv_data + QP_KEY_LEN, org);
+		json_array_append_new(
+			fd, json_pack("{s:s, s:s, s:I}", "author", hex, "org", org,
+				      "seq", (json_int_t)qp_get_be64(d.mv_data)));
+	}
+	rc = rc == MDB_NOTFOUND ? 0 : qp__mdb(rc);
+out:
+	mdb_cursor_close(c);
+	mdb_txn_abort(txn);
+	if (rc != 0) {
+		json_decref(o);
+		return rc == QP__EMAPFULL ? QP_ESTORE : rc;
+	}
+	*out = o;
+	return 0;
+}

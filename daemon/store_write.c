@@ -1,0 +1,682 @@
+/*
+ * store_write.c - the store's local write path: qp_store_write validates
+ * each group of writes against the schema and the records held, applies it
+ * in a nested transaction (a refused group leaves nothing), and turns the
+ * ops of all accepted groups into one signed delta per organisation, all in
+ * one durable commit (group commit: one fsync for many requests).
+ */
+#include "apply.h"
+#include "err.h"
+#include "hlc.h"
+#include "store.h"
+#include "util.h"
+
+#include <lmdb.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define RECORD_MAX (QP_DELTA_MAX / 2) /* encoded size of one op's fields */
+#define QP__ERETRY (-1901) /* internal: redo the batch group by group */
+
+/* An op made in the current group, with the org whose feed it goes to. */
+typedef struct pend {
+	uint8_t org[QP_UUID_LEN];
+	qp_op op;
+} pend;
+
+/* The ops of accepted groups for one org. */
+typedef struct orgq {
+	uint8_t org[QP_UUID_LEN];
+	qp_op *ops;
+	size_t n, cap;
+} orgq;
+
+typedef struct wctx {
+	qp_store *s;
+	qp__tx t;       /* the group's nested transaction */
+	char *err;      /* the group's message buffer */
+	size_t errlen;
+	const char *self_id; /* the record being validated (may refer to */
+	const char *self_kind; /* itself: an org record's org) */
+	pend *gp;       /* this group's ops */
+	size_t ngp, capgp;
+	orgq *q;        /* accepted ops per org */
+	size_t nq, capq;
+} wctx;
+
+static int werr(wctx *w, int rc, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static int werr(wctx *w, int rc, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(w->err, w->errlen, fmt, ap);
+	va_end(ap);
+	return rc;
+}
+
+/* Reference lookup for qp_schema_validate, inside the group's transaction
+ * so records made earlier in the same request resolve. */
+static int ref_cb(void *ctx, const char *want, const char *id, char *got)
+{
+	wctx *w = ctx;
+	uint8_t b[QP_UUID_LEN];
+	char norm[QP_UUID_STRLEN + 1], kind[QP__KIND_LEN];
+	int rc;
+
+	if (qp_uuid_parse(id, b) != 0)
+		return QP_ENOTFOUND;
+	qp_uuid_format(b, norm);
+	if (w->self_id != NULL && strcmp(norm, w->self_id) == 0)
+		snprintf(kind, sizeof kind, "%s", w->self_kind);
+	else if ((rc = qp__state_kind(&w->t, norm, kind)) != 0)
+		return rc;
+	if (want != NULL && strcmp(kind, want) != 0) {
+		snprintf(got, QP__KIND_LEN, "%s", kind);
+		return QP_EMISMATCH;
+	}
+	return 0;
+}
+
+static void push_pend(wctx *w, const uint8_t org[QP_UUID_LEN], qp_op *op)
+{
+	if (w->ngp == w->capgp) {
+		w->capgp = w->capgp ? 2 * w->capgp : 16;
+		w->gp = qp_xrealloc(w->gp, w->capgp * sizeof(*w->gp));
+	}
+	memcpy(w->gp[w->ngp].org, org, QP_UUID_LEN);
+	w->gp[w->ngp++].op = *op;
+}
+
+static void drop_pend(wctx *w)
+{
+	for (size_t i = 0; i < w->ngp; i++)
+		qp_op_clear(&w->gp[i].op);
+	w->ngp = 0;
+}
+
+/* The group was accepted: its ops join their orgs' queues. */
+static void keep_pend(wctx *w)
+{
+	for (size_t i = 0; i < w->ngp; i++) {
+		orgq *q = NULL;
+		for (size_t j = 0; j < w->nq; j++) {
+			if (memcmp(w->q[j].org, w->gp[i].org, QP_UUID_LEN) == 0) {
+				q = &w->q[j];
+				break;
+			}
+		}
+		if (q == NULL) {
+			if (w->nq == w->capq) {
+				w->capq = w->capq ? 2 * w->capq : 4;
+				w->q = qp_xrealloc(w->q, w->capq * sizeof(*w->q));
+			}
+			q = &w->q[w->nq++];
+			memset(q, 0, sizeof(*q));
+			memcpy(q->org, w->gp[i].org, QP_UUID_LEN);
+		}
+		if (q->n == q->cap) {
+			q->cap = q->cap ? 2 * q->cap : 16;
+			q->ops = qp_xrealloc(q->ops, q->cap * sizeof(*q->ops));
+		}
+		q->ops[q->n++] = w->gp[i].op;
+	}
+	w->ngp = 0;
+}
+
+/* An upper bound of v's msgpack size, cut short once past cap. */
+static size_t size_bound(const json_t *v, size_t cap)
+{
+	const char *key;
+	json_t *e;
+	size_t n = 5, i;
+
+	if (json_is_string(v))
+		return 5 + json_string_length(v);
+	if (json_is_object(v)) {
+		json_object_foreach((json_t *)v, key, e)
+		{
+			n += 5 + strlen(key) + size_bound(e, cap);
+			if (n > cap)
+				break;
+		}
+		return n;
+	}
+	if (json_is_array(v)) {
+		json_array_foreach(v, i, e)
+		{
+			n += size_bound(e, cap);
+			if (n > cap)
+				break;
+		}
+		return n;
+	}
+	return 9;
+}
+
+/* Apply a locally made, fully validated op and keep it for the delta. */
+static int emit(wctx *w, const uint8_t org[QP_UUID_LEN], qp_op *op)
+{
+	qp_feed feed;
+	char *buf;
+	size_t len;
+	int rc;
+
+	/* One op must fit in a delta: refuse it here, not when the batch's
+	 * deltas are cut.  The exact size is computed only when the cheap
+	 * bound says it might be too large. */
+	if (op->fields != NULL && size_bound(op->fields, RECORD_MAX) > RECORD_MAX) {
+		if ((rc = qp__state_encode(op->fields, &buf, &len)) != 0) {
+			qp_op_clear(op);
+			return werr(w, QP_EVALID, "%s: record cannot be encoded",
+				    op->kind);
+		}
+		free(buf);
+		if (len > RECORD_MAX) {
+			qp_op_clear(op);
+			return werr(w, QP_ETOOBIG, "%s: record too large (%zu bytes)",
+				    op->kind, len);
+		}
+	}
+	memcpy(feed.author, w->s->pk, QP_KEY_LEN);
+	memcpy(feed.org, org, QP_UUID_LEN);
+	rc = qp__apply_op(&w->t, &feed, op, 1, w->err, w->errlen);
+	if (rc != 0) {
+		qp_op_clear(op);
+		return rc;
+	}
+	push_pend(w, org, op);
+	return 0;
+}
+
+static uint64_t now(qp_store *s)
+{
+	return qp_hlc_now(&s->hlc, qp_hlc_wall_ms());
+}
+
+/* Replace a UUID-looking string member by its canonical lower-case form,
+ * so keys and references compare as bytes. */
+static void canon_id(json_t *rec, const char *key)
+{
+	uint8_t b[QP_UUID_LEN];
+	char s[QP_UUID_STRLEN + 1];
+	const char *v = json_string_value(json_object_get(rec, key));
+	if (v != NULL && qp_uuid_parse(v, b) == 0) {
+		qp_uuid_format(b, s);
+		if (strcmp(s, v) != 0)
+			json_object_set_new(rec, key, json_string(s));
+	}
+}
+
+static int check_natkey(wctx *w, const qp_kind *k, const json_t *rec,
+			const char *id)
+{
+	char key[QP__KEY_MAX], owner[QP_UUID_STRLEN + 1];
+	const qp_field *f = qp_schema_natural_key(k);
+	size_t len;
+	int rc;
+
+	if (!qp__natkey(k, rec, key, &len))
+		return 0;
+	rc = qp__natkey_owner(&w->t, key, len, owner);
+	if (rc == QP_ENOTFOUND || (rc == 0 && strcmp(owner, id) == 0))
+		return 0;
+	if (rc != 0)
+		return rc;
+	return werr(w, QP_EEXIST, "%s.%s: %.64s is already registered%s as %s",
+		    k->name, f->name,
+		    json_string_value(json_object_get(rec, f->name)),
+		    (k->flags & QP_K_UNIQUE_GLOBAL) ? "" : " in this org", owner);
+}
+
+static int do_create(wctx *w, const qp_write *wr, char *id_out)
+{
+	const char *kname = wr->kind, *rk = NULL, *name;
+	const qp_kind *k;
+	json_t *rec = NULL, *v;
+	uint8_t idb[QP_UUID_LEN], orgb[QP_UUID_LEN];
+	char id[QP_UUID_STRLEN + 1], kbuf[QP__KIND_LEN];
+	qp_op op = {0};
+	int rc;
+
+	v = json_object_get(wr->rec, "kind");
+	if (v != NULL) {
+		if (!json_is_string(v))
+			return werr(w, QP_EVALID, "%s.kind: must be a string",
+				    kname ? kname : "record");
+		rk = json_string_value(v);
+	}
+	if (kname != NULL && rk != NULL && strcmp(kname, rk) != 0)
+		return werr(w, QP_EVALID,
+			    "%.24s.kind: does not match the command's kind", kname);
+	if (kname == NULL)
+		kname = rk;
+	if (kname == NULL)
+		return werr(w, QP_EVALID, "record.kind: required");
+	if ((k = qp_schema_kind(kname)) == NULL)
+		return werr(w, QP_EVALID, "kind: unknown kind \"%.24s\"", kname);
+	if (!json_is_object(wr->rec))
+		return werr(w, QP_EVALID, "%s: record must be a JSON object",
+			    k->name);
+
+	rec = json_deep_copy(wr->rec);
+	json_object_set_new(rec, "kind", json_string(k->name));
+	v = json_object_get(rec, "id");
+	if (v != NULL) {
+		if (!json_is_string(v) || qp_uuid_parse(json_string_value(v), idb)) {
+			rc = werr(w, QP_EVALID, "%s.id: must be a UUID", k->name);
+			goto out;
+		}
+	} else {
+		qp_uuid_v7(&w->s->ugen, qp_hlc_wall_ms(), idb);
+	}
+	qp_uuid_format(idb, id);
+	json_object_set_new(rec, "id", json_string(id));
+	rc = qp__state_kind(&w->t, id, kbuf);
+	if (rc == 0 || rc == QP_ECORRUPT) {
+		rc = werr(w, QP_EEXIST, "%s.id: a record with this id exists",
+			  k->name);
+		goto out;
+	}
+	if (rc != QP_ENOTFOUND)
+		goto out;
+	if (strcmp(k->name, "org") == 0 && json_object_get(rec, "org") == NULL)
+		json_object_set_new(rec, "org", json_string(id));
+	canon_id(rec, "org");
+
+	w->self_id = id;
+	w->self_kind = k->name;
+	rc = qp_schema_validate(k, rec, ref_cb, w, w->err, w->errlen);
+	w->self_id = w->self_kind = NULL;
+	if (rc != 0)
+		goto out;
+	if (qp_uuid_parse(json_string_value(json_object_get(rec, "org")),
+			  orgb) != 0) {
+		rc = werr(w, QP_EVALID, "%s.org: must be a UUID", k->name);
+		goto out;
+	}
+	if ((rc = check_natkey(w, k, rec, id)) != 0)
+		goto out;
+
+	op.type = QP_OP_CREATE;
+	memcpy(op.id, idb, QP_UUID_LEN);
+	snprintf(op.kind, sizeof(op.kind), "%s", k->name);
+	op.hlc = now(w->s);
+	op.base = 0;
+	op.fields = json_object();
+	json_object_foreach(rec, name, v)
+	{
+		if (strcmp(name, "id") != 0 && strcmp(name, "kind") != 0 &&
+		    strcmp(name, "org") != 0 && !json_is_null(v))
+			json_object_set(op.fields, name, v);
+	}
+	if ((rc = emit(w, orgb, &op)) == 0)
+		memcpy(id_out, id, QP_UUID_STRLEN + 1);
+out:
+	json_decref(rec);
+	return rc;
+}
+
+/* Load the target of an update or void. */
+static int load_target(wctx *w, const char *what, const char *rid,
+		       json_t **st, char *id, const qp_kind **k)
+{
+	uint8_t b[QP_UUID_LEN];
+	const char *kname;
+	int rc;
+
+	if (rid == NULL || qp_uuid_parse(rid, b) != 0)
+		return werr(w, QP_ENOTFOUND, "%s: no record with id %.40s", what,
+			    rid ? rid : "(none)");
+	qp_uuid_format(b, id);
+	rc = qp__state_get(&w->t, id, st);
+	if (rc == QP_ENOTFOUND)
+		return werr(w, rc, "%s: no record with id %s", what, id);
+	if (rc != 0)
+		return rc;
+	kname = json_string_value(json_object_get(json_object_get(*st, "r"),
+						  "kind"));
+	if ((*k = qp_schema_kind(kname)) == NULL) {
+		json_decref(*st);
+		return werr(w, QP_ECORRUPT, "%s: record %s has unknown kind %.24s",
+			    what, id, kname);
+	}
+	return 0;
+}
+
+static int do_update(wctx *w, const qp_write *wr, char *id_out)
+{
+	const qp_kind *k;
+	json_t *st = NULL, *r, *merged = NULL, *v, *cur;
+	char id[QP_UUID_STRLEN + 1];
+	const char *name;
+	uint8_t orgb[QP_UUID_LEN];
+	qp_op op = {0};
+	int rc;
+
+	if ((rc = load_target(w, "update", wr->id, &st, id, &k)) != 0)
+		return rc;
+	r = json_object_get(st, "r");
+	rc = QP_EVALID;
+	if (json_object_get(st, "v") != NULL) {
+		werr(w, rc, "%s: record %s is voided", k->name, id);
+		goto out;
+	}
+	if (k->flags & QP_K_APPEND_ONLY) {
+		werr(w, rc, "%s: append-only; void it and add a new one", k->name);
+		goto out;
+	}
+	if (!json_is_object(wr->changes)) {
+		werr(w, rc, "update: changes must be a JSON object");
+		goto out;
+	}
+	merged = json_deep_copy(r);
+	json_object_foreach(wr->changes, name, v)
+	{
+		if (strcmp(name, "id") == 0 || strcmp(name, "kind") == 0 ||
+		    strcmp(name, "org") == 0) {
+			werr(w, rc, "%s.%s: cannot be changed", k->name, name);
+			goto out;
+		}
+		if (json_is_null(v))
+			json_object_del(merged, name);
+		else
+			json_object_set_new(merged, name, json_deep_copy(v));
+	}
+	w->self_id = id;
+	w->self_kind = k->name;
+	rc = qp_schema_validate(k, merged, ref_cb, w, w->err, w->errlen);
+	w->self_id = w->self_kind = NULL;
+	if (rc != 0 || (rc = check_natkey(w, k, merged, id)) != 0)
+		goto out;
+
+	op.fields = json_object();
+	json_object_foreach(wr->changes, name, v)
+	{
+		cur = json_object_get(r, name);
+		if (json_is_null(v)) {
+			if (cur != NULL)
+				json_object_set(op.fields, name, v);
+		} else if (cur == NULL || !json_equal(cur, v)) {
+			json_object_set(op.fields, name,
+					json_object_get(merged, name));
+		}
+	}
+	memcpy(id_out, id, QP_UUID_STRLEN + 1);
+	if (json_object_size(op.fields) == 0) {
+		qp_op_clear(&op); /* nothing changes: no op */
+		goto out;
+	}
+	op.type = QP_OP_UPDATE;
+	qp_uuid_parse(id, op.id);
+	qp_uuid_parse(json_string_value(json_object_get(r, "org")), orgb);
+	snprintf(op.kind, sizeof(op.kind), "%s", k->name);
+	op.base = (uint64_t)json_integer_value(json_object_get(st, "u"));
+	op.hlc = now(w->s);
+	rc = emit(w, orgb, &op);
+out:
+	json_decref(merged);
+	json_decref(st);
+	return rc;
+}
+
+static int do_void(wctx *w, const qp_write *wr, char *id_out)
+{
+	const qp_kind *k;
+	json_t *st = NULL, *r, *check;
+	char id[QP_UUID_STRLEN + 1];
+	uint8_t orgb[QP_UUID_LEN];
+	qp_op op = {0};
+	int rc;
+
+	if ((rc = load_target(w, "void", wr->id, &st, id, &k)) != 0)
+		return rc;
+	r = json_object_get(st, "r");
+	rc = QP_EVALID;
+	if (wr->reason == NULL || wr->reason[0] == '\0') {
+		werr(w, rc, "void: reason required");
+		goto out;
+	}
+	if (strlen(wr->reason) > QP__VOID_MAX) {
+		werr(w, rc, "void: reason longer than %d bytes", QP__VOID_MAX);
+		goto out;
+	}
+	if ((check = json_string(wr->reason)) == NULL) {
+		werr(w, rc, "void: reason is not valid UTF-8");
+		goto out;
+	}
+	json_decref(check);
+	if (json_object_get(st, "v") != NULL) {
+		werr(w, rc, "%s: record %s is already voided", k->name, id);
+		goto out;
+	}
+	op.type = QP_OP_VOID;
+	qp_uuid_parse(id, op.id);
+	qp_uuid_parse(json_string_value(json_object_get(r, "org")), orgb);
+	snprintf(op.kind, sizeof(op.kind), "%s", k->name);
+	op.base = (uint64_t)json_integer_value(json_object_get(st, "u"));
+	op.hlc = now(w->s);
+	op.reason = qp_xstrdup(wr->reason);
+	if ((rc = emit(w, orgb, &op)) == 0)
+		memcpy(id_out, id, QP_UUID_STRLEN + 1);
+out:
+	json_decref(st);
+	return rc;
+}
+
+static int do_write(wctx *w, const qp_write *wr, char *id_out)
+{
+	switch (wr->type) {
+	case QP_OP_CREATE:
+		return do_create(w, wr, id_out);
+	case QP_OP_UPDATE:
+		return do_update(w, wr, id_out);
+	case QP_OP_VOID:
+		return do_void(w, wr, id_out);
+	}
+	return werr(w, QP_EINVAL, "write: unknown type %d", (int)wr->type);
+}
+
+/* Sign ops[0..n) into deltas of feed, starting after *seq / prev, and
+ * append them to the log; a batch too big for one delta is split. */
+static int append_ops(qp_store *s, MDB_txn *txn, const qp_feed *feed,
+		      const qp_op *ops, size_t n, uint64_t *seq,
+		      uint8_t prev[QP_HASH_LEN])
+{
+	uint8_t key[QP__LOGKEY_LEN], *buf = NULL;
+	MDB_val k = {sizeof key, key}, d;
+	size_t len, half;
+	int rc;
+
+	if (n > QP_DELTA_MAX_OPS) {
+		half = QP_DELTA_MAX_OPS;
+		goto split;
+	}
+	rc = qp_delta_build(feed, *seq + 1, prev, ops, n, s->sk, &buf, &len);
+	if (rc == QP_ETOOBIG && n > 1) {
+		half = n / 2;
+		goto split;
+	}
+	if (rc != 0)
+		return rc;
+	memcpy(key, feed, QP__FEED_LEN);
+	qp_put_be64(key + QP__FEED_LEN, *seq + 1);
+	d.mv_size = len;
+	d.mv_data = buf;
+	rc = mdb_put(txn, s->db.log, &k, &d, MDB_NOOVERWRITE);
+	if (rc == 0) {
+		qp_delta_hash(buf, len, prev);
+		(*seq)++;
+	}
+	free(buf);
+	return rc == MDB_KEYEXIST ? QP_ECORRUPT : qp__mdb(rc);
+split:
+	rc = append_ops(s, txn, feed, ops, half, seq, prev);
+	if (rc == 0)
+		rc = append_ops(s, txn, feed, ops + half, n - half, seq, prev);
+	return rc;
+}
+
+static int orgq_cmp(const void *a, const void *b)
+{
+	return memcmp(((const orgq *)a)->org, ((const orgq *)b)->org,
+		      QP_UUID_LEN);
+}
+
+static int flush_deltas(wctx *w, MDB_txn *txn)
+{
+	uint8_t prev[QP_HASH_LEN];
+	uint64_t seq;
+	qp_feed feed;
+	int rc;
+
+	if (w->nq > 1)
+		qsort(w->q, w->nq, sizeof(*w->q), orgq_cmp);
+	memcpy(feed.author, w->s->pk, QP_KEY_LEN);
+	for (size_t i = 0; i < w->nq; i++) {
+		memcpy(feed.org, w->q[i].org, QP_UUID_LEN);
+		if ((rc = qp__head_get(w->s, txn, &feed, &seq, prev)) != 0 ||
+		    (rc = append_ops(w->s, txn, &feed, w->q[i].ops, w->q[i].n,
+				     &seq, prev)) != 0 ||
+		    (rc = qp__head_put(w->s, txn, &feed, seq, prev)) != 0)
+			return rc;
+	}
+	return 0;
+}
+
+static void wctx_free(wctx *w)
+{
+	drop_pend(w);
+	free(w->gp);
+	for (size_t i = 0; i < w->nq; i++)
+		qp_ops_free(w->q[i].ops, w->q[i].n);
+	free(w->q);
+}
+
+static void group_reset(qp_wgroup *g)
+{
+	qp_wgroup_clear(g);
+	g->rc = 0;
+	g->failed = 0;
+	g->err[0] = '\0';
+}
+
+/* One attempt at the whole batch.  With nested set, each group runs in a
+ * nested transaction, so a refused group is undone alone.  Nested
+ * transactions are costly (a page the parent already changed is copied
+ * again by each child), so the first attempt runs every group straight in
+ * the batch's transaction and returns QP__ERETRY at the first refusal; the
+ * batch is then redone with nested set.  QP__EMAPFULL asks for a bigger
+ * map. */
+static int write_once(qp_store *s, qp_wgroup *groups, size_t n, int nested)
+{
+	wctx w = {.s = s};
+	MDB_txn *txn = NULL, *ntx = NULL;
+	size_t i, j;
+	int rc;
+
+	for (i = 0; i < n; i++)
+		group_reset(&groups[i]);
+	if ((rc = qp__store_txn_begin(s, NULL, 0, &txn)) != 0)
+		return rc;
+	if ((rc = qp__store_hlc_load(s, txn)) != 0 ||
+	    (!nested && (rc = qp__tx_init(&w.t, txn, &s->db)) != 0))
+		goto fail;
+	for (i = 0; i < n; i++) {
+		qp_wgroup *g = &groups[i];
+		g->ids = qp_xcalloc(g->n ? g->n : 1, sizeof(*g->ids));
+		if (nested) {
+			if ((rc = qp__store_txn_begin(s, txn, 0, &ntx)) != 0)
+				goto fail;
+			if ((rc = qp__tx_init(&w.t, ntx, &s->db)) != 0)
+				goto fail;
+		}
+		w.err = g->err;
+		w.errlen = sizeof(g->err);
+		for (j = 0; j < g->n && rc == 0; j++) {
+			g->err[0] = '\0';
+			rc = do_write(&w, &g->writes[j], g->ids[j]);
+		}
+		if (rc == 0) {
+			if (ntx != NULL) {
+				rc = qp__mdb(mdb_txn_commit(ntx));
+				ntx = NULL;
+				if (rc != 0)
+					goto fail;
+			}
+			keep_pend(&w);
+			continue;
+		}
+		if (!nested || rc == QP__EMAPFULL) {
+			rc = rc == QP__EMAPFULL ? rc : QP__ERETRY;
+			goto fail;
+		}
+		mdb_txn_abort(ntx);
+		ntx = NULL;
+		drop_pend(&w);
+		/* Refused: nothing of this group remains; go on. */
+		g->rc = rc;
+		g->failed = j - 1;
+		if (g->err[0] == '\0')
+			qp_fmt(g->err, sizeof(g->err), "store: %s", qp_strerror(rc));
+		free(g->ids);
+		g->ids = NULL;
+		rc = 0;
+	}
+	if ((rc = flush_deltas(&w, txn)) != 0 ||
+	    (rc = qp__store_hlc_save(s, txn)) != 0)
+		goto fail;
+	rc = qp__mdb(mdb_txn_commit(txn));
+	txn = NULL;
+	if (rc != 0)
+		goto fail;
+	wctx_free(&w);
+	return 0;
+fail:
+	if (ntx != NULL)
+		mdb_txn_abort(ntx);
+	if (txn != NULL)
+		mdb_txn_abort(txn);
+	wctx_free(&w);
+	return rc;
+}
+
+/* Apply the groups in one durable transaction (see store.h). */
+int qp_store_write(qp_store *s, qp_wgroup *groups, size_t n)
+{
+	int rc, tries = 0, nested = 0;
+
+	if (s == NULL || (groups == NULL && n > 0))
+		return QP_EINVAL;
+	for (;;) {
+		rc = write_once(s, groups, n, nested);
+		if (rc == QP__ERETRY && !nested) {
+			nested = 1;
+			continue;
+		}
+		if (rc != QP__EMAPFULL || tries++ >= QP__MAP_RETRIES ||
+		    (rc = qp__store_grow(s)) != 0)
+			break;
+	}
+	if (rc == QP__EMAPFULL || rc == QP__ERETRY)
+		rc = QP_ESTORE;
+	if (rc != 0) {
+		for (size_t i = 0; i < n; i++) {
+			group_reset(&groups[i]);
+			groups[i].rc = rc;
+			qp_fmt(groups[i].err, sizeof(groups[i].err),
+			       "store: commit failed: %s", qp_strerror(rc));
+		}
+	}
+	return rc;
+}
+
+void qp_wgroup_clear(qp_wgroup *g)
+{
+	if (g == NULL)
+		return;
+	free(g->ids);
+	g->ids = NULL;
+}
