@@ -56,6 +56,8 @@ LIBQUIPUD  := $(BUILD)/libquipud.a
 FUZZ_BINS  := $(FUZZ_SRC:tests/fuzz/%.c=$(BIN)/%)
 BENCH_BINS := $(BENCH_SRC:tests/bench/%.c=$(BIN)/%)
 
+.SECONDARY:
+
 .PHONY: all check unit integration fuzz-replay asan valgrind fuzz bench demo install deps clean
 
 all: $(BIN)/quipud $(BIN)/quipu

@@ -24,22 +24,20 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Map an LMDB code onto err.h (see apply.h): never returned raw. */
 int qp__mdb(int rc)
 {
 	switch (rc) {
-	case MDB_SUCCESS:
-		return 0;
-	case MDB_NOTFOUND:
-		return QP_ENOTFOUND;
-	case MDB_KEYEXIST:
-		return QP_EEXIST;
-	case MDB_MAP_FULL:
-		return QP__EMAPFULL;
-	default:
-		return QP_ESTORE;
+	case MDB_SUCCESS: return 0;
+	case MDB_NOTFOUND: return QP_ENOTFOUND;
+	case MDB_KEYEXIST: return QP_EEXIST;
+	case MDB_MAP_FULL: return QP__EMAPFULL;
+	default: return QP_ESTORE;
 	}
 }
 
+/* Wrap txn for the apply path; notes whether conflicts may exist, so the
+ * common case skips the conflict lookups. */
 int qp__tx_init(qp__tx *t, MDB_txn *txn, const qp__dbs *db)
 {
 	MDB_stat st;
@@ -115,6 +113,7 @@ static int pack_sorted(msgpack_packer *pk, const json_t *v, int depth)
 	return rc;
 }
 
+/* Canonical msgpack of v (sorted keys): the bytes the digest covers. */
 int qp__state_encode(const json_t *v, char **out, size_t *len)
 {
 	msgpack_sbuffer sb;
@@ -134,7 +133,7 @@ int qp__state_encode(const json_t *v, char **out, size_t *len)
 }
 
 static int put_json(qp__tx *t, MDB_dbi dbi, const void *key, size_t klen,
-		    const json_t *v)
+                    const json_t *v)
 {
 	MDB_val k = {klen, (void *)key}, d;
 	char *buf;
@@ -149,6 +148,7 @@ static int put_json(qp__tx *t, MDB_dbi dbi, const void *key, size_t klen,
 	return rc;
 }
 
+/* Load and decode record id's state; QP_ECORRUPT when it is not a state. */
 int qp__state_get(qp__tx *t, const char *id, json_t **state)
 {
 	MDB_val k = {strlen(id), (void *)id}, d;
@@ -173,7 +173,7 @@ int qp__state_get(qp__tx *t, const char *id, json_t **state)
  * only a record's kind, and walking the bytes costs far less than decoding
  * the whole state.  Every read is bounds-checked; -1 means malformed. */
 static int mp_len(const uint8_t *p, size_t n, size_t *off, size_t w,
-		  uint64_t *v)
+                  uint64_t *v)
 {
 	if (n - *off < w)
 		return -1;
@@ -188,13 +188,18 @@ static int mp_len(const uint8_t *p, size_t n, size_t *off, size_t w,
  * 'm' (map of *len pairs), 'a' (array of *len), or 'x' (a scalar whose
  * *len bytes of payload follow). */
 static int mp_head(const uint8_t *p, size_t n, size_t *off, char *kind,
-		   uint64_t *len)
+                   uint64_t *len)
 {
-	static const uint8_t fixed[] = {
-		/* c0..df: payload width of scalars (0xff: special) */
-		0, 0xff, 0, 0, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 4, 8, 1, 2, 4,
-		8, 1, 2, 4, 8, 2, 3, 5, 9, 17, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
-		0xff};
+	/* c0..df: payload bytes of each scalar type; 0xff: not a scalar
+	 * (handled in the switch below) or never used (c1). */
+	/* clang-format off */
+	static const uint8_t fixed[32] = {
+		0,    0xff, 0,    0,    0xff, 0xff, 0xff, 0xff, /* c0..c7 */
+		0xff, 0xff, 4,    8,    1,    2,    4,    8,    /* c8..cf */
+		1,    2,    4,    8,    2,    3,    5,    9,    /* d0..d7 */
+		17,   0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, /* d8..df */
+	};
+	/* clang-format on */
 	uint8_t b;
 
 	if (*off >= n)
@@ -216,22 +221,30 @@ static int mp_head(const uint8_t *p, size_t n, size_t *off, char *kind,
 		return 0;
 	}
 	switch (b) {
-	case 0xc4: case 0xc5: case 0xc6: /* bin */
+	case 0xc4:
+	case 0xc5:
+	case 0xc6: /* bin */
 		*kind = 'x';
 		return mp_len(p, n, off, (size_t)1 << (b - 0xc4), len);
-	case 0xc7: case 0xc8: case 0xc9: /* ext: length, then a type byte */
+	case 0xc7:
+	case 0xc8:
+	case 0xc9: /* ext: length, then a type byte */
 		*kind = 'x';
 		if (mp_len(p, n, off, (size_t)1 << (b - 0xc7), len) != 0)
 			return -1;
 		(*len)++;
 		return 0;
-	case 0xd9: case 0xda: case 0xdb:
+	case 0xd9:
+	case 0xda:
+	case 0xdb:
 		*kind = 's';
 		return mp_len(p, n, off, (size_t)1 << (b - 0xd9), len);
-	case 0xdc: case 0xdd:
+	case 0xdc:
+	case 0xdd:
 		*kind = 'a';
 		return mp_len(p, n, off, (size_t)2 << (b - 0xdc), len);
-	case 0xde: case 0xdf:
+	case 0xde:
+	case 0xdf:
 		*kind = 'm';
 		return mp_len(p, n, off, (size_t)2 << (b - 0xde), len);
 	}
@@ -288,6 +301,7 @@ static int mp_find(const uint8_t *p, size_t n, size_t *off, const char *key)
 	return -1;
 }
 
+/* Record id's kind, read straight from the msgpack (see apply.h). */
 int qp__state_kind(qp__tx *t, const char *id, char kind[QP__KIND_LEN])
 {
 	MDB_val k = {strlen(id), (void *)id}, d;
@@ -312,6 +326,7 @@ int qp__state_kind(qp__tx *t, const char *id, char kind[QP__KIND_LEN])
 
 /* ---- natural keys ------------------------------------------------- */
 
+/* Build rec's natural-key index key (see apply.h); 0 when it has none. */
 int qp__natkey(const qp_kind *k, const json_t *rec, char *out, size_t *len)
 {
 	const qp_field *f = qp_schema_natural_key(k);
@@ -340,6 +355,7 @@ int qp__natkey(const qp_kind *k, const json_t *rec, char *out, size_t *len)
 	return 1;
 }
 
+/* Which record holds a natural key (see apply.h). */
 int qp__natkey_owner(qp__tx *t, const char *key, size_t len, char *id)
 {
 	MDB_val k = {len, (void *)key}, d;
@@ -366,7 +382,7 @@ static size_t conflict_prefix(char *out, const char *id, const char *field)
 }
 
 static int conflict_put(qp__tx *t, const char *id, const char *field,
-			uint64_t hlc, const char *author16, json_t *value)
+                        uint64_t hlc, const char *author16, json_t *value)
 {
 	char key[QP__KEY_MAX + 16];
 	size_t n;
@@ -378,7 +394,7 @@ static int conflict_put(qp__tx *t, const char *id, const char *field,
 	n = conflict_prefix(key, id, field);
 	qp_put_be64((uint8_t *)key + n, hlc);
 	v = json_pack("{s:s, s:I, s:O}", "author", author16, "hlc",
-		      (json_int_t)hlc, "value", value ? value : json_null());
+	              (json_int_t)hlc, "value", value ? value : json_null());
 	if (v == NULL)
 		return QP_ENOMEM;
 	rc = put_json(t, t->db->conflicts, key, n + 8, v);
@@ -391,7 +407,7 @@ static int conflict_put(qp__tx *t, const char *id, const char *field,
 /* A new value of field was written by an op based on version base: the
  * conflicting values it had seen (hlc <= base) count as resolved. */
 static int conflicts_resolve(qp__tx *t, const char *id, const char *field,
-			     uint64_t base)
+                             uint64_t base)
 {
 	char key[QP__KEY_MAX + 16];
 	MDB_cursor *c;
@@ -408,7 +424,8 @@ static int conflicts_resolve(qp__tx *t, const char *id, const char *field,
 	k.mv_size = n + 8;
 	k.mv_data = key;
 	rc = mdb_cursor_get(c, &k, &d, MDB_SET_RANGE);
-	while (rc == 0 && k.mv_size == n + 8 && memcmp(k.mv_data, key, n) == 0 &&
+	while (rc == 0 && k.mv_size == n + 8 &&
+	       memcmp(k.mv_data, key, n) == 0 &&
 	       qp_get_be64((const uint8_t *)k.mv_data + n) <= base) {
 		if ((rc = mdb_cursor_del(c, 0)) != 0)
 			break;
@@ -418,6 +435,7 @@ static int conflicts_resolve(qp__tx *t, const char *id, const char *field,
 	return rc == MDB_NOTFOUND ? 0 : qp__mdb(rc);
 }
 
+/* Count the conflict entries of record id (prefix "id\0"). */
 int qp__conflict_count(qp__tx *t, const char *id, size_t *out)
 {
 	size_t il = strlen(id), n = 0;
@@ -443,7 +461,7 @@ int qp__conflict_count(qp__tx *t, const char *id, size_t *out)
 /* ---- merge -------------------------------------------------------- */
 
 static int refuse(char *why, size_t whylen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 static int refuse(char *why, size_t whylen, const char *fmt, ...)
 {
 	va_list ap;
@@ -475,8 +493,8 @@ static json_t *meta_object(const char *id, const char *kind, const char *org)
  * depends on the state, so quarantine decisions do not depend on the order
  * deltas arrive in. */
 static int check_op(const qp_kind *k, const char *id, const char *org,
-		    const qp_feed *feed, const qp_op *op, char *why,
-		    size_t whylen)
+                    const qp_feed *feed, const qp_op *op, char *why,
+                    size_t whylen)
 {
 	const char *name;
 	json_t *v, *rec;
@@ -485,34 +503,34 @@ static int check_op(const qp_kind *k, const char *id, const char *org,
 	if (strcmp(k->name, "org") == 0 &&
 	    memcmp(op->id, feed->org, QP_UUID_LEN) != 0)
 		return refuse(why, whylen,
-			      "org: an org record must be written in its own "
-			      "org's feed");
+		              "org: an org record must be written in its own "
+		              "org's feed");
 	if (op->type == QP_OP_VOID)
 		return op->reason != NULL && op->reason[0] != '\0'
-			       ? 0
-			       : refuse(why, whylen, "%s: void without a reason",
-					k->name);
+		           ? 0
+		           : refuse(why, whylen, "%s: void without a reason",
+		                    k->name);
 	if (op->type != QP_OP_CREATE && op->type != QP_OP_UPDATE)
 		return refuse(why, whylen, "%s: unknown op type %d", k->name,
-			      (int)op->type);
+		              (int)op->type);
 	if (!json_is_object(op->fields))
 		return refuse(why, whylen, "%s: op without fields", k->name);
 	if (op->type == QP_OP_UPDATE && (k->flags & QP_K_APPEND_ONLY))
 		return refuse(why, whylen,
-			      "%s: append-only; void it and add a new one",
-			      k->name);
+		              "%s: append-only; void it and add a new one",
+		              k->name);
 	json_object_foreach(op->fields, name, v)
 	{
 		const qp_field *f = qp_schema_field(k, name);
 		if (is_meta_name(name))
 			return refuse(why, whylen, "%s.%s: cannot be changed",
-				      k->name, name);
+			              k->name, name);
 		if (f == NULL)
 			return refuse(why, whylen, "%s.%.64s: unknown field",
-				      k->name, name);
+			              k->name, name);
 		if (json_is_null(v) && (f->flags & QP_F_REQUIRED))
 			return refuse(why, whylen, "%s.%s: required", k->name,
-				      name);
+			              name);
 	}
 	if (op->type == QP_OP_UPDATE)
 		return 0;
@@ -532,7 +550,7 @@ static int check_op(const qp_kind *k, const char *id, const char *org,
 
 /* Order two field versions: >0 when (h1, a1, v1) wins over (h2, a2, v2). */
 static int version_cmp(uint64_t h1, const char *a1, const json_t *v1,
-		       uint64_t h2, const char *a2, const json_t *v2)
+                       uint64_t h2, const char *a2, const json_t *v2)
 {
 	char *s1, *s2;
 	int c;
@@ -553,9 +571,10 @@ static int version_cmp(uint64_t h1, const char *a1, const json_t *v1,
 }
 
 static int merge_fields(qp__tx *t, json_t *state, const char *id,
-			const qp_op *op, const char *a16)
+                        const qp_op *op, const char *a16)
 {
-	json_t *r = json_object_get(state, "r"), *f = json_object_get(state, "f");
+	json_t *r = json_object_get(state, "r"),
+	       *f = json_object_get(state, "f");
 	json_t *v, *cur, *curval, *null = json_null();
 	const char *name;
 	int rc;
@@ -571,10 +590,11 @@ static int merge_fields(qp__tx *t, json_t *state, const char *id,
 		    json_is_string(json_array_get(cur, 1)) &&
 		    json_is_integer(json_array_get(cur, 2))) {
 			uint64_t ch = (uint64_t)json_integer_value(
-					 json_array_get(cur, 0)),
-				 cb = (uint64_t)json_integer_value(
-					 json_array_get(cur, 2));
-			const char *ca = json_string_value(json_array_get(cur, 1));
+			             json_array_get(cur, 0)),
+			         cb = (uint64_t)json_integer_value(
+			             json_array_get(cur, 2));
+			const char *ca =
+			    json_string_value(json_array_get(cur, 1));
 			int other = strcmp(ca, a16) != 0;
 			int c = version_cmp(op->hlc, a16, v, ch, ca, curval);
 			if (c == 0)
@@ -583,15 +603,17 @@ static int merge_fields(qp__tx *t, json_t *state, const char *id,
 				/* The held value wins; if its writer had not
 				 * seen this one, keep the loser for review. */
 				if (other && cb < op->hlc &&
-				    (rc = conflict_put(t, id, name, op->hlc, a16,
-						       v)) != 0)
+				    (rc = conflict_put(t, id, name, op->hlc,
+				                       a16, v)) != 0)
 					return rc;
 				continue;
 			}
-			if ((rc = conflicts_resolve(t, id, name, op->base)) != 0)
+			if ((rc = conflicts_resolve(t, id, name, op->base)) !=
+			    0)
 				return rc;
 			if (other && op->base < ch &&
-			    (rc = conflict_put(t, id, name, ch, ca, curval)) != 0)
+			    (rc = conflict_put(t, id, name, ch, ca, curval)) !=
+			        0)
 				return rc;
 		}
 		if (json_is_null(v))
@@ -621,7 +643,7 @@ static const char *str_or(const json_t *v)
 }
 
 static int idx_kind_put(qp__tx *t, const char *kind, const char *org,
-			const char *id)
+                        const char *id)
 {
 	char key[QP__KIND_LEN + 2 * QP_UUID_STRLEN + 4];
 	size_t kl = strlen(kind), ol = strlen(org), il = strlen(id);
@@ -652,7 +674,7 @@ static int idx_kind_put(qp__tx *t, const char *kind, const char *org,
 /* Natural-key index upkeep: the key is held while the record is not
  * voided; a key already held by another record is left to it. */
 static int natkey_update(qp__tx *t, const char *id, int had, const char *ok,
-			 size_t ol, int has, const char *nk, size_t nl)
+                         size_t ol, int has, const char *nk, size_t nl)
 {
 	MDB_val k, d;
 	char owner[QP_UUID_STRLEN + 1];
@@ -665,7 +687,8 @@ static int natkey_update(qp__tx *t, const char *id, int had, const char *ok,
 		if (rc == 0 && strcmp(owner, id) == 0) {
 			k.mv_size = ol;
 			k.mv_data = (void *)ok;
-			if ((rc = mdb_del(t->txn, t->db->idx_key, &k, NULL)) != 0)
+			if ((rc = mdb_del(t->txn, t->db->idx_key, &k, NULL)) !=
+			    0)
 				return qp__mdb(rc);
 		} else if (rc != 0 && rc != QP_ENOTFOUND) {
 			return rc;
@@ -681,8 +704,10 @@ static int natkey_update(qp__tx *t, const char *id, int had, const char *ok,
 	return rc == MDB_KEYEXIST ? 0 : qp__mdb(rc);
 }
 
+/* Merge one op into the derived state (see apply.h).  All checks come
+ * before the first write, so a refused op leaves nothing behind. */
 int qp__apply_op(qp__tx *t, const qp_feed *feed, const qp_op *op, int checked,
-		 char *why, size_t whylen)
+                 char *why, size_t whylen)
 {
 	const qp_kind *k = qp_schema_kind(op->kind);
 	char id[QP_UUID_STRLEN + 1], org[QP_UUID_STRLEN + 1];
@@ -706,7 +731,7 @@ int qp__apply_op(qp__tx *t, const qp_feed *feed, const qp_op *op, int checked,
 		state = json_object();
 		json_object_set_new_nocheck(state, "f", json_object());
 		json_object_set_new_nocheck(state, "r",
-					    meta_object(id, k->name, org));
+		                            meta_object(id, k->name, org));
 		json_object_set_new_nocheck(state, "u", json_integer(0));
 		isnew = 1;
 	} else if (rc != 0) {
@@ -717,14 +742,15 @@ int qp__apply_op(qp__tx *t, const qp_feed *feed, const qp_op *op, int checked,
 		const char *sk = json_string_value(json_object_get(r, "kind"));
 		const char *so = json_string_value(json_object_get(r, "org"));
 		if (strcmp(sk, k->name) != 0) {
-			rc = refuse(why, whylen, "%s: record %s is %.24s, not %s",
-				    k->name, id, sk, k->name);
+			rc = refuse(why, whylen,
+			            "%s: record %s is %.24s, not %s", k->name,
+			            id, sk, k->name);
 			goto out;
 		}
 		if (strcmp(so, org) != 0) {
 			rc = refuse(why, whylen,
-				    "%s: record %s belongs to org %.36s", k->name,
-				    id, so);
+			            "%s: record %s belongs to org %.36s",
+			            k->name, id, so);
 			goto out;
 		}
 		if (json_object_get(state, "v") == NULL)
@@ -739,7 +765,8 @@ int qp__apply_op(qp__tx *t, const qp_feed *feed, const qp_op *op, int checked,
 		if (!present || op->hlc < v ||
 		    (op->hlc == v &&
 		     strcmp(afull, str_or(json_object_get(state, "a"))) < 0)) {
-			json_object_set_new(state, "c", json_integer((json_int_t)op->hlc));
+			json_object_set_new(state, "c",
+			                    json_integer((json_int_t)op->hlc));
 			json_object_set_new(state, "a", json_string(afull));
 		}
 		/* fall through */
@@ -751,9 +778,12 @@ int qp__apply_op(qp__tx *t, const qp_feed *feed, const qp_op *op, int checked,
 		v = get_u64(state, "vh", &present);
 		if (!present || op->hlc > v ||
 		    (op->hlc == v &&
-		     strcmp(op->reason, str_or(json_object_get(state, "v"))) > 0)) {
-			json_object_set_new(state, "v", json_string(op->reason));
-			json_object_set_new(state, "vh", json_integer((json_int_t)op->hlc));
+		     strcmp(op->reason, str_or(json_object_get(state, "v"))) >
+		         0)) {
+			json_object_set_new(state, "v",
+			                    json_string(op->reason));
+			json_object_set_new(state, "vh",
+			                    json_integer((json_int_t)op->hlc));
 		}
 		break;
 	default:
@@ -761,9 +791,11 @@ int qp__apply_op(qp__tx *t, const qp_feed *feed, const qp_op *op, int checked,
 		goto out;
 	}
 	if (op->hlc > get_u64(state, "u", &present))
-		json_object_set_new(state, "u", json_integer((json_int_t)op->hlc));
+		json_object_set_new(state, "u",
+		                    json_integer((json_int_t)op->hlc));
 
-	has = json_object_get(state, "v") == NULL && qp__natkey(k, r, newk, &nl);
+	has =
+	    json_object_get(state, "v") == NULL && qp__natkey(k, r, newk, &nl);
 	if ((rc = put_json(t, t->db->records, id, QP_UUID_STRLEN, state)) != 0)
 		goto out;
 	if (isnew && (rc = idx_kind_put(t, k->name, org, id)) != 0)
@@ -784,9 +816,9 @@ static json_t *op_json(const qp_op *op)
 
 	qp_uuid_format(op->id, id);
 	o = json_pack("{s:s, s:s, s:s, s:I, s:I}", "type",
-		      types[op->type >= 1 && op->type <= 3 ? op->type : 0], "id",
-		      id, "kind", op->kind, "hlc", (json_int_t)op->hlc, "base",
-		      (json_int_t)op->base);
+	              types[op->type >= 1 && op->type <= 3 ? op->type : 0],
+	              "id", id, "kind", op->kind, "hlc", (json_int_t)op->hlc,
+	              "base", (json_int_t)op->base);
 	if (o == NULL)
 		return NULL;
 	if (op->fields != NULL)
@@ -796,8 +828,9 @@ static json_t *op_json(const qp_op *op)
 	return o;
 }
 
+/* Keep an op that cannot be applied, with the reason (see apply.h). */
 int qp__quarantine(qp__tx *t, const qp_feed *feed, uint64_t seq, uint32_t idx,
-		   const qp_op *op, const char *reason)
+                   const qp_op *op, const char *reason)
 {
 	uint8_t key[QP__QKEY_LEN];
 	json_t *v;
@@ -807,8 +840,8 @@ int qp__quarantine(qp__tx *t, const qp_feed *feed, uint64_t seq, uint32_t idx,
 	memcpy(key + QP_KEY_LEN, feed->org, QP_UUID_LEN);
 	qp_put_be64(key + QP__FEED_LEN, seq);
 	qp_put_be32(key + QP__LOGKEY_LEN, idx);
-	v = json_pack("{s:s, s:o}", "reason", reason,
-		      "op", op != NULL ? op_json(op) : json_null());
+	v = json_pack("{s:s, s:o}", "reason", reason, "op",
+	              op != NULL ? op_json(op) : json_null());
 	if (v == NULL)
 		return QP_ENOMEM;
 	rc = put_json(t, t->db->quarantine, key, sizeof key, v);
@@ -816,8 +849,10 @@ int qp__quarantine(qp__tx *t, const qp_feed *feed, uint64_t seq, uint32_t idx,
 	return rc;
 }
 
+/* Apply a verified delta's ops; what cannot be applied is quarantined,
+ * never dropped (see apply.h). */
 int qp__apply_delta(qp__tx *t, const uint8_t *buf, size_t len,
-		    const qp_delta_hdr *hdr, size_t *nops)
+                    const qp_delta_hdr *hdr, size_t *nops)
 {
 	char why[QP_ERRMSG_LEN];
 	qp_op *ops = NULL;
@@ -829,7 +864,8 @@ int qp__apply_delta(qp__tx *t, const uint8_t *buf, size_t len,
 	if (rc != 0) {
 		/* Signed, so kept; but nothing in it can be applied. */
 		qp_fmt(why, sizeof why, "delta body: %s", qp_strerror(rc));
-		rc = qp__quarantine(t, &hdr->feed, hdr->seq, UINT32_MAX, NULL, why);
+		rc = qp__quarantine(t, &hdr->feed, hdr->seq, UINT32_MAX, NULL,
+		                    why);
 		if (rc == 0 && nops != NULL)
 			*nops = 0;
 		return rc;
@@ -838,8 +874,9 @@ int qp__apply_delta(qp__tx *t, const uint8_t *buf, size_t len,
 		why[0] = '\0';
 		rc = qp__apply_op(t, &hdr->feed, &ops[i], 0, why, sizeof why);
 		if (rc == QP_EVALID)
-			rc = qp__quarantine(t, &hdr->feed, hdr->seq, (uint32_t)i,
-					    &ops[i], why[0] ? why : "invalid op");
+			rc = qp__quarantine(t, &hdr->feed, hdr->seq,
+			                    (uint32_t)i, &ops[i],
+			                    why[0] ? why : "invalid op");
 		if (rc != 0)
 			goto out;
 	}

@@ -41,18 +41,18 @@
 /* Internal only: never returned by a qp_store_* function. */
 #define QP__EMAPFULL (-1900)
 
-#define QP__FEED_LEN (QP_KEY_LEN + QP_UUID_LEN)  /* author key + org */
-#define QP__LOGKEY_LEN (QP__FEED_LEN + 8)        /* feed + seq */
-#define QP__HEAD_LEN (8 + QP_HASH_LEN)           /* seq + hash */
-#define QP__QKEY_LEN (QP__LOGKEY_LEN + 4)        /* log key + op index */
-#define QP__KEY_MAX 480 /* longest key written (LMDB's default limit: 511) */
-#define QP__KIND_LEN 24
-#define QP__VOID_MAX 1000 /* bytes of a local void reason */
+#define QP__FEED_LEN   (QP_KEY_LEN + QP_UUID_LEN) /* author key + org */
+#define QP__LOGKEY_LEN (QP__FEED_LEN + 8)         /* feed + seq */
+#define QP__HEAD_LEN   (8 + QP_HASH_LEN)          /* seq + hash */
+#define QP__QKEY_LEN   (QP__LOGKEY_LEN + 4)       /* log key + op index */
+#define QP__KEY_MAX    480 /* longest key written (LMDB's default limit: 511) */
+#define QP__KIND_LEN   24
+#define QP__VOID_MAX   1000 /* bytes of a local void reason */
 
 /* Every named database of the environment, opened once at qp_store_open. */
 typedef struct qp__dbs {
 	MDB_dbi log, feeds, records, idx_kind, idx_key, conflicts, quarantine,
-		meta, forks;
+	    meta, forks;
 } qp__dbs;
 
 struct qp_store {
@@ -60,7 +60,7 @@ struct qp_store {
 	qp__dbs db;
 	uint8_t pk[QP_KEY_LEN];
 	uint8_t sk[QP_SKEY_LEN];
-	qp_hlc hlc;        /* in memory; persisted in meta with each write */
+	qp_hlc hlc; /* in memory; persisted in meta with each write */
 	qp_uuid_gen ugen;
 };
 
@@ -85,18 +85,18 @@ typedef struct qp_store qp_store;
  * key order, each framed by its length, and counts them (count may be
  * NULL). */
 int qp__store_txn_begin(qp_store *s, MDB_txn *parent, unsigned flags,
-			MDB_txn **txn);
+                        MDB_txn **txn);
 int qp__store_grow(qp_store *s);
 int qp__store_hlc_load(qp_store *s, MDB_txn *txn);
 int qp__store_hlc_save(qp_store *s, MDB_txn *txn);
-int qp__head_get(qp_store *s, MDB_txn *txn, const qp_feed *feed,
-		 uint64_t *seq, uint8_t hash[QP_HASH_LEN]);
-int qp__head_put(qp_store *s, MDB_txn *txn, const qp_feed *feed,
-		 uint64_t seq, const uint8_t hash[QP_HASH_LEN]);
+int qp__head_get(qp_store *s, MDB_txn *txn, const qp_feed *feed, uint64_t *seq,
+                 uint8_t hash[QP_HASH_LEN]);
+int qp__head_put(qp_store *s, MDB_txn *txn, const qp_feed *feed, uint64_t seq,
+                 const uint8_t hash[QP_HASH_LEN]);
 int qp__read_begin(qp_store *s, qp__tx *t, MDB_txn **txn);
 size_t qp__entries(MDB_txn *txn, MDB_dbi dbi);
 int qp__digest_db(MDB_txn *txn, MDB_dbi dbi, uint8_t out[QP_HASH_LEN],
-		  size_t *count);
+                  size_t *count);
 
 /* Map an LMDB return code: 0, QP_ENOTFOUND, QP_EEXIST, QP__EMAPFULL,
  * else QP_ESTORE. */
@@ -133,19 +133,19 @@ int qp__natkey_owner(qp__tx *t, const char *key, size_t len, char *id);
  * QP_EVALID with the reason in why (nothing was written: the caller
  * quarantines the op), or a storage code. */
 int qp__apply_op(qp__tx *t, const qp_feed *feed, const qp_op *op, int checked,
-		 char *why, size_t whylen);
+                 char *why, size_t whylen);
 
 /* Keep op (NULL: the whole delta body) of delta feed/seq in quarantine
  * with reason, at op index idx. */
 int qp__quarantine(qp__tx *t, const qp_feed *feed, uint64_t seq, uint32_t idx,
-		   const qp_op *op, const char *reason);
+                   const qp_op *op, const char *reason);
 
 /* Apply every op of a verified delta (hdr from qp_delta_verify); ops that
  * cannot be applied, or an undecodable body, go to quarantine.  *nops (may
  * be NULL) gets the number of ops decoded.  Errors: storage codes,
  * QP_ENOMEM. */
 int qp__apply_delta(qp__tx *t, const uint8_t *buf, size_t len,
-		    const qp_delta_hdr *hdr, size_t *nops);
+                    const qp_delta_hdr *hdr, size_t *nops);
 
 /* Number of conflict entries held for record id. */
 int qp__conflict_count(qp__tx *t, const char *id, size_t *n);

@@ -6,9 +6,9 @@
  * org, kind alone, org alone; see apply.c) so every listing is one range
  * scan in id order; `forks` (store_internal.h) keeps deltas that fork a
  * feed.  The write path is in store_write.c, verify and ingest in
- * store_verify.c.  The map starts at 64 MiB and doubles whenever a transaction finds
- * it full: the transaction is aborted and redone from the start, so a full
- * map never fails a write.
+ * store_verify.c.  The map starts at 64 MiB and doubles whenever a transaction
+ * finds it full: the transaction is aborted and redone from the start, so a
+ * full map never fails a write.
  */
 #include "store.h"
 #include "apply.h"
@@ -31,7 +31,7 @@
 
 /* Begin a transaction, adopting a map grown by another process. */
 int qp__store_txn_begin(qp_store *s, MDB_txn *parent, unsigned flags,
-		     MDB_txn **txn)
+                        MDB_txn **txn)
 {
 	int rc = mdb_txn_begin(s->env, parent, flags, txn);
 	if (rc == MDB_MAP_RESIZED) {
@@ -62,11 +62,14 @@ int qp__store_grow(qp_store *s)
 	return mdb_env_set_mapsize(s->env, size * 2) == 0 ? 0 : QP_ESTORE;
 }
 
+/* Set the map size now (see store_internal.h). */
 int qp__store_set_mapsize(qp_store *s, size_t bytes)
 {
 	return mdb_env_set_mapsize(s->env, bytes) == 0 ? 0 : QP_ESTORE;
 }
 
+/* Observe the persisted clock, so it never goes back across restarts or
+ * across processes sharing the store. */
 int qp__store_hlc_load(qp_store *s, MDB_txn *txn)
 {
 	MDB_val k = {3, "hlc"}, d;
@@ -81,6 +84,7 @@ int qp__store_hlc_load(qp_store *s, MDB_txn *txn)
 	return 0;
 }
 
+/* Persist the clock in meta "hlc" (big-endian). */
 int qp__store_hlc_save(qp_store *s, MDB_txn *txn)
 {
 	uint8_t b[8];
@@ -91,12 +95,12 @@ int qp__store_hlc_save(qp_store *s, MDB_txn *txn)
 
 static int open_dbs(qp_store *s)
 {
-	static const char *const names[] = {"log",	 "feeds",     "records",
-					    "idx_kind",	 "idx_key",   "conflicts",
-					    "quarantine", "meta",      "forks"};
-	MDB_dbi *dbis[] = {&s->db.log,	      &s->db.feeds,    &s->db.records,
-			   &s->db.idx_kind,   &s->db.idx_key,  &s->db.conflicts,
-			   &s->db.quarantine, &s->db.meta,     &s->db.forks};
+	static const char *const names[] = {
+	    "log",       "feeds",      "records", "idx_kind", "idx_key",
+	    "conflicts", "quarantine", "meta",    "forks"};
+	MDB_dbi *dbis[] = {&s->db.log,        &s->db.feeds,   &s->db.records,
+	                   &s->db.idx_kind,   &s->db.idx_key, &s->db.conflicts,
+	                   &s->db.quarantine, &s->db.meta,    &s->db.forks};
 	uint8_t ver[4];
 	MDB_val k = {6, "schema"}, d;
 	MDB_txn *txn;
@@ -105,7 +109,8 @@ static int open_dbs(qp_store *s)
 	if (rc != 0)
 		return rc;
 	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
-		if ((rc = mdb_dbi_open(txn, names[i], MDB_CREATE, dbis[i])) != 0)
+		if ((rc = mdb_dbi_open(txn, names[i], MDB_CREATE, dbis[i])) !=
+		    0)
 			goto fail;
 	}
 	rc = mdb_get(txn, s->db.meta, &k, &d);
@@ -115,7 +120,7 @@ static int open_dbs(qp_store *s)
 		d.mv_data = ver;
 		rc = mdb_put(txn, s->db.meta, &k, &d, 0);
 	} else if (rc == 0 && (d.mv_size != 4 ||
-			       qp_get_be32(d.mv_data) > QP_SCHEMA_VERSION)) {
+	                       qp_get_be32(d.mv_data) > QP_SCHEMA_VERSION)) {
 		mdb_txn_abort(txn);
 		return d.mv_size != 4 ? QP_ECORRUPT : QP_EVERSION;
 	}
@@ -133,7 +138,7 @@ fail:
 
 /* Open the store in directory path (see store.h). */
 int qp_store_open(const char *path, const uint8_t pk[QP_KEY_LEN],
-		  const uint8_t sk[QP_SKEY_LEN], qp_store **out)
+                  const uint8_t sk[QP_SKEY_LEN], qp_store **out)
 {
 	qp_store *s;
 	size_t used, size;
@@ -160,7 +165,8 @@ int qp_store_open(const char *path, const uint8_t pk[QP_KEY_LEN],
 		rc = rc > 0 ? -rc : QP_ESTORE;
 		goto fail;
 	}
-	while ((rc = open_dbs(s)) == QP__EMAPFULL && tries++ < QP__MAP_RETRIES) {
+	while ((rc = open_dbs(s)) == QP__EMAPFULL &&
+	       tries++ < QP__MAP_RETRIES) {
 		if ((rc = qp__store_grow(s)) != 0)
 			goto fail;
 	}
@@ -183,6 +189,7 @@ fail:
 	return rc;
 }
 
+/* Close the environment and wipe the secret key.  Accepts NULL. */
 void qp_store_close(qp_store *s)
 {
 	if (s == NULL)
@@ -192,8 +199,9 @@ void qp_store_close(qp_store *s)
 	free(s);
 }
 
-int qp__head_get(qp_store *s, MDB_txn *txn, const qp_feed *feed,
-		    uint64_t *seq, uint8_t hash[QP_HASH_LEN])
+/* A feed's head: seq and hash of its newest delta (0 and zeros if new). */
+int qp__head_get(qp_store *s, MDB_txn *txn, const qp_feed *feed, uint64_t *seq,
+                 uint8_t hash[QP_HASH_LEN])
 {
 	MDB_val k = {QP__FEED_LEN, (void *)feed}, d;
 	int rc = mdb_get(txn, s->db.feeds, &k, &d);
@@ -211,9 +219,9 @@ int qp__head_get(qp_store *s, MDB_txn *txn, const qp_feed *feed,
 	return 0;
 }
 
-
-int qp__head_put(qp_store *s, MDB_txn *txn, const qp_feed *feed,
-		    uint64_t seq, const uint8_t hash[QP_HASH_LEN])
+/* Record a feed's new head. */
+int qp__head_put(qp_store *s, MDB_txn *txn, const qp_feed *feed, uint64_t seq,
+                 const uint8_t hash[QP_HASH_LEN])
 {
 	uint8_t v[QP__HEAD_LEN];
 	MDB_val k = {QP__FEED_LEN, (void *)feed}, d = {sizeof v, v};
@@ -222,7 +230,7 @@ int qp__head_put(qp_store *s, MDB_txn *txn, const qp_feed *feed,
 	return qp__mdb(mdb_put(txn, s->db.feeds, &k, &d, 0));
 }
 
-
+/* Begin a read-only transaction and wrap it for the apply helpers. */
 int qp__read_begin(qp_store *s, qp__tx *t, MDB_txn **txn)
 {
 	int rc = qp__store_txn_begin(s, NULL, MDB_RDONLY, txn);
@@ -234,18 +242,17 @@ int qp__read_begin(qp_store *s, qp__tx *t, MDB_txn **txn)
 	return 0;
 }
 
-
+/* Entries in a database (0 when it cannot be read). */
 size_t qp__entries(MDB_txn *txn, MDB_dbi dbi)
 {
 	MDB_stat st;
 	return mdb_stat(txn, dbi, &st) == 0 ? st.ms_entries : 0;
 }
 
-
 /* BLAKE2b-256 over every (key, value) of dbi in key order, each framed by
  * its length, so no two different contents hash alike by concatenation. */
 int qp__digest_db(MDB_txn *txn, MDB_dbi dbi, uint8_t out[QP_HASH_LEN],
-		     size_t *count)
+                  size_t *count)
 {
 	crypto_generichash_state h;
 	MDB_cursor *c;
@@ -314,15 +321,17 @@ int qp_store_get(qp_store *s, const char *id, json_t **rec, json_t **meta)
 		v = json_object_get(st, "u");
 		put_iso(m, "updated", (uint64_t)json_integer_value(v));
 		json_object_set_new(m, "version",
-				    json_integer(json_integer_value(v)));
+		                    json_integer(json_integer_value(v)));
 		if ((v = json_object_get(st, "a")) != NULL)
 			json_object_set(m, "author", v);
 		if ((v = json_object_get(st, "v")) != NULL) {
 			json_object_set(m, "voided", v);
-			put_iso(m, "voided_at", (uint64_t)json_integer_value(
-							json_object_get(st, "vh")));
+			put_iso(m, "voided_at",
+			        (uint64_t)json_integer_value(
+			            json_object_get(st, "vh")));
 		}
-		json_object_set_new(m, "conflicts", json_integer((json_int_t)nc));
+		json_object_set_new(m, "conflicts",
+		                    json_integer((json_int_t)nc));
 		*meta = m;
 	}
 	*rec = json_incref(json_object_get(st, "r"));
@@ -334,12 +343,13 @@ out:
 
 /* List records in id order (see store.h). */
 int qp_store_list(qp_store *s, const char *kind, const char *org,
-		  const char *after, size_t limit, int with_voided,
-		  json_t **out, char next[QP_UUID_STRLEN + 1])
+                  const char *after, size_t limit, int with_voided,
+                  json_t **out, char next[QP_UUID_STRLEN + 1])
 {
-	char prefix[QP__KIND_LEN + QP_UUID_STRLEN + 4], seek[sizeof prefix + 64];
+	char prefix[QP__KIND_LEN + QP_UUID_STRLEN + 4],
+	    seek[sizeof prefix + 64];
 	char orgn[QP_UUID_STRLEN + 1], aftern[QP_UUID_STRLEN + 1],
-		last[QP_UUID_STRLEN + 1] = "";
+	    last[QP_UUID_STRLEN + 1] = "";
 	uint8_t b[QP_UUID_LEN];
 	size_t pl = 0, sl, count = 0;
 	int rc, more = 0, byrec = kind == NULL && org == NULL;
@@ -387,7 +397,7 @@ int qp_store_list(qp_store *s, const char *kind, const char *org,
 		return rc;
 	arr = json_array();
 	if ((rc = mdb_cursor_open(txn, byrec ? s->db.records : s->db.idx_kind,
-				  &c)) != 0)
+	                          &c)) != 0)
 		goto out;
 	k.mv_size = sl;
 	k.mv_data = seek;
@@ -399,7 +409,8 @@ int qp_store_list(qp_store *s, const char *kind, const char *org,
 		char id[QP_UUID_STRLEN + 1];
 		if (k.mv_size != pl + QP_UUID_STRLEN ||
 		    memcmp(k.mv_data, prefix, pl) != 0) {
-			if (k.mv_size >= pl && memcmp(k.mv_data, prefix, pl) == 0)
+			if (k.mv_size >= pl &&
+			    memcmp(k.mv_data, prefix, pl) == 0)
 				continue; /* a longer key form; not ours */
 			break;
 		}
@@ -410,8 +421,8 @@ int qp_store_list(qp_store *s, const char *kind, const char *org,
 		memcpy(id, (char *)k.mv_data + pl, QP_UUID_STRLEN);
 		id[QP_UUID_STRLEN] = '\0';
 		if (byrec) {
-			if (qp_mpjson_decode(d.mv_data, d.mv_size, QP_DELTA_MAX_RAW,
-					     &st) != 0 ||
+			if (qp_mpjson_decode(d.mv_data, d.mv_size,
+			                     QP_DELTA_MAX_RAW, &st) != 0 ||
 			    !json_is_object(json_object_get(st, "r"))) {
 				rc = QP_ECORRUPT;
 				goto out;
@@ -439,6 +450,7 @@ out:
 	return 0;
 }
 
+/* BLAKE2b-256 of the record state (see store.h). */
 int qp_store_digest(qp_store *s, char out[65])
 {
 	uint8_t h[QP_HASH_LEN];
@@ -459,7 +471,7 @@ int qp_store_digest(qp_store *s, char out[65])
 
 /* Count idx_kind keys starting with prefix[0..pl) of the form prefix+id. */
 static int count_prefix(MDB_txn *txn, MDB_dbi dbi, const char *prefix,
-			size_t pl, size_t *out)
+                        size_t pl, size_t *out)
 {
 	MDB_cursor *c;
 	MDB_val k = {pl, (void *)prefix}, d;
@@ -481,14 +493,36 @@ static int count_prefix(MDB_txn *txn, MDB_dbi dbi, const char *prefix,
 	return 0;
 }
 
+/* Total bytes of the values of dbi (LMDB knows each size without reading
+ * the value's pages). */
+static int value_bytes(MDB_txn *txn, MDB_dbi dbi, uint64_t *out)
+{
+	MDB_cursor *c;
+	MDB_val k, d;
+	uint64_t n = 0;
+	int rc;
+
+	if ((rc = mdb_cursor_open(txn, dbi, &c)) != 0)
+		return qp__mdb(rc);
+	for (rc = mdb_cursor_get(c, &k, &d, MDB_FIRST); rc == 0;
+	     rc = mdb_cursor_get(c, &k, &d, MDB_NEXT))
+		n += d.mv_size;
+	mdb_cursor_close(c);
+	if (rc != MDB_NOTFOUND)
+		return qp__mdb(rc);
+	*out = n;
+	return 0;
+}
+
 /* Statistics (see store.h). */
 int qp_store_stats(qp_store *s, json_t **out)
 {
 	char prefix[QP__KIND_LEN + 2], hex[2 * QP_KEY_LEN + 1],
-		org[QP_UUID_STRLEN + 1];
+	    org[QP_UUID_STRLEN + 1];
 	json_t *o, *recs, *fd;
 	uint8_t h[QP_HASH_LEN];
 	size_t n = 0, nk, used, size;
+	uint64_t lb = 0;
 	const qp_kind *kinds = qp_schema_kinds(&nk);
 	MDB_cursor *c = NULL;
 	MDB_txn *txn;
@@ -509,17 +543,29 @@ int qp_store_stats(qp_store *s, json_t **out)
 		size_t kl = strlen(kinds[i].name);
 		memcpy(prefix, kinds[i].name, kl);
 		prefix[kl] = prefix[kl + 1] = '\0';
-		if ((rc = count_prefix(txn, s->db.idx_kind, prefix, kl + 2, &n)) != 0)
+		if ((rc = count_prefix(txn, s->db.idx_kind, prefix, kl + 2,
+		                       &n)) != 0)
 			goto out;
-		json_object_set_new(recs, kinds[i].name, json_integer((json_int_t)n));
+		json_object_set_new(recs, kinds[i].name,
+		                    json_integer((json_int_t)n));
 	}
-	json_object_set_new(o, "deltas", json_integer((json_int_t)qp__entries(txn, s->db.log)));
-	json_object_set_new(o, "feeds", json_integer((json_int_t)qp__entries(txn, s->db.feeds)));
-	json_object_set_new(o, "conflicts",
-			    json_integer((json_int_t)qp__entries(txn, s->db.conflicts)));
-	json_object_set_new(o, "quarantine",
-			    json_integer((json_int_t)qp__entries(txn, s->db.quarantine)));
-	json_object_set_new(o, "forks", json_integer((json_int_t)qp__entries(txn, s->db.forks)));
+	json_object_set_new(
+	    o, "deltas", json_integer((json_int_t)qp__entries(txn, s->db.log)));
+	if ((rc = value_bytes(txn, s->db.log, &lb)) != 0)
+		goto out;
+	json_object_set_new(o, "log_bytes", json_integer((json_int_t)lb));
+	json_object_set_new(
+	    o, "feeds",
+	    json_integer((json_int_t)qp__entries(txn, s->db.feeds)));
+	json_object_set_new(
+	    o, "conflicts",
+	    json_integer((json_int_t)qp__entries(txn, s->db.conflicts)));
+	json_object_set_new(
+	    o, "quarantine",
+	    json_integer((json_int_t)qp__entries(txn, s->db.quarantine)));
+	json_object_set_new(
+	    o, "forks",
+	    json_integer((json_int_t)qp__entries(txn, s->db.forks)));
 	json_object_set_new(o, "map_size", json_integer((json_int_t)size));
 	json_object_set_new(o, "map_used", json_integer((json_int_t)used));
 	if ((rc = qp__digest_db(txn, s->db.records, h, NULL)) != 0)
@@ -541,8 +587,8 @@ int qp_store_stats(qp_store *s, json_t **out)
 		qp_hex(k.mv_data, QP_KEY_LEN, hex);
 		qp_uuid_format((uint8_t *)k.mv_data + QP_KEY_LEN, org);
 		json_array_append_new(
-			fd, json_pack("{s:s, s:s, s:I}", "author", hex, "org", org,
-				      "seq", (json_int_t)qp_get_be64(d.mv_data)));
+		    fd, json_pack("{s:s, s:s, s:I}", "author", hex, "org", org,
+		                  "seq", (json_int_t)qp_get_be64(d.mv_data)));
 	}
 	rc = rc == MDB_NOTFOUND ? 0 : qp__mdb(rc);
 out:

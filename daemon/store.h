@@ -98,8 +98,9 @@ int qp_store_list(qp_store *s, const char *kind, const char *org,
 		  const char *after, size_t limit, int with_voided,
 		  json_t **out, char next[QP_UUID_STRLEN + 1]);
 
-/* Statistics: {"records": {kind: n...}, "deltas": n, "feeds": n,
- * "conflicts": n, "quarantine": n, "map_size": bytes, "map_used": bytes,
+/* Statistics: {"records": {kind: n...}, "deltas": n, "log_bytes": bytes of
+ * all deltas, "feeds": n, "conflicts": n, "quarantine": n, "forks": n,
+ * "map_size": bytes, "map_used": bytes,
  * "digest": hex of the record-state digest, "key": hex of this node's key,
  * "feeds_detail": [{"author","org","seq"}...]}.  New reference. */
 int qp_store_stats(qp_store *s, json_t **out);

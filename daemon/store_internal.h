@@ -33,12 +33,12 @@ int qp__store_ingest(qp_store *s, const uint8_t *delta, size_t len);
  * gets each delta's result as above.  Returns 0 when the commit succeeded,
  * else a storage error (nothing was kept and every rcs[i] is that code). */
 int qp__store_ingest_many(qp_store *s, const uint8_t *const *deltas,
-			  const size_t *lens, size_t n, int *rcs);
+                          const size_t *lens, size_t n, int *rcs);
 
 /* Copy of the delta at feed/seq of the log into *out (malloc'd, caller
  * frees) and *len.  Errors: QP_ENOTFOUND, QP_ESTORE. */
 int qp__store_log_get(qp_store *s, const qp_feed *feed, uint64_t seq,
-		      uint8_t **out, size_t *len);
+                      uint8_t **out, size_t *len);
 
 /* Set the LMDB map size now (no transaction may be active).  LMDB never
  * sets it below the space already used.  For tests of map growth.

@@ -22,13 +22,12 @@
 /* ---- verify ------------------------------------------------------- */
 
 typedef struct vstate {
-	json_t *rep;
 	size_t deltas, ops, feeds;
 	char err[QP_ERRMSG_LEN];
 } vstate;
 
 static int vfail(vstate *v, int rc, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 static int vfail(vstate *v, int rc, const char *fmt, ...)
 {
 	va_list ap;
@@ -48,9 +47,8 @@ static void feed_name(const uint8_t *feed, char *out)
 }
 
 /* The head recorded for a feed must be the last delta of its log. */
-static int check_head(qp_store *s, MDB_txn *txn, vstate *v,
-		      const uint8_t *feed, uint64_t seq,
-		      const uint8_t hash[QP_HASH_LEN])
+static int check_head(qp_store *s, MDB_txn *txn, vstate *v, const uint8_t *feed,
+                      uint64_t seq, const uint8_t hash[QP_HASH_LEN])
 {
 	uint8_t hh[QP_HASH_LEN];
 	uint64_t hs;
@@ -60,9 +58,10 @@ static int check_head(qp_store *s, MDB_txn *txn, vstate *v,
 		return rc;
 	feed_name(feed, name);
 	if (hs != seq || memcmp(hh, hash, QP_HASH_LEN) != 0)
-		return vfail(v, QP_ECHAIN,
-			     "feed %s: head says seq %llu but the log ends at %llu",
-			     name, (unsigned long long)hs, (unsigned long long)seq);
+		return vfail(
+		    v, QP_ECHAIN,
+		    "feed %s: head says seq %llu but the log ends at %llu",
+		    name, (unsigned long long)hs, (unsigned long long)seq);
 	v->feeds++;
 	return 0;
 }
@@ -87,13 +86,15 @@ static int verify_log(qp_store *s, qp__tx *t, vstate *v)
 		const uint8_t *key = k.mv_data;
 		uint64_t kseq;
 		if (k.mv_size != QP__LOGKEY_LEN) {
-			rc = vfail(v, QP_ECORRUPT, "log key of %zu bytes", k.mv_size);
+			rc = vfail(v, QP_ECORRUPT, "log key of %zu bytes",
+			           k.mv_size);
 			goto out;
 		}
 		kseq = qp_get_be64(key + QP__FEED_LEN);
 		feed_name(key, name);
 		if (!have || memcmp(cur, key, QP__FEED_LEN) != 0) {
-			if (have && (rc = check_head(s, t->txn, v, cur, seq, hash)) != 0)
+			if (have && (rc = check_head(s, t->txn, v, cur, seq,
+			                             hash)) != 0)
 				goto out;
 			memcpy(cur, key, QP__FEED_LEN);
 			memset(hash, 0, sizeof hash);
@@ -102,31 +103,38 @@ static int verify_log(qp_store *s, qp__tx *t, vstate *v)
 		}
 		if ((rc = qp_delta_verify(d.mv_data, d.mv_size, &hdr)) != 0) {
 			rc = vfail(v, QP_ESIG, "feed %s seq %llu: %s", name,
-				   (unsigned long long)kseq, qp_strerror(rc));
+			           (unsigned long long)kseq, qp_strerror(rc));
 			goto out;
 		}
-		if (memcmp(&hdr.feed, key, QP__FEED_LEN) != 0 || hdr.seq != kseq) {
-			rc = vfail(v, QP_ECHAIN,
-				   "feed %s seq %llu: the stored delta is another "
-				   "feed's or seq's", name, (unsigned long long)kseq);
+		if (memcmp(&hdr.feed, key, QP__FEED_LEN) != 0 ||
+		    hdr.seq != kseq) {
+			rc = vfail(
+			    v, QP_ECHAIN,
+			    "feed %s seq %llu: the stored delta is another "
+			    "feed's or seq's",
+			    name, (unsigned long long)kseq);
 			goto out;
 		}
 		if (kseq != seq + 1) {
-			rc = vfail(v, QP_ESEQ, "feed %s: seq %llu follows %llu", name,
-				   (unsigned long long)kseq, (unsigned long long)seq);
+			rc = vfail(v, QP_ESEQ, "feed %s: seq %llu follows %llu",
+			           name, (unsigned long long)kseq,
+			           (unsigned long long)seq);
 			goto out;
 		}
 		if (memcmp(hdr.prev, hash, QP_HASH_LEN) != 0) {
-			rc = vfail(v, QP_ECHAIN,
-				   "feed %s seq %llu: prev does not match the hash "
-				   "of seq %llu", name, (unsigned long long)kseq,
-				   (unsigned long long)seq);
+			rc = vfail(
+			    v, QP_ECHAIN,
+			    "feed %s seq %llu: prev does not match the hash "
+			    "of seq %llu",
+			    name, (unsigned long long)kseq,
+			    (unsigned long long)seq);
 			goto out;
 		}
 		qp_delta_hash(d.mv_data, d.mv_size, hash);
 		seq = kseq;
 		v->deltas++;
-		if ((rc = qp__apply_delta(t, d.mv_data, d.mv_size, &hdr, &nops)) != 0)
+		if ((rc = qp__apply_delta(t, d.mv_data, d.mv_size, &hdr,
+		                          &nops)) != 0)
 			goto out;
 		v->ops += nops;
 	}
@@ -136,18 +144,19 @@ static int verify_log(qp_store *s, qp__tx *t, vstate *v)
 	}
 	rc = have ? check_head(s, t->txn, v, cur, seq, hash) : 0;
 	if (rc == 0 && v->feeds != qp__entries(t->txn, s->db.feeds))
-		rc = vfail(v, QP_ESEQ, "%zu feeds have a head but the log holds %zu",
-			   qp__entries(t->txn, s->db.feeds), v->feeds);
+		rc = vfail(v, QP_ESEQ,
+		           "%zu feeds have a head but the log holds %zu",
+		           qp__entries(t->txn, s->db.feeds), v->feeds);
 out:
 	mdb_cursor_close(c);
 	return rc;
 }
 
 static int verify_once(qp_store *s, vstate *v, char live[65], char rebuilt[65],
-		       size_t *nrec)
+                       size_t *nrec)
 {
 	MDB_dbi drop[] = {s->db.records, s->db.idx_kind, s->db.idx_key,
-			  s->db.conflicts};
+	                  s->db.conflicts};
 	uint8_t h[QP_HASH_LEN];
 	MDB_txn *txn;
 	qp__tx t;
@@ -186,7 +195,8 @@ int qp_store_verify(qp_store *s, json_t **report)
 
 	if (s == NULL || report == NULL)
 		return QP_EINVAL;
-	while ((rc = verify_once(s, &v, live, rebuilt, &nrec)) == QP__EMAPFULL &&
+	while ((rc = verify_once(s, &v, live, rebuilt, &nrec)) ==
+	           QP__EMAPFULL &&
 	       tries++ < QP__MAP_RETRIES) {
 		if ((rc = qp__store_grow(s)) != 0)
 			break;
@@ -194,16 +204,18 @@ int qp_store_verify(qp_store *s, json_t **report)
 	if (rc == QP__EMAPFULL)
 		rc = QP_ESTORE;
 	if (rc == 0 && strcmp(live, rebuilt) != 0)
-		rc = vfail(&v, QP_EMISMATCH,
-			   "record state digest %.16s... differs from the state "
-			   "rebuilt from the log (%.16s...)", live, rebuilt);
+		rc =
+		    vfail(&v, QP_EMISMATCH,
+		          "record state digest %.16s... differs from the state "
+		          "rebuilt from the log (%.16s...)",
+		          live, rebuilt);
 	if (rc != 0 && v.err[0] == '\0')
 		vfail(&v, rc, "%s", qp_strerror(rc));
-	*report = json_pack("{s:I, s:I, s:I, s:s, s:s, s:b, s:s}", "deltas",
-			    (json_int_t)v.deltas, "ops", (json_int_t)v.ops,
-			    "records", (json_int_t)nrec, "digest", live,
-			    "rebuilt_digest", rebuilt, "ok", rc == 0, "error",
-			    v.err);
+	*report =
+	    json_pack("{s:I, s:I, s:I, s:s, s:s, s:b, s:s}", "deltas",
+	              (json_int_t)v.deltas, "ops", (json_int_t)v.ops, "records",
+	              (json_int_t)nrec, "digest", live, "rebuilt_digest",
+	              rebuilt, "ok", rc == 0, "error", v.err);
 	return rc;
 }
 
@@ -238,7 +250,7 @@ static int has_fork(qp_store *s, MDB_txn *txn, const uint8_t *feed)
 }
 
 static int keep_fork(qp_store *s, MDB_txn *txn, const uint8_t *buf, size_t len,
-		     const qp_delta_hdr *hdr)
+                     const qp_delta_hdr *hdr)
 {
 	uint8_t key[QP__LOGKEY_LEN + QP_HASH_LEN];
 	MDB_val k = {sizeof key, key}, d = {len, (void *)buf};
@@ -283,7 +295,8 @@ static int ingest_one(qp_store *s, qp__tx *t, const uint8_t *buf, size_t len)
 	}
 	d.mv_size = len;
 	d.mv_data = (void *)buf;
-	if ((rc = qp__mdb(mdb_put(t->txn, s->db.log, &k, &d, MDB_NOOVERWRITE))) != 0)
+	if ((rc = qp__mdb(
+	         mdb_put(t->txn, s->db.log, &k, &d, MDB_NOOVERWRITE))) != 0)
 		return rc == QP_EEXIST ? QP_ECORRUPT : rc;
 	qp_delta_hash(buf, len, head);
 	if ((rc = qp__head_put(s, t->txn, &hdr.feed, hdr.seq, head)) != 0)
@@ -297,7 +310,7 @@ static int ingest_one(qp_store *s, qp__tx *t, const uint8_t *buf, size_t len)
 }
 
 static int ingest_once(qp_store *s, const uint8_t *const *deltas,
-		       const size_t *lens, size_t n, int *rcs)
+                       const size_t *lens, size_t n, int *rcs)
 {
 	MDB_txn *txn;
 	qp__tx t;
@@ -323,12 +336,15 @@ fail:
 	return rc;
 }
 
+/* Ingest n deltas in one transaction (see store_internal.h); a full map
+ * grows and the whole call is redone. */
 int qp__store_ingest_many(qp_store *s, const uint8_t *const *deltas,
-			  const size_t *lens, size_t n, int *rcs)
+                          const size_t *lens, size_t n, int *rcs)
 {
 	int rc, tries = 0;
 
-	if (s == NULL || (n > 0 && (deltas == NULL || lens == NULL || rcs == NULL)))
+	if (s == NULL ||
+	    (n > 0 && (deltas == NULL || lens == NULL || rcs == NULL)))
 		return QP_EINVAL;
 	while ((rc = ingest_once(s, deltas, lens, n, rcs)) == QP__EMAPFULL &&
 	       tries++ < QP__MAP_RETRIES) {
@@ -344,14 +360,16 @@ int qp__store_ingest_many(qp_store *s, const uint8_t *const *deltas,
 	return rc;
 }
 
+/* Ingest one delta (see store_internal.h). */
 int qp__store_ingest(qp_store *s, const uint8_t *delta, size_t len)
 {
 	int r = 0, rc = qp__store_ingest_many(s, &delta, &len, 1, &r);
 	return rc != 0 ? rc : r;
 }
 
+/* Copy one delta out of the log (see store_internal.h). */
 int qp__store_log_get(qp_store *s, const qp_feed *feed, uint64_t seq,
-		      uint8_t **out, size_t *len)
+                      uint8_t **out, size_t *len)
 {
 	uint8_t key[QP__LOGKEY_LEN];
 	MDB_val k = {sizeof key, key}, d;

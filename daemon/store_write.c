@@ -1,9 +1,9 @@
 /*
  * store_write.c - the store's local write path: qp_store_write validates
  * each group of writes against the schema and the records held, applies it
- * in a nested transaction (a refused group leaves nothing), and turns the
- * ops of all accepted groups into one signed delta per organisation, all in
- * one durable commit (group commit: one fsync for many requests).
+ * (a refused group leaves nothing), and turns the ops of all accepted groups
+ * into one signed delta per organisation, all in one durable commit (group
+ * commit: one fsync for many requests).
  */
 #include "apply.h"
 #include "err.h"
@@ -35,19 +35,20 @@ typedef struct orgq {
 
 typedef struct wctx {
 	qp_store *s;
-	qp__tx t;       /* the group's nested transaction */
-	char *err;      /* the group's message buffer */
+	qp__tx t;  /* where writes go: the batch's transaction, or the
+	            * group's nested one */
+	char *err; /* the group's message buffer */
 	size_t errlen;
-	const char *self_id; /* the record being validated (may refer to */
+	const char *self_id;   /* the record being validated (may refer to */
 	const char *self_kind; /* itself: an org record's org) */
-	pend *gp;       /* this group's ops */
+	pend *gp;              /* this group's ops */
 	size_t ngp, capgp;
-	orgq *q;        /* accepted ops per org */
-	size_t nq, capq;
+	orgq *q; /* accepted ops per org */
+	size_t nq, capq, lastq;
 } wctx;
 
 static int werr(wctx *w, int rc, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 static int werr(wctx *w, int rc, const char *fmt, ...)
 {
 	va_list ap;
@@ -102,16 +103,22 @@ static void keep_pend(wctx *w)
 {
 	for (size_t i = 0; i < w->ngp; i++) {
 		orgq *q = NULL;
-		for (size_t j = 0; j < w->nq; j++) {
-			if (memcmp(w->q[j].org, w->gp[i].org, QP_UUID_LEN) == 0) {
+		/* Writes of one batch mostly go to one org or a few. */
+		if (w->lastq < w->nq &&
+		    memcmp(w->q[w->lastq].org, w->gp[i].org, QP_UUID_LEN) == 0)
+			q = &w->q[w->lastq];
+		for (size_t j = 0; q == NULL && j < w->nq; j++) {
+			if (memcmp(w->q[j].org, w->gp[i].org, QP_UUID_LEN) ==
+			    0) {
 				q = &w->q[j];
-				break;
+				w->lastq = j;
 			}
 		}
 		if (q == NULL) {
 			if (w->nq == w->capq) {
 				w->capq = w->capq ? 2 * w->capq : 4;
-				w->q = qp_xrealloc(w->q, w->capq * sizeof(*w->q));
+				w->q =
+				    qp_xrealloc(w->q, w->capq * sizeof(*w->q));
 			}
 			q = &w->q[w->nq++];
 			memset(q, 0, sizeof(*q));
@@ -167,17 +174,19 @@ static int emit(wctx *w, const uint8_t org[QP_UUID_LEN], qp_op *op)
 	/* One op must fit in a delta: refuse it here, not when the batch's
 	 * deltas are cut.  The exact size is computed only when the cheap
 	 * bound says it might be too large. */
-	if (op->fields != NULL && size_bound(op->fields, RECORD_MAX) > RECORD_MAX) {
+	if (op->fields != NULL &&
+	    size_bound(op->fields, RECORD_MAX) > RECORD_MAX) {
 		if ((rc = qp__state_encode(op->fields, &buf, &len)) != 0) {
 			qp_op_clear(op);
-			return werr(w, QP_EVALID, "%s: record cannot be encoded",
-				    op->kind);
+			return werr(w, QP_EVALID,
+			            "%s: record cannot be encoded", op->kind);
 		}
 		free(buf);
 		if (len > RECORD_MAX) {
 			qp_op_clear(op);
-			return werr(w, QP_ETOOBIG, "%s: record too large (%zu bytes)",
-				    op->kind, len);
+			return werr(w, QP_ETOOBIG,
+			            "%s: record too large (%zu bytes)",
+			            op->kind, len);
 		}
 	}
 	memcpy(feed.author, w->s->pk, QP_KEY_LEN);
@@ -211,7 +220,7 @@ static void canon_id(json_t *rec, const char *key)
 }
 
 static int check_natkey(wctx *w, const qp_kind *k, const json_t *rec,
-			const char *id)
+                        const char *id)
 {
 	char key[QP__KEY_MAX], owner[QP_UUID_STRLEN + 1];
 	const qp_field *f = qp_schema_natural_key(k);
@@ -225,10 +234,10 @@ static int check_natkey(wctx *w, const qp_kind *k, const json_t *rec,
 		return 0;
 	if (rc != 0)
 		return rc;
-	return werr(w, QP_EEXIST, "%s.%s: %.64s is already registered%s as %s",
-		    k->name, f->name,
-		    json_string_value(json_object_get(rec, f->name)),
-		    (k->flags & QP_K_UNIQUE_GLOBAL) ? "" : " in this org", owner);
+	return werr(
+	    w, QP_EEXIST, "%s.%s: %.64s is already registered%s as %s", k->name,
+	    f->name, json_string_value(json_object_get(rec, f->name)),
+	    (k->flags & QP_K_UNIQUE_GLOBAL) ? "" : " in this org", owner);
 }
 
 static int do_create(wctx *w, const qp_write *wr, char *id_out)
@@ -245,28 +254,32 @@ static int do_create(wctx *w, const qp_write *wr, char *id_out)
 	if (v != NULL) {
 		if (!json_is_string(v))
 			return werr(w, QP_EVALID, "%s.kind: must be a string",
-				    kname ? kname : "record");
+			            kname ? kname : "record");
 		rk = json_string_value(v);
 	}
 	if (kname != NULL && rk != NULL && strcmp(kname, rk) != 0)
 		return werr(w, QP_EVALID,
-			    "%.24s.kind: does not match the command's kind", kname);
+		            "%.24s.kind: does not match the command's kind",
+		            kname);
 	if (kname == NULL)
 		kname = rk;
 	if (kname == NULL)
 		return werr(w, QP_EVALID, "record.kind: required");
 	if ((k = qp_schema_kind(kname)) == NULL)
-		return werr(w, QP_EVALID, "kind: unknown kind \"%.24s\"", kname);
+		return werr(w, QP_EVALID, "kind: unknown kind \"%.24s\"",
+		            kname);
 	if (!json_is_object(wr->rec))
 		return werr(w, QP_EVALID, "%s: record must be a JSON object",
-			    k->name);
+		            k->name);
 
 	rec = json_deep_copy(wr->rec);
 	json_object_set_new(rec, "kind", json_string(k->name));
 	v = json_object_get(rec, "id");
 	if (v != NULL) {
-		if (!json_is_string(v) || qp_uuid_parse(json_string_value(v), idb)) {
-			rc = werr(w, QP_EVALID, "%s.id: must be a UUID", k->name);
+		if (!json_is_string(v) ||
+		    qp_uuid_parse(json_string_value(v), idb)) {
+			rc = werr(w, QP_EVALID, "%s.id: must be a UUID",
+			          k->name);
 			goto out;
 		}
 	} else {
@@ -277,7 +290,7 @@ static int do_create(wctx *w, const qp_write *wr, char *id_out)
 	rc = qp__state_kind(&w->t, id, kbuf);
 	if (rc == 0 || rc == QP_ECORRUPT) {
 		rc = werr(w, QP_EEXIST, "%s.id: a record with this id exists",
-			  k->name);
+		          k->name);
 		goto out;
 	}
 	if (rc != QP_ENOTFOUND)
@@ -293,7 +306,7 @@ static int do_create(wctx *w, const qp_write *wr, char *id_out)
 	if (rc != 0)
 		goto out;
 	if (qp_uuid_parse(json_string_value(json_object_get(rec, "org")),
-			  orgb) != 0) {
+	                  orgb) != 0) {
 		rc = werr(w, QP_EVALID, "%s.org: must be a UUID", k->name);
 		goto out;
 	}
@@ -320,28 +333,29 @@ out:
 }
 
 /* Load the target of an update or void. */
-static int load_target(wctx *w, const char *what, const char *rid,
-		       json_t **st, char *id, const qp_kind **k)
+static int load_target(wctx *w, const char *what, const char *rid, json_t **st,
+                       char *id, const qp_kind **k)
 {
 	uint8_t b[QP_UUID_LEN];
 	const char *kname;
 	int rc;
 
 	if (rid == NULL || qp_uuid_parse(rid, b) != 0)
-		return werr(w, QP_ENOTFOUND, "%s: no record with id %.40s", what,
-			    rid ? rid : "(none)");
+		return werr(w, QP_ENOTFOUND, "%s: no record with id %.40s",
+		            what, rid ? rid : "(none)");
 	qp_uuid_format(b, id);
 	rc = qp__state_get(&w->t, id, st);
 	if (rc == QP_ENOTFOUND)
 		return werr(w, rc, "%s: no record with id %s", what, id);
 	if (rc != 0)
 		return rc;
-	kname = json_string_value(json_object_get(json_object_get(*st, "r"),
-						  "kind"));
+	kname = json_string_value(
+	    json_object_get(json_object_get(*st, "r"), "kind"));
 	if ((*k = qp_schema_kind(kname)) == NULL) {
 		json_decref(*st);
-		return werr(w, QP_ECORRUPT, "%s: record %s has unknown kind %.24s",
-			    what, id, kname);
+		return werr(w, QP_ECORRUPT,
+		            "%s: record %s has unknown kind %.24s", what, id,
+		            kname);
 	}
 	return 0;
 }
@@ -365,7 +379,8 @@ static int do_update(wctx *w, const qp_write *wr, char *id_out)
 		goto out;
 	}
 	if (k->flags & QP_K_APPEND_ONLY) {
-		werr(w, rc, "%s: append-only; void it and add a new one", k->name);
+		werr(w, rc, "%s: append-only; void it and add a new one",
+		     k->name);
 		goto out;
 	}
 	if (!json_is_object(wr->changes)) {
@@ -401,7 +416,7 @@ static int do_update(wctx *w, const qp_write *wr, char *id_out)
 				json_object_set(op.fields, name, v);
 		} else if (cur == NULL || !json_equal(cur, v)) {
 			json_object_set(op.fields, name,
-					json_object_get(merged, name));
+			                json_object_get(merged, name));
 		}
 	}
 	memcpy(id_out, id, QP_UUID_STRLEN + 1);
@@ -469,12 +484,9 @@ out:
 static int do_write(wctx *w, const qp_write *wr, char *id_out)
 {
 	switch (wr->type) {
-	case QP_OP_CREATE:
-		return do_create(w, wr, id_out);
-	case QP_OP_UPDATE:
-		return do_update(w, wr, id_out);
-	case QP_OP_VOID:
-		return do_void(w, wr, id_out);
+	case QP_OP_CREATE: return do_create(w, wr, id_out);
+	case QP_OP_UPDATE: return do_update(w, wr, id_out);
+	case QP_OP_VOID: return do_void(w, wr, id_out);
 	}
 	return werr(w, QP_EINVAL, "write: unknown type %d", (int)wr->type);
 }
@@ -482,8 +494,8 @@ static int do_write(wctx *w, const qp_write *wr, char *id_out)
 /* Sign ops[0..n) into deltas of feed, starting after *seq / prev, and
  * append them to the log; a batch too big for one delta is split. */
 static int append_ops(qp_store *s, MDB_txn *txn, const qp_feed *feed,
-		      const qp_op *ops, size_t n, uint64_t *seq,
-		      uint8_t prev[QP_HASH_LEN])
+                      const qp_op *ops, size_t n, uint64_t *seq,
+                      uint8_t prev[QP_HASH_LEN])
 {
 	uint8_t key[QP__LOGKEY_LEN], *buf = NULL;
 	MDB_val k = {sizeof key, key}, d;
@@ -522,7 +534,7 @@ split:
 static int orgq_cmp(const void *a, const void *b)
 {
 	return memcmp(((const orgq *)a)->org, ((const orgq *)b)->org,
-		      QP_UUID_LEN);
+	              QP_UUID_LEN);
 }
 
 static int flush_deltas(wctx *w, MDB_txn *txn)
@@ -539,7 +551,7 @@ static int flush_deltas(wctx *w, MDB_txn *txn)
 		memcpy(feed.org, w->q[i].org, QP_UUID_LEN);
 		if ((rc = qp__head_get(w->s, txn, &feed, &seq, prev)) != 0 ||
 		    (rc = append_ops(w->s, txn, &feed, w->q[i].ops, w->q[i].n,
-				     &seq, prev)) != 0 ||
+		                     &seq, prev)) != 0 ||
 		    (rc = qp__head_put(w->s, txn, &feed, seq, prev)) != 0)
 			return rc;
 	}
@@ -620,7 +632,8 @@ static int write_once(qp_store *s, qp_wgroup *groups, size_t n, int nested)
 		g->rc = rc;
 		g->failed = j - 1;
 		if (g->err[0] == '\0')
-			qp_fmt(g->err, sizeof(g->err), "store: %s", qp_strerror(rc));
+			qp_fmt(g->err, sizeof(g->err), "store: %s",
+			       qp_strerror(rc));
 		free(g->ids);
 		g->ids = NULL;
 		rc = 0;
@@ -673,6 +686,7 @@ int qp_store_write(qp_store *s, qp_wgroup *groups, size_t n)
 	return rc;
 }
 
+/* Free a group's ids (see store.h).  Accepts NULL. */
 void qp_wgroup_clear(qp_wgroup *g)
 {
 	if (g == NULL)

@@ -19,25 +19,27 @@
 
 /* Certificate field offsets (see the table in cert.h). */
 #define OFF_VERSION 4
-#define OFF_ROLE 5
-#define OFF_DEVICE 6
-#define OFF_ISSUER 38
-#define OFF_SERIAL 70
-#define OFF_ISSUED 78
+#define OFF_ROLE    5
+#define OFF_DEVICE  6
+#define OFF_ISSUER  38
+#define OFF_SERIAL  70
+#define OFF_ISSUED  78
 #define OFF_EXPIRES 86
 #define OFF_NAMELEN 94
 
 /* Revocation field offsets. */
 #define ROFF_VERSION 4
-#define ROFF_ISSUER 5
-#define ROFF_KEY 37
-#define ROFF_AFTER 69
-#define ROFF_AT 77
-#define ROFF_SIG 85
+#define ROFF_ISSUER  5
+#define ROFF_KEY     37
+#define ROFF_AFTER   69
+#define ROFF_AT      77
+#define ROFF_SIG     85
 
 /* The binary inside a token: address length, address, hub key, cert. */
 #define TOKEN_BIN_MAX (1 + QP_ADDR_MAX + QP_KEY_LEN + QP_CERT_MAX)
-#define TOKEN_B64 sodium_base64_VARIANT_URLSAFE_NO_PADDING
+#define TOKEN_B64     sodium_base64_VARIANT_URLSAFE_NO_PADDING
+#define TOKEN_ALPHABET                                                         \
+	"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
 
 const char *qp_cert_role_name(int role)
 {
@@ -83,8 +85,7 @@ static int org_cmp(const void *a, const void *b)
 
 /* Decode the layout into *c (which the caller discards on error) and say
  * how many bytes the signature covers. */
-static int parse(const uint8_t *buf, size_t len, qp_cert *c,
-		 size_t *signed_len)
+static int parse(const uint8_t *buf, size_t len, qp_cert *c, size_t *signed_len)
 {
 	size_t n, k, off;
 
@@ -119,7 +120,7 @@ static int parse(const uint8_t *buf, size_t len, qp_cert *c,
 		return QP_EPROTO;
 	for (size_t i = 1; i < k; i++)
 		if (memcmp(buf + off + (i - 1) * QP_UUID_LEN,
-			   buf + off + i * QP_UUID_LEN, QP_UUID_LEN) >= 0)
+		           buf + off + i * QP_UUID_LEN, QP_UUID_LEN) >= 0)
 			return QP_EPROTO;
 
 	c->version = buf[OFF_VERSION];
@@ -141,7 +142,7 @@ static int parse(const uint8_t *buf, size_t len, qp_cert *c,
 
 /* Encode and sign a certificate; see cert.h.  Returns 0 or QP_EINVAL. */
 int qp_cert_build(const qp_cert *c, const uint8_t hub_sk[QP_SKEY_LEN],
-		  uint8_t **out, size_t *outlen)
+                  uint8_t **out, size_t *outlen)
 {
 	uint8_t orgs[QP_CERT_ORGS_MAX][QP_UUID_LEN];
 	size_t n, len, off;
@@ -208,8 +209,7 @@ int qp_cert_parse(const uint8_t *buf, size_t len, qp_cert *out)
 
 /* Full check: layout, issuer, signature, expiry; see cert.h. */
 int qp_cert_verify(const uint8_t *buf, size_t len,
-		   const uint8_t hub_pk[QP_KEY_LEN], uint64_t now,
-		   qp_cert *out)
+                   const uint8_t hub_pk[QP_KEY_LEN], uint64_t now, qp_cert *out)
 {
 	qp_cert c;
 	size_t signed_len;
@@ -223,7 +223,7 @@ int qp_cert_verify(const uint8_t *buf, size_t len,
 	if (sodium_memcmp(c.issuer, hub_pk, QP_KEY_LEN) != 0)
 		return QP_EAUTH;
 	if (crypto_sign_verify_detached(buf + signed_len, buf, signed_len,
-					hub_pk) != 0)
+	                                hub_pk) != 0)
 		return QP_ESIG;
 	if (c.expires_at != 0 && now >= c.expires_at)
 		return QP_EEXPIRED;
@@ -246,13 +246,12 @@ int qp_cert_allows_org(const qp_cert *c, const uint8_t org[QP_UUID_LEN])
 static int host_char(char ch)
 {
 	return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
-	       (ch >= '0' && ch <= '9') || ch == '.' || ch == '-' ||
-	       ch == '_';
+	       (ch >= '0' && ch <= '9') || ch == '.' || ch == '-' || ch == '_';
 }
 
 /* Split "HOST:PORT"; see cert.h.  Returns 0 or QP_EPROTO. */
 int qp_token_addr_split(const char *addr, char *host, size_t hostcap,
-			uint16_t *port)
+                        uint16_t *port)
 {
 	const char *colon, *h, *p;
 	char v6[QP_ADDR_MAX + 1];
@@ -312,7 +311,7 @@ int qp_token_addr_split(const char *addr, char *host, size_t hostcap,
 
 /* Make a join token; see cert.h.  Returns 0 or QP_EINVAL. */
 int qp_token_encode(const char *hub_addr, const uint8_t hub_pk[QP_KEY_LEN],
-		    const uint8_t *cert, size_t certlen, char **out)
+                    const uint8_t *cert, size_t certlen, char **out)
 {
 	uint8_t bin[TOKEN_BIN_MAX];
 	size_t alen, binlen, b64len, plen = strlen(QP_TOKEN_PREFIX);
@@ -341,9 +340,8 @@ int qp_token_encode(const char *hub_addr, const uint8_t hub_pk[QP_KEY_LEN],
 }
 
 /* Decode a join token; see cert.h. */
-int qp_token_decode(const char *s, char **hub_addr,
-		    uint8_t hub_pk[QP_KEY_LEN], uint8_t **cert,
-		    size_t *certlen)
+int qp_token_decode(const char *s, char **hub_addr, uint8_t hub_pk[QP_KEY_LEN],
+                    uint8_t **cert, size_t *certlen)
 {
 	uint8_t bin[TOKEN_BIN_MAX], pk[QP_KEY_LEN];
 	char addr[QP_ADDR_MAX + 1];
@@ -360,11 +358,15 @@ int qp_token_decode(const char *s, char **hub_addr,
 		return QP_ETOOBIG;
 	if (n <= plen || memcmp(s, QP_TOKEN_PREFIX, plen) != 0)
 		return QP_EPROTO;
+	/* libsodium 1.0.18 reads a byte with the high bit set as the ASCII
+	 * character below it (0xdf as '_'), so check the alphabet first. */
+	if (strspn(s + plen, TOKEN_ALPHABET) != n - plen)
+		return QP_EPROTO;
 	/* With b64_end NULL, libsodium fails unless every character was
 	 * consumed; it also refuses nonzero padding bits, so one binary has
 	 * one token.  A binary over the buffer fails too. */
 	if (sodium_base642bin(bin, sizeof(bin), s + plen, n - plen, NULL,
-			      &binlen, NULL, TOKEN_B64) != 0)
+	                      &binlen, NULL, TOKEN_B64) != 0)
 		return QP_EPROTO;
 	if (binlen < 1)
 		return QP_EPROTO;
@@ -394,8 +396,8 @@ int qp_token_decode(const char *s, char **hub_addr,
 
 /* Encode and sign a revocation; see cert.h.  Returns 0 or QP_EINVAL. */
 int qp_revocation_build(const qp_revocation *r,
-			const uint8_t hub_sk[QP_SKEY_LEN], uint8_t **out,
-			size_t *outlen)
+                        const uint8_t hub_sk[QP_SKEY_LEN], uint8_t **out,
+                        size_t *outlen)
 {
 	uint8_t *b;
 
@@ -419,7 +421,7 @@ int qp_revocation_build(const qp_revocation *r,
 
 /* Check a revocation; see cert.h. */
 int qp_revocation_verify(const uint8_t *buf, size_t len,
-			 const uint8_t hub_pk[QP_KEY_LEN], qp_revocation *out)
+                         const uint8_t hub_pk[QP_KEY_LEN], qp_revocation *out)
 {
 	if (hub_pk == NULL || out == NULL)
 		return QP_EINVAL;
@@ -433,7 +435,7 @@ int qp_revocation_verify(const uint8_t *buf, size_t len,
 	if (sodium_memcmp(buf + ROFF_ISSUER, hub_pk, QP_KEY_LEN) != 0)
 		return QP_EAUTH;
 	if (crypto_sign_verify_detached(buf + ROFF_SIG, buf, ROFF_SIG,
-					hub_pk) != 0)
+	                                hub_pk) != 0)
 		return QP_ESIG;
 	out->version = buf[ROFF_VERSION];
 	memcpy(out->issuer, buf + ROFF_ISSUER, QP_KEY_LEN);
@@ -444,8 +446,8 @@ int qp_revocation_verify(const uint8_t *buf, size_t len,
 }
 
 /* Does r revoke key at seq?  See cert.h. */
-int qp_revocation_covers(const qp_revocation *r,
-			 const uint8_t key[QP_KEY_LEN], uint64_t seq)
+int qp_revocation_covers(const qp_revocation *r, const uint8_t key[QP_KEY_LEN],
+                         uint64_t seq)
 {
 	if (r == NULL || key == NULL)
 		return 0;

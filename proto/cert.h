@@ -62,24 +62,24 @@
 #include "delta.h"
 #include "uuid.h"
 
-#define QP_CERT_MAGIC "QPC1"
-#define QP_CERT_VERSION 1
+#define QP_CERT_MAGIC    "QPC1"
+#define QP_CERT_VERSION  1
 #define QP_CERT_NAME_MAX 64
 #define QP_CERT_ORGS_MAX 256
-#define QP_CERT_SIG 64
-#define QP_CERT_FIXED 95 /* bytes before the name */
-#define QP_CERT_MIN (QP_CERT_FIXED + 1 + 2 + QP_UUID_LEN + QP_CERT_SIG)
-#define QP_CERT_MAX                                                      \
-	(QP_CERT_FIXED + QP_CERT_NAME_MAX + 2 +                           \
+#define QP_CERT_SIG      64
+#define QP_CERT_FIXED    95 /* bytes before the name */
+#define QP_CERT_MIN      (QP_CERT_FIXED + 1 + 2 + QP_UUID_LEN + QP_CERT_SIG)
+#define QP_CERT_MAX                                                            \
+	(QP_CERT_FIXED + QP_CERT_NAME_MAX + 2 +                                \
 	 QP_CERT_ORGS_MAX * QP_UUID_LEN + QP_CERT_SIG) /* 4321 */
 
 #define QP_TOKEN_PREFIX "quipu1:"
-#define QP_TOKEN_MAX (16u << 10) /* characters, prefix included */
-#define QP_ADDR_MAX 255
+#define QP_TOKEN_MAX    (16u << 10) /* characters, prefix included */
+#define QP_ADDR_MAX     255
 
-#define QP_REV_MAGIC "QPR1"
+#define QP_REV_MAGIC   "QPR1"
 #define QP_REV_VERSION 1
-#define QP_REV_LEN 149
+#define QP_REV_LEN     149
 
 typedef enum qp_role {
 	QP_ROLE_TECHNICIAN = 1,
@@ -96,7 +96,7 @@ typedef struct qp_cert {
 	uint8_t issuer[QP_KEY_LEN];
 	uint64_t serial;
 	uint64_t issued_at;
-	uint64_t expires_at; /* 0 = never */
+	uint64_t expires_at;             /* 0 = never */
 	char name[QP_CERT_NAME_MAX + 1]; /* NUL-terminated */
 	size_t norgs;
 	uint8_t orgs[QP_CERT_ORGS_MAX][QP_UUID_LEN];
@@ -120,7 +120,7 @@ const char *qp_cert_role_name(int role);
  * On success *out is malloc'd (caller frees) and *outlen set.  Errors:
  * QP_EINVAL. */
 int qp_cert_build(const qp_cert *c, const uint8_t hub_sk[QP_SKEY_LEN],
-		  uint8_t **out, size_t *outlen);
+                  uint8_t **out, size_t *outlen);
 
 /* Check buf[0..len) completely: layout and bounds (QP_EPROTO; QP_ETOOBIG
  * for a buffer, name or org count above its limit; QP_EVERSION for an
@@ -129,8 +129,8 @@ int qp_cert_build(const qp_cert *c, const uint8_t hub_sk[QP_SKEY_LEN],
  * when now >= expires_at (QP_EEXPIRED).  issued_at in the future is not
  * refused, because tablet clocks drift.  On success fills *out. */
 int qp_cert_verify(const uint8_t *buf, size_t len,
-		   const uint8_t hub_pk[QP_KEY_LEN], uint64_t now,
-		   qp_cert *out);
+                   const uint8_t hub_pk[QP_KEY_LEN], uint64_t now,
+                   qp_cert *out);
 
 /* Decode the layout of buf[0..len) WITHOUT checking the issuer, the
  * signature or expiry: for reading the fields of a certificate already
@@ -148,14 +148,14 @@ int qp_cert_allows_org(const qp_cert *c, const uint8_t org[QP_UUID_LEN]);
  * decimal 1..65535 without leading zeros.  host may be NULL to only check.
  * Errors: QP_EPROTO (also when host does not fit in hostcap). */
 int qp_token_addr_split(const char *addr, char *host, size_t hostcap,
-			uint16_t *port);
+                        uint16_t *port);
 
 /* Make a join token.  hub_addr as qp_token_addr_split accepts (at most 255
  * bytes); cert[0..certlen) must verify under hub_pk (expiry not checked).
  * On success *out is a malloc'd NUL-terminated line without newline
  * (caller frees).  Errors: QP_EINVAL. */
 int qp_token_encode(const char *hub_addr, const uint8_t hub_pk[QP_KEY_LEN],
-		    const uint8_t *cert, size_t certlen, char **out);
+                    const uint8_t *cert, size_t certlen, char **out);
 
 /* Decode a join token exactly as qp_token_encode writes it (no surrounding
  * whitespace: callers trim pasted text).  The certificate must verify under
@@ -164,25 +164,24 @@ int qp_token_encode(const char *hub_addr, const uint8_t hub_pk[QP_KEY_LEN],
  * *cert (malloc'd, *certlen bytes) are the caller's to free and hub_pk is
  * filled.  Errors: QP_ETOOBIG (longer than QP_TOKEN_MAX), QP_EPROTO
  * (garbage), or the certificate's error from qp_cert_verify. */
-int qp_token_decode(const char *s, char **hub_addr,
-		    uint8_t hub_pk[QP_KEY_LEN], uint8_t **cert,
-		    size_t *certlen);
+int qp_token_decode(const char *s, char **hub_addr, uint8_t hub_pk[QP_KEY_LEN],
+                    uint8_t **cert, size_t *certlen);
 
 /* Encode and sign a revocation.  r->version must be QP_REV_VERSION and
  * r->issuer hub_sk's public half.  On success *out is malloc'd
  * (QP_REV_LEN bytes, caller frees).  Errors: QP_EINVAL. */
 int qp_revocation_build(const qp_revocation *r,
-			const uint8_t hub_sk[QP_SKEY_LEN], uint8_t **out,
-			size_t *outlen);
+                        const uint8_t hub_sk[QP_SKEY_LEN], uint8_t **out,
+                        size_t *outlen);
 
 /* Check a revocation: length (QP_EPROTO, QP_ETOOBIG when longer), magic
  * (QP_EPROTO), version (QP_EVERSION), issuer equals hub_pk (QP_EAUTH),
  * signature (QP_ESIG).  On success fills *out. */
 int qp_revocation_verify(const uint8_t *buf, size_t len,
-			 const uint8_t hub_pk[QP_KEY_LEN], qp_revocation *out);
+                         const uint8_t hub_pk[QP_KEY_LEN], qp_revocation *out);
 
 /* 1 when r revokes key for a delta numbered seq (seq > r->after_seq). */
-int qp_revocation_covers(const qp_revocation *r,
-			 const uint8_t key[QP_KEY_LEN], uint64_t seq);
+int qp_revocation_covers(const qp_revocation *r, const uint8_t key[QP_KEY_LEN],
+                         uint64_t seq);
 
 #endif

@@ -20,18 +20,32 @@
 
 #define HS_LABEL "quipu-hs-v1"
 
+/* The sizes handshake.h spells out must be libsodium's. */
+_Static_assert(QP_CHANNEL_ABYTES ==
+                   crypto_secretstream_xchacha20poly1305_ABYTES,
+               "secretstream overhead");
+_Static_assert(QP_HS_HEADER_LEN ==
+                   crypto_secretstream_xchacha20poly1305_HEADERBYTES,
+               "secretstream header");
+_Static_assert(QP_HS_KX_LEN == crypto_kx_PUBLICKEYBYTES &&
+                   QP_HS_KX_LEN == crypto_kx_SECRETKEYBYTES,
+               "kx key size");
+_Static_assert(QP_HS_WELCOME_LEN == 2 + 2 * 32 + QP_HS_HEADER_LEN + 64 &&
+                   QP_HS_AUTH_LEN == 2 + QP_HS_HEADER_LEN + 64,
+               "message sizes");
+
 /* Message field offsets (see the tables in handshake.h). */
-#define H_EPH 2
-#define H_STATIC 34
+#define H_EPH     2
+#define H_STATIC  34
 #define H_CERTLEN 66
-#define W_EPH 2
-#define W_STATIC 34
-#define W_HEADER 66
-#define W_SIG 90
-#define A_HEADER 2
-#define A_SIG 26
-#define R_CODE 2
-#define R_LEN 6
+#define W_EPH     2
+#define W_STATIC  34
+#define W_HEADER  66
+#define W_SIG     90
+#define A_HEADER  2
+#define A_SIG     26
+#define R_CODE    2
+#define R_LEN     6
 
 /* Copy text to dst (cap bytes, NUL-terminated) so that it is safe to show
  * on one line: at most cap-1 bytes, cut at a UTF-8 character boundary,
@@ -80,7 +94,7 @@ static void wipe(qp_hs *hs)
 }
 
 static int fail(qp_hs *hs, int rc, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 
 /* Record why, wipe, and mark the handshake failed.  Returns rc. */
 static int fail(qp_hs *hs, int rc, const char *fmt, ...)
@@ -108,15 +122,13 @@ static int refusal_code(int32_t code)
 	case QP_EPROTO:
 	case QP_ETOOBIG:
 	case QP_ESIG:
-	case QP_ECRYPTO:
-		return code;
-	default:
-		return QP_EAUTH;
+	case QP_ECRYPTO: return code;
+	default: return QP_EAUTH;
 	}
 }
 
 static int read_refusal(qp_hs *hs, const uint8_t *msg, size_t len,
-			const char *who)
+                        const char *who)
 {
 	char text[QP_HS_WHY_MAX];
 	size_t m;
@@ -131,13 +143,13 @@ static int read_refusal(qp_hs *hs, const uint8_t *msg, size_t len,
 	/* Leave room for "<who> refused: " in front of the reason. */
 	clean_text(text, sizeof(text) - 32, msg + QP_HS_REFUSE_FIXED, m);
 	return fail(hs, code, "%s refused: %s", who,
-		    text[0] != '\0' ? text : qp_strerror(code));
+	            text[0] != '\0' ? text : qp_strerror(code));
 }
 
 /* The two bytes every message starts with.  REFUSE is recognised whatever
  * its version (when refusal_ok), so a peer on another version can say so. */
 static int check_head(qp_hs *hs, const uint8_t *msg, size_t len, int type,
-		      const char *what, const char *who, int refusal_ok)
+                      const char *what, const char *who, int refusal_ok)
 {
 	if (msg == NULL || len < 2)
 		return fail(hs, QP_EPROTO, "%s message too short", what);
@@ -145,16 +157,16 @@ static int check_head(qp_hs *hs, const uint8_t *msg, size_t len, int type,
 		return read_refusal(hs, msg, len, who);
 	if (msg[0] != QP_SYNC_VERSION)
 		return fail(hs, QP_EVERSION,
-			    "%s speaks sync version %u, this node speaks %u",
-			    who, msg[0], QP_SYNC_VERSION);
+		            "%s speaks sync version %u, this node speaks %u",
+		            who, msg[0], QP_SYNC_VERSION);
 	if (msg[1] != type)
 		return fail(hs, QP_EPROTO, "expected %s, got message type %u",
-			    what, msg[1]);
+		            what, msg[1]);
 	return 0;
 }
 
 static int key_pair_ok(const uint8_t pk[QP_KEY_LEN],
-		       const uint8_t sk[QP_SKEY_LEN])
+                       const uint8_t sk[QP_SKEY_LEN])
 {
 	uint8_t derived[QP_KEY_LEN];
 
@@ -163,15 +175,14 @@ static int key_pair_ok(const uint8_t pk[QP_KEY_LEN],
 }
 
 /* T1 = BLAKE2b-256(label || HELLO || WELCOME[0, 90)). */
-static void hash_t1(uint8_t t1[crypto_generichash_BYTES],
-		    const uint8_t *hello, size_t hello_len,
-		    const uint8_t *welcome)
+static void hash_t1(uint8_t t1[crypto_generichash_BYTES], const uint8_t *hello,
+                    size_t hello_len, const uint8_t *welcome)
 {
 	crypto_generichash_state st;
 
 	crypto_generichash_init(&st, NULL, 0, crypto_generichash_BYTES);
 	crypto_generichash_update(&st, (const uint8_t *)HS_LABEL,
-				  strlen(HS_LABEL));
+	                          strlen(HS_LABEL));
 	crypto_generichash_update(&st, hello, hello_len);
 	crypto_generichash_update(&st, welcome, W_SIG);
 	crypto_generichash_final(&st, t1, crypto_generichash_BYTES);
@@ -179,8 +190,8 @@ static void hash_t1(uint8_t t1[crypto_generichash_BYTES],
 
 /* T2 = BLAKE2b-256(T1 || AUTH[0, 26)). */
 static void hash_t2(uint8_t t2[crypto_generichash_BYTES],
-		    const uint8_t t1[crypto_generichash_BYTES],
-		    const uint8_t *auth)
+                    const uint8_t t1[crypto_generichash_BYTES],
+                    const uint8_t *auth)
 {
 	crypto_generichash_state st;
 
@@ -199,9 +210,9 @@ static uint8_t *dup_bytes(const uint8_t *p, size_t n)
 
 /* Start a client handshake; see handshake.h. */
 int qp_hs_client_init(qp_hs *hs, const uint8_t my_pk[QP_KEY_LEN],
-		      const uint8_t my_sk[QP_SKEY_LEN],
-		      const uint8_t server_pk[QP_KEY_LEN],
-		      const uint8_t *cert, size_t certlen)
+                      const uint8_t my_sk[QP_SKEY_LEN],
+                      const uint8_t server_pk[QP_KEY_LEN], const uint8_t *cert,
+                      size_t certlen)
 {
 	if (hs == NULL)
 		return QP_EINVAL;
@@ -249,7 +260,7 @@ int qp_hs_client_hello(qp_hs *hs, uint8_t **out, size_t *outlen)
 
 /* Read WELCOME (or REFUSE) and answer with AUTH; see handshake.h. */
 int qp_hs_client_on_welcome(qp_hs *hs, const uint8_t *msg, size_t len,
-			    uint8_t **auth_out, size_t *auth_len)
+                            uint8_t **auth_out, size_t *auth_len)
 {
 	uint8_t auth[QP_HS_AUTH_LEN], t2[crypto_generichash_BYTES];
 	int rc;
@@ -262,26 +273,27 @@ int qp_hs_client_on_welcome(qp_hs *hs, const uint8_t *msg, size_t len,
 		return rc;
 	if (len != QP_HS_WELCOME_LEN)
 		return fail(hs, QP_EPROTO, "WELCOME has %zu bytes, not %d", len,
-			    QP_HS_WELCOME_LEN);
+		            QP_HS_WELCOME_LEN);
 	if (sodium_memcmp(msg + W_STATIC, hs->peer_pk, QP_KEY_LEN) != 0)
-		return fail(hs, QP_EAUTH, "hub key does not match the key "
-					  "pinned in the join token");
+		return fail(hs, QP_EAUTH,
+		            "hub key does not match the key "
+		            "pinned in the join token");
 	hash_t1(hs->t1, hs->msg, hs->msglen, msg);
-	if (crypto_sign_verify_detached(msg + W_SIG, hs->t1,
-					sizeof(hs->t1), hs->peer_pk) != 0)
+	if (crypto_sign_verify_detached(msg + W_SIG, hs->t1, sizeof(hs->t1),
+	                                hs->peer_pk) != 0)
 		return fail(hs, QP_ESIG,
-			    "hub's handshake signature does not verify");
+		            "hub's handshake signature does not verify");
 	if (crypto_kx_client_session_keys(hs->rx_key, hs->tx_key, hs->eph_pk,
-					  hs->eph_sk, msg + W_EPH) != 0)
+	                                  hs->eph_sk, msg + W_EPH) != 0)
 		return fail(hs, QP_ECRYPTO, "hub's ephemeral key is unusable");
 	if (crypto_secretstream_xchacha20poly1305_init_pull(
-		    &hs->ch.rx, msg + W_HEADER, hs->rx_key) != 0)
+	        &hs->ch.rx, msg + W_HEADER, hs->rx_key) != 0)
 		return fail(hs, QP_ECRYPTO, "hub's stream header is unusable");
 
 	auth[0] = QP_SYNC_VERSION;
 	auth[1] = QP_HS_AUTH;
 	crypto_secretstream_xchacha20poly1305_init_push(
-		&hs->ch.tx, auth + A_HEADER, hs->tx_key);
+	    &hs->ch.tx, auth + A_HEADER, hs->tx_key);
 	hash_t2(t2, hs->t1, auth);
 	crypto_sign_detached(auth + A_SIG, NULL, t2, sizeof(t2), hs->my_sk);
 	wipe(hs);
@@ -295,8 +307,8 @@ int qp_hs_client_on_welcome(qp_hs *hs, const uint8_t *msg, size_t len,
 
 /* Start a server handshake; see handshake.h. */
 int qp_hs_server_init(qp_hs *hs, const uint8_t my_pk[QP_KEY_LEN],
-		      const uint8_t my_sk[QP_SKEY_LEN],
-		      qp_hs_check_peer_fn check_peer, void *ctx)
+                      const uint8_t my_sk[QP_SKEY_LEN],
+                      qp_hs_check_peer_fn check_peer, void *ctx)
 {
 	if (hs == NULL)
 		return QP_EINVAL;
@@ -315,7 +327,7 @@ int qp_hs_server_init(qp_hs *hs, const uint8_t my_pk[QP_KEY_LEN],
 
 /* Read HELLO, ask check_peer, answer with WELCOME; see handshake.h. */
 int qp_hs_server_on_hello(qp_hs *hs, const uint8_t *msg, size_t len,
-			  uint8_t **welcome_out, size_t *welcome_len)
+                          uint8_t **welcome_out, size_t *welcome_len)
 {
 	uint8_t w[QP_HS_WELCOME_LEN];
 	char why[QP_HS_WHY_MAX];
@@ -336,47 +348,48 @@ int qp_hs_server_on_hello(qp_hs *hs, const uint8_t *msg, size_t len,
 		return fail(hs, QP_EPROTO, "HELLO too short (%zu bytes)", len);
 	n = ((size_t)msg[H_CERTLEN] << 8) | msg[H_CERTLEN + 1];
 	if (n == 0 || len != QP_HS_HELLO_FIXED + n)
-		return fail(hs, QP_EPROTO, "HELLO certificate length %zu does "
-					   "not match the message", n);
+		return fail(hs, QP_EPROTO,
+		            "HELLO certificate length %zu does "
+		            "not match the message",
+		            n);
 	cert = msg + QP_HS_HELLO_FIXED;
 
 	why[0] = '\0';
-	rc = hs->check_peer(hs->ctx, msg + H_STATIC, cert, n, why,
-			    sizeof(why));
+	rc = hs->check_peer(hs->ctx, msg + H_STATIC, cert, n, why, sizeof(why));
 	if (rc != 0) {
 		char text[QP_HS_WHY_MAX];
 		why[sizeof(why) - 1] = '\0';
 		rc = rc < 0 ? rc : QP_EAUTH;
 		clean_text(text, sizeof(text), (const uint8_t *)why,
-			   strlen(why));
+		           strlen(why));
 		return fail(hs, rc, "%s",
-			    text[0] != '\0' ? text : qp_strerror(rc));
+		            text[0] != '\0' ? text : qp_strerror(rc));
 	}
 	/* check_peer vouched for the certificate; it must also be this
 	 * client's, or a stolen certificate would open the door. */
 	if (qp_cert_parse(cert, n, &c) != 0)
 		return fail(hs, QP_EPROTO, "client certificate is malformed");
 	if (sodium_memcmp(c.device, msg + H_STATIC, QP_KEY_LEN) != 0)
-		return fail(hs, QP_EAUTH, "certificate was issued to another "
-					  "device key");
+		return fail(hs, QP_EAUTH,
+		            "certificate was issued to another "
+		            "device key");
 
 	crypto_kx_keypair(hs->eph_pk, hs->eph_sk);
 	if (crypto_kx_server_session_keys(hs->rx_key, hs->tx_key, hs->eph_pk,
-					  hs->eph_sk, msg + H_EPH) != 0)
+	                                  hs->eph_sk, msg + H_EPH) != 0)
 		return fail(hs, QP_ECRYPTO,
-			    "client's ephemeral key is unusable");
+		            "client's ephemeral key is unusable");
 	sodium_memzero(hs->eph_sk, sizeof(hs->eph_sk));
 	w[0] = QP_SYNC_VERSION;
 	w[1] = QP_HS_WELCOME;
 	memcpy(w + W_EPH, hs->eph_pk, QP_HS_KX_LEN);
 	memcpy(w + W_STATIC, hs->my_pk, QP_KEY_LEN);
-	crypto_secretstream_xchacha20poly1305_init_push(&hs->ch.tx,
-							w + W_HEADER,
-							hs->tx_key);
+	crypto_secretstream_xchacha20poly1305_init_push(
+	    &hs->ch.tx, w + W_HEADER, hs->tx_key);
 	sodium_memzero(hs->tx_key, sizeof(hs->tx_key));
 	hash_t1(hs->t1, msg, len, w);
 	crypto_sign_detached(w + W_SIG, NULL, hs->t1, sizeof(hs->t1),
-			     hs->my_sk);
+	                     hs->my_sk);
 	sodium_memzero(hs->my_sk, sizeof(hs->my_sk));
 	memcpy(hs->peer_pk, msg + H_STATIC, QP_KEY_LEN);
 	hs->state = QP_HS_SERVER_WAIT_AUTH;
@@ -398,16 +411,16 @@ int qp_hs_server_on_auth(qp_hs *hs, const uint8_t *msg, size_t len)
 		return rc;
 	if (len != QP_HS_AUTH_LEN)
 		return fail(hs, QP_EPROTO, "AUTH has %zu bytes, not %d", len,
-			    QP_HS_AUTH_LEN);
+		            QP_HS_AUTH_LEN);
 	hash_t2(t2, hs->t1, msg);
 	if (crypto_sign_verify_detached(msg + A_SIG, t2, sizeof(t2),
-					hs->peer_pk) != 0)
+	                                hs->peer_pk) != 0)
 		return fail(hs, QP_ESIG,
-			    "client's handshake signature does not verify");
+		            "client's handshake signature does not verify");
 	if (crypto_secretstream_xchacha20poly1305_init_pull(
-		    &hs->ch.rx, msg + A_HEADER, hs->rx_key) != 0)
+	        &hs->ch.rx, msg + A_HEADER, hs->rx_key) != 0)
 		return fail(hs, QP_ECRYPTO,
-			    "client's stream header is unusable");
+		            "client's stream header is unusable");
 	wipe(hs);
 	hs->ch.ready = 1;
 	hs->state = QP_HS_ESTABLISHED;
@@ -442,7 +455,7 @@ int qp_hs_refusal(int code, const char *why, uint8_t **out, size_t *outlen)
 	text[0] = '\0';
 	if (why != NULL)
 		clean_text(text, sizeof(text), (const uint8_t *)why,
-			   strlen(why));
+		           strlen(why));
 	m = strlen(text);
 	b = qp_xmalloc(QP_HS_REFUSE_FIXED + m);
 	b[0] = QP_SYNC_VERSION;
@@ -457,7 +470,7 @@ int qp_hs_refusal(int code, const char *why, uint8_t **out, size_t *outlen)
 }
 
 static int seal(qp_channel *ch, const uint8_t *pt, size_t len, uint8_t tag,
-		uint8_t **out, size_t *outlen)
+                uint8_t **out, size_t *outlen)
 {
 	unsigned long long clen;
 	uint8_t *b;
@@ -473,7 +486,7 @@ static int seal(qp_channel *ch, const uint8_t *pt, size_t len, uint8_t tag,
 		return QP_ETOOBIG;
 	b = qp_xmalloc(len + QP_CHANNEL_ABYTES);
 	crypto_secretstream_xchacha20poly1305_push(&ch->tx, b, &clen, pt, len,
-						   NULL, 0, tag);
+	                                           NULL, 0, tag);
 	if (tag == crypto_secretstream_xchacha20poly1305_TAG_FINAL)
 		ch->tx_closed = 1;
 	*out = b;
@@ -483,25 +496,25 @@ static int seal(qp_channel *ch, const uint8_t *pt, size_t len, uint8_t tag,
 
 /* Seal the next message; see handshake.h. */
 int qp_channel_seal(qp_channel *ch, const uint8_t *plaintext, size_t len,
-		    uint8_t **out, size_t *outlen)
+                    uint8_t **out, size_t *outlen)
 {
 	return seal(ch, plaintext, len,
-		    crypto_secretstream_xchacha20poly1305_TAG_MESSAGE, out,
-		    outlen);
+	            crypto_secretstream_xchacha20poly1305_TAG_MESSAGE, out,
+	            outlen);
 }
 
 /* Seal the final message; see handshake.h. */
-int qp_channel_seal_final(qp_channel *ch, const uint8_t *plaintext,
-			  size_t len, uint8_t **out, size_t *outlen)
+int qp_channel_seal_final(qp_channel *ch, const uint8_t *plaintext, size_t len,
+                          uint8_t **out, size_t *outlen)
 {
 	return seal(ch, plaintext, len,
-		    crypto_secretstream_xchacha20poly1305_TAG_FINAL, out,
-		    outlen);
+	            crypto_secretstream_xchacha20poly1305_TAG_FINAL, out,
+	            outlen);
 }
 
 /* Open the next message; see handshake.h. */
 int qp_channel_open(qp_channel *ch, const uint8_t *ciphertext, size_t len,
-		    uint8_t **out, size_t *outlen)
+                    uint8_t **out, size_t *outlen)
 {
 	unsigned long long mlen;
 	unsigned char tag;
@@ -524,9 +537,8 @@ int qp_channel_open(qp_channel *ch, const uint8_t *ciphertext, size_t len,
 	}
 	/* One spare byte so an empty message still gets a buffer. */
 	b = qp_xmalloc(len - QP_CHANNEL_ABYTES + 1);
-	if (crypto_secretstream_xchacha20poly1305_pull(&ch->rx, b, &mlen, &tag,
-						       ciphertext, len, NULL,
-						       0) != 0) {
+	if (crypto_secretstream_xchacha20poly1305_pull(
+	        &ch->rx, b, &mlen, &tag, ciphertext, len, NULL, 0) != 0) {
 		free(b);
 		ch->failed = 1;
 		return QP_ECRYPTO;

@@ -82,24 +82,25 @@
 
 #define QP_SYNC_VERSION 1
 
-#define QP_HS_REFUSE 0
-#define QP_HS_HELLO 1
+#define QP_HS_REFUSE  0
+#define QP_HS_HELLO   1
 #define QP_HS_WELCOME 2
-#define QP_HS_AUTH 3
+#define QP_HS_AUTH    3
 
-#define QP_HS_KX_LEN 32 /* crypto_kx public key */
-#define QP_HS_HEADER_LEN 24 /* secretstream header */
-#define QP_HS_HELLO_FIXED 68
-#define QP_HS_HELLO_MAX (QP_HS_HELLO_FIXED + QP_CERT_MAX)
-#define QP_HS_WELCOME_LEN 154
-#define QP_HS_AUTH_LEN 90
+#define QP_HS_KX_LEN       32 /* crypto_kx public key */
+#define QP_HS_HEADER_LEN   24 /* secretstream header */
+#define QP_HS_HELLO_FIXED  68
+#define QP_HS_HELLO_MAX    (QP_HS_HELLO_FIXED + QP_CERT_MAX)
+#define QP_HS_WELCOME_LEN  154
+#define QP_HS_AUTH_LEN     90
 #define QP_HS_REFUSE_FIXED 8
-#define QP_HS_WHY_MAX 256 /* reason buffer, NUL included */
+#define QP_HS_WHY_MAX      256 /* reason buffer, NUL included */
 /* The largest handshake message: a framer reading a handshake uses this as
  * its limit. */
 #define QP_HS_MSG_MAX QP_HS_HELLO_MAX
 
-#define QP_CHANNEL_ABYTES 17 /* crypto_secretstream_xchacha20poly1305_ABYTES */
+/* crypto_secretstream_xchacha20poly1305_ABYTES: what sealing adds. */
+#define QP_CHANNEL_ABYTES 17
 /* Largest plaintext, so that a sealed message fits a 16 MiB frame. */
 #define QP_CHANNEL_MAX ((16u << 20) - QP_CHANNEL_ABYTES)
 /* What qp_channel_open returns for a message sealed as the final one. */
@@ -122,16 +123,15 @@ typedef enum qp_hs_state {
  * (QP_EAUTH, QP_EEXPIRED, QP_EREVOKED...) with a one-line reason written
  * into why[0..whylen) (NUL-terminated).  It need not check that the cert
  * names peer_pk: the handshake does that after a 0 return. */
-typedef int (*qp_hs_check_peer_fn)(void *ctx,
-				   const uint8_t peer_pk[QP_KEY_LEN],
-				   const uint8_t *cert, size_t certlen,
-				   char *why, size_t whylen);
+typedef int (*qp_hs_check_peer_fn)(void *ctx, const uint8_t peer_pk[QP_KEY_LEN],
+                                   const uint8_t *cert, size_t certlen,
+                                   char *why, size_t whylen);
 
 /* One direction pair of an established session.  Plain data: may be copied
  * out of a qp_hs once established (then wipe both with qp_channel_clear /
  * qp_hs_clear). */
 typedef struct qp_channel {
-	int ready;     /* set when the handshake establishes it */
+	int ready; /* set when the handshake establishes it */
 	crypto_secretstream_xchacha20poly1305_state tx;
 	crypto_secretstream_xchacha20poly1305_state rx;
 	int tx_closed; /* final sealed: nothing more may be sent */
@@ -152,11 +152,11 @@ typedef struct qp_hs {
 	uint8_t rx_key[crypto_kx_SESSIONKEYBYTES];
 	uint8_t tx_key[crypto_kx_SESSIONKEYBYTES];
 	uint8_t t1[crypto_generichash_BYTES];
-	uint8_t *msg;  /* owned: client's cert, then its HELLO (transcript) */
+	uint8_t *msg; /* owned: client's cert, then its HELLO (transcript) */
 	size_t msglen;
 	qp_hs_check_peer_fn check_peer;
 	void *ctx;
-	qp_channel ch; /* valid when state == QP_HS_ESTABLISHED */
+	qp_channel ch;           /* valid when state == QP_HS_ESTABLISHED */
 	char why[QP_HS_WHY_MAX]; /* reason of the last failure, or "" */
 } qp_hs;
 
@@ -166,9 +166,9 @@ typedef struct qp_hs {
  * first.  Errors: QP_EINVAL (bad key pair, cert length 0 or above
  * QP_CERT_MAX); hs is then unusable but safe to qp_hs_clear. */
 int qp_hs_client_init(qp_hs *hs, const uint8_t my_pk[QP_KEY_LEN],
-		      const uint8_t my_sk[QP_SKEY_LEN],
-		      const uint8_t server_pk[QP_KEY_LEN],
-		      const uint8_t *cert, size_t certlen);
+                      const uint8_t my_sk[QP_SKEY_LEN],
+                      const uint8_t server_pk[QP_KEY_LEN], const uint8_t *cert,
+                      size_t certlen);
 
 /* Make HELLO (a fresh ephemeral key).  On success *out is malloc'd
  * (caller frees).  Errors: QP_EINVAL (wrong state). */
@@ -182,13 +182,13 @@ int qp_hs_client_hello(qp_hs *hs, uint8_t **out, size_t *outlen);
  * server's code (QP_EAUTH when it is not a handshake refusal code) with
  * why "hub refused: REASON".  Errors also: QP_EINVAL (wrong state). */
 int qp_hs_client_on_welcome(qp_hs *hs, const uint8_t *msg, size_t len,
-			    uint8_t **auth_out, size_t *auth_len);
+                            uint8_t **auth_out, size_t *auth_len);
 
 /* Start a server handshake with the server's static key pair and the
  * daemon's client check (ctx is passed to it).  Errors: QP_EINVAL. */
 int qp_hs_server_init(qp_hs *hs, const uint8_t my_pk[QP_KEY_LEN],
-		      const uint8_t my_sk[QP_SKEY_LEN],
-		      qp_hs_check_peer_fn check_peer, void *ctx);
+                      const uint8_t my_sk[QP_SKEY_LEN],
+                      qp_hs_check_peer_fn check_peer, void *ctx);
 
 /* Read HELLO: version (QP_EVERSION), layout (QP_EPROTO, QP_ETOOBIG), then
  * check_peer (its refusal code and reason), then the certificate must name
@@ -197,7 +197,7 @@ int qp_hs_server_init(qp_hs *hs, const uint8_t my_pk[QP_KEY_LEN],
  * refusal the daemon may send qp_hs_refusal(code, hs->why) before closing.
  * Errors also: QP_ECRYPTO (unusable ephemeral key), QP_EINVAL. */
 int qp_hs_server_on_hello(qp_hs *hs, const uint8_t *msg, size_t len,
-			  uint8_t **welcome_out, size_t *welcome_len);
+                          uint8_t **welcome_out, size_t *welcome_len);
 
 /* Read AUTH: version, layout, and the client's signature over T2
  * (QP_ESIG).  On success the server is established.  A REFUSE from the
@@ -224,11 +224,11 @@ int qp_hs_refusal(int code, const char *why, uint8_t **out, size_t *outlen);
  * final message was already sealed), QP_ECRYPTO (the channel is dead),
  * QP_EINVAL (a channel that was never established). */
 int qp_channel_seal(qp_channel *ch, const uint8_t *plaintext, size_t len,
-		    uint8_t **out, size_t *outlen);
+                    uint8_t **out, size_t *outlen);
 
 /* As qp_channel_seal, tagged FINAL: the graceful end of this direction. */
-int qp_channel_seal_final(qp_channel *ch, const uint8_t *plaintext,
-			  size_t len, uint8_t **out, size_t *outlen);
+int qp_channel_seal_final(qp_channel *ch, const uint8_t *plaintext, size_t len,
+                          uint8_t **out, size_t *outlen);
 
 /* Decrypt the next message.  Returns 0 for a message, QP_CHANNEL_FINAL (1)
  * for the final one, with *out malloc'd (caller frees; never NULL, even for
@@ -240,7 +240,7 @@ int qp_channel_seal_final(qp_channel *ch, const uint8_t *plaintext,
  * After QP_ECRYPTO, QP_EPROTO or QP_ETOOBIG the channel is dead: a message
  * was lost, so the stream cannot go on, and the connection must close. */
 int qp_channel_open(qp_channel *ch, const uint8_t *ciphertext, size_t len,
-		    uint8_t **out, size_t *outlen);
+                    uint8_t **out, size_t *outlen);
 
 /* Wipe the stream states.  Accepts NULL. */
 void qp_channel_clear(qp_channel *ch);

@@ -68,13 +68,13 @@ static uint32_t rng_random(void)
 }
 
 static randombytes_implementation rng_impl = {
-	.implementation_name = rng_name,
-	.random = rng_random,
-	.buf = rng_buf,
+    .implementation_name = rng_name,
+    .random = rng_random,
+    .buf = rng_buf,
 };
 
 static int check_peer(void *ctx, const uint8_t peer_pk[QP_KEY_LEN],
-		      const uint8_t *c, size_t clen, char *why, size_t whylen)
+                      const uint8_t *c, size_t clen, char *why, size_t whylen)
 {
 	qp_cert d;
 	int rc;
@@ -160,18 +160,18 @@ typedef struct scene {
 static void scene_run(scene *s, int stage)
 {
 	memset(s, 0, sizeof(*s));
-	if (qp_hs_client_init(&s->cl, dev_pk, dev_sk, hub_pk, cert,
-			      certlen) != 0 ||
+	if (qp_hs_client_init(&s->cl, dev_pk, dev_sk, hub_pk, cert, certlen) !=
+	        0 ||
 	    qp_hs_server_init(&s->sv, hub_pk, hub_sk, check_peer, NULL) != 0 ||
 	    qp_hs_client_hello(&s->cl, &s->hello, &s->hello_len) != 0)
 		abort();
 	if (stage >= 2 &&
 	    qp_hs_server_on_hello(&s->sv, s->hello, s->hello_len, &s->welcome,
-				  &s->welcome_len) != 0)
+	                          &s->welcome_len) != 0)
 		abort();
 	if (stage >= 3 &&
 	    qp_hs_client_on_welcome(&s->cl, s->welcome, s->welcome_len,
-				    &s->auth, &s->auth_len) != 0)
+	                            &s->auth, &s->auth_len) != 0)
 		abort();
 	if (stage >= 4 &&
 	    qp_hs_server_on_auth(&s->sv, s->auth, s->auth_len) != 0)
@@ -215,7 +215,8 @@ static void fuzz_hello(const uint8_t *p, size_t n)
 	if (qp_hs_server_init(&sv, hub_pk, hub_sk, check_peer, NULL) != 0)
 		abort();
 	if (qp_hs_server_on_hello(&sv, p, n, &w, &wl) == 0) {
-		if (wl != QP_HS_WELCOME_LEN || sv.state != QP_HS_SERVER_WAIT_AUTH)
+		if (wl != QP_HS_WELCOME_LEN ||
+		    sv.state != QP_HS_SERVER_WAIT_AUTH)
 			abort();
 		if (memcmp(sv.peer_pk, p + 34, QP_KEY_LEN) != 0)
 			abort();
@@ -281,8 +282,7 @@ static void fuzz_channel(const uint8_t *p, size_t n)
 		free(pt);
 	} else if (rc != QP_ECRYPTO && rc != QP_EPROTO && rc != QP_ETOOBIG) {
 		abort();
-	} else if (qp_channel_open(&s.sv.ch, p, n, &pt, &ptlen) !=
-		   QP_ECRYPTO) {
+	} else if (qp_channel_open(&s.sv.ch, p, n, &pt, &ptlen) != QP_ECRYPTO) {
 		abort(); /* a dead channel stays dead */
 	}
 	scene_free(&s);
@@ -305,7 +305,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 #ifdef QP_FUZZ_GEN
 static void put(const char *dir, const char *name, uint8_t mode,
-		const uint8_t *p, size_t n)
+                const uint8_t *p, size_t n)
 {
 	char path[512];
 	FILE *f;
@@ -343,7 +343,7 @@ int main(int argc, char **argv)
 	rng_calls = 0;
 	other_cert = make_cert(other_sk, &other_len);
 	if (qp_hs_client_init(&cl, dev_pk, dev_sk, hub_pk, other_cert,
-			      other_len) != 0 ||
+	                      other_len) != 0 ||
 	    qp_hs_client_hello(&cl, &b, &bl) != 0)
 		abort();
 	put(dir, "hello_other_hub", 0, b, bl);
@@ -369,8 +369,8 @@ int main(int argc, char **argv)
 
 	rng_calls = 0;
 	scene_run(&s, 4);
-	if (qp_channel_seal(&s.cl.ch, (const uint8_t *)"vector", 6, &b,
-			    &bl) != 0)
+	if (qp_channel_seal(&s.cl.ch, (const uint8_t *)"vector", 6, &b, &bl) !=
+	    0)
 		abort();
 	put(dir, "channel_message", 3, b, bl);
 	free(b);
@@ -384,8 +384,9 @@ int main(int argc, char **argv)
 	free(b);
 	scene_free(&s);
 
-	randombytes_buf_deterministic(junk, sizeof(junk),
-				      (const uint8_t *)"quipu-fuzz-handshake-junk-seed-0");
+	randombytes_buf_deterministic(
+	    junk, sizeof(junk),
+	    (const uint8_t *)"quipu-fuzz-handshake-junk-seed-0");
 	put(dir, "junk_hello", 0, junk, sizeof(junk));
 	put(dir, "junk_welcome", 2, junk, 154);
 	put(dir, "junk_auth", 1, junk, 90);

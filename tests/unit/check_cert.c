@@ -58,8 +58,8 @@ static void build_ok(const qp_cert *c, uint8_t **out, size_t *len)
 /* Re-sign bytes [0, len-64) after a test edited them. */
 static void resign(uint8_t *b, size_t len, const uint8_t *sk)
 {
-	crypto_sign_detached(b + len - QP_CERT_SIG, NULL, b,
-			     len - QP_CERT_SIG, sk);
+	crypto_sign_detached(b + len - QP_CERT_SIG, NULL, b, len - QP_CERT_SIG,
+	                     sk);
 }
 
 static void assert_untouched(const qp_cert *c)
@@ -148,10 +148,8 @@ START_TEST(test_expiry)
 	/* Not yet valid is accepted: tablet clocks drift. */
 	ck_assert_int_eq(qp_cert_verify(b, len, hub_pk, 10, &d), 0);
 	poison(&d);
-	ck_assert_int_eq(qp_cert_verify(b, len, hub_pk, 2000, &d),
-			 QP_EEXPIRED);
-	ck_assert_int_eq(qp_cert_verify(b, len, hub_pk, NOW, &d),
-			 QP_EEXPIRED);
+	ck_assert_int_eq(qp_cert_verify(b, len, hub_pk, 2000, &d), QP_EEXPIRED);
+	ck_assert_int_eq(qp_cert_verify(b, len, hub_pk, NOW, &d), QP_EEXPIRED);
 	assert_untouched(&d);
 	/* Parse still reads it, to say when it expired. */
 	ck_assert_int_eq(qp_cert_parse(b, len, &d), 0);
@@ -218,7 +216,7 @@ START_TEST(test_flips)
 			poison(&d);
 			rc = qp_cert_verify(b, len, hub_pk, NOW, &d);
 			ck_assert_msg(rc < 0, "flip %02x at %zu accepted",
-				      masks[m], i);
+			              masks[m], i);
 			assert_untouched(&d);
 			if (i >= 38 && i < 70)
 				ck_assert_int_eq(rc, QP_EAUTH);
@@ -245,9 +243,9 @@ START_TEST(test_truncated)
 		uint8_t *t = qp_xmalloc(l + 1);
 		memcpy(t, b, l);
 		poison(&d);
-		ck_assert_int_eq(qp_cert_verify(l ? t : NULL, l, hub_pk, NOW,
-						&d),
-				 QP_EPROTO);
+		ck_assert_int_eq(
+		    qp_cert_verify(l ? t : NULL, l, hub_pk, NOW, &d),
+		    QP_EPROTO);
 		ck_assert_int_eq(qp_cert_parse(t, l, &d), QP_EPROTO);
 		assert_untouched(&d);
 		free(t);
@@ -256,9 +254,9 @@ START_TEST(test_truncated)
 	big = qp_xcalloc(QP_CERT_MAX + 2, 1);
 	memcpy(big, b, len);
 	ck_assert_int_eq(qp_cert_verify(big, len + 1, hub_pk, NOW, &d),
-			 QP_EPROTO);
+	                 QP_EPROTO);
 	ck_assert_int_eq(qp_cert_verify(big, QP_CERT_MAX + 1, hub_pk, NOW, &d),
-			 QP_ETOOBIG);
+	                 QP_ETOOBIG);
 	free(big);
 	free(b);
 }
@@ -327,8 +325,7 @@ START_TEST(test_limits)
 	c.version = QP_CERT_VERSION;
 	ck_assert_int_eq(qp_cert_build(NULL, hub_sk, &b, &len), QP_EINVAL);
 	ck_assert_int_eq(qp_cert_build(&c, hub_sk, NULL, &len), QP_EINVAL);
-	ck_assert_int_eq(qp_cert_verify(NULL, 0, hub_pk, NOW, NULL),
-			 QP_EINVAL);
+	ck_assert_int_eq(qp_cert_verify(NULL, 0, hub_pk, NOW, NULL), QP_EINVAL);
 }
 END_TEST
 
@@ -345,15 +342,15 @@ START_TEST(test_layout_rules)
 	n = 3;
 	t = qp_xmalloc(QP_CERT_MAX + 64);
 
-#define EDIT_AND_CHECK(edit, want)                                           \
-	do {                                                                 \
-		memcpy(t, b, len);                                           \
-		edit;                                                        \
-		resign(t, len, hub_sk);                                      \
-		poison(&d);                                                  \
-		ck_assert_int_eq(qp_cert_verify(t, len, hub_pk, NOW, &d),    \
-				 want);                                      \
-		assert_untouched(&d);                                        \
+#define EDIT_AND_CHECK(edit, want)                                             \
+	do {                                                                   \
+		memcpy(t, b, len);                                             \
+		edit;                                                          \
+		resign(t, len, hub_sk);                                        \
+		poison(&d);                                                    \
+		ck_assert_int_eq(qp_cert_verify(t, len, hub_pk, NOW, &d),      \
+		                 want);                                        \
+		assert_untouched(&d);                                          \
 	} while (0)
 
 	EDIT_AND_CHECK(t[4] = 2, QP_EVERSION);
@@ -378,8 +375,8 @@ START_TEST(test_layout_rules)
 	/* Orgs out of order, or repeated. */
 	EDIT_AND_CHECK(memcpy(t + 97 + n, b + 97 + n + 16, 16), QP_EPROTO);
 	EDIT_AND_CHECK((memcpy(t + 97 + n, b + 97 + n + 16, 16),
-			memcpy(t + 97 + n + 16, b + 97 + n, 16)),
-		       QP_EPROTO);
+	                memcpy(t + 97 + n + 16, b + 97 + n, 16)),
+	               QP_EPROTO);
 	/* Sanity: the unedited bytes, re-signed, still verify. */
 	memcpy(t, b, len);
 	resign(t, len, hub_sk);
@@ -404,64 +401,62 @@ static uint8_t *make_cert_bytes(const uint8_t *sk, size_t *len)
 START_TEST(test_addr_split)
 {
 	static const char *bad[] = {
-		"",
-		"hub",
-		"hub:",
-		":7400",
-		"hub:0",
-		"hub:65536",
-		"hub:99999",
-		"hub:123456",
-		"hub:07400",
-		"hub:74a0",
-		"hub:-1",
-		"hub:+1",
-		"hub :7400",
-		"hub\n:7400",
-		"h/b:7400",
-		"::1:7400",
-		"[::1:7400",
-		"::1]:7400",
-		"[]:7400",
-		"[x]:7400",
-		"[fe80::1%eth0]:7400",
-		"[::1]x:7400",
-		"hub:7400 ",
-		"hub:7400\n",
-		NULL,
+	    "",
+	    "hub",
+	    "hub:",
+	    ":7400",
+	    "hub:0",
+	    "hub:65536",
+	    "hub:99999",
+	    "hub:123456",
+	    "hub:07400",
+	    "hub:74a0",
+	    "hub:-1",
+	    "hub:+1",
+	    "hub :7400",
+	    "hub\n:7400",
+	    "h/b:7400",
+	    "::1:7400",
+	    "[::1:7400",
+	    "::1]:7400",
+	    "[]:7400",
+	    "[x]:7400",
+	    "[fe80::1%eth0]:7400",
+	    "[::1]x:7400",
+	    "hub:7400 ",
+	    "hub:7400\n",
+	    NULL,
 	};
 	char host[64], longaddr[300];
 	uint16_t port = 0;
 
 	ck_assert_int_eq(qp_token_addr_split("hub.example.pe:7400", host,
-					     sizeof(host), &port),
-			 0);
+	                                     sizeof(host), &port),
+	                 0);
 	ck_assert_str_eq(host, "hub.example.pe");
 	ck_assert_uint_eq(port, 7400);
-	ck_assert_int_eq(qp_token_addr_split("10.0.0.5:1", host, sizeof(host),
-					     &port),
-			 0);
+	ck_assert_int_eq(
+	    qp_token_addr_split("10.0.0.5:1", host, sizeof(host), &port), 0);
 	ck_assert_str_eq(host, "10.0.0.5");
 	ck_assert_uint_eq(port, 1);
 	ck_assert_int_eq(qp_token_addr_split("[2001:db8::1]:65535", host,
-					     sizeof(host), &port),
-			 0);
+	                                     sizeof(host), &port),
+	                 0);
 	ck_assert_str_eq(host, "2001:db8::1");
 	ck_assert_uint_eq(port, 65535);
 	ck_assert_int_eq(qp_token_addr_split("hub_1-a:80", NULL, 0, NULL), 0);
 	/* Host does not fit the caller's buffer. */
-	ck_assert_int_eq(qp_token_addr_split("hub.example.pe:7400", host, 14,
-					     &port),
-			 QP_EPROTO);
-	ck_assert_int_eq(qp_token_addr_split("hub.example.pe:7400", host, 15,
-					     &port),
-			 0);
+	ck_assert_int_eq(
+	    qp_token_addr_split("hub.example.pe:7400", host, 14, &port),
+	    QP_EPROTO);
+	ck_assert_int_eq(
+	    qp_token_addr_split("hub.example.pe:7400", host, 15, &port), 0);
 	for (size_t i = 0; bad[i] != NULL; i++)
 		ck_assert_msg(qp_token_addr_split(bad[i], host, sizeof(host),
-						  &port) == QP_EPROTO,
-			      "accepted \"%s\"", bad[i]);
+		                                  &port) == QP_EPROTO,
+		              "accepted \"%s\"", bad[i]);
 	ck_assert_int_eq(qp_token_addr_split(NULL, host, sizeof(host), &port),
-			 QP_EPROTO);
+	                 QP_EPROTO);
 	/* 255 bytes is the limit. */
 	memset(longaddr, 'a', 250);
 	strcpy(longaddr + 250, ":7400");
@@ -469,7 +464,7 @@ START_TEST(test_addr_split)
 	memset(longaddr, 'a', 251);
 	strcpy(longaddr + 251, ":7400");
 	ck_assert_int_eq(qp_token_addr_split(longaddr, NULL, 0, NULL),
-			 QP_EPROTO);
+	                 QP_EPROTO);
 }
 END_TEST
 
@@ -485,7 +480,7 @@ static void token_roundtrip(const char *addr)
 	ck_assert_ptr_null(strpbrk(tok, "=+/\n\r "));
 	ck_assert_uint_le(strlen(tok), QP_TOKEN_MAX);
 	ck_assert_int_eq(qp_token_decode(tok, &addr2, pk, &cert2, &certlen2),
-			 0);
+	                 0);
 	ck_assert_str_eq(addr2, addr);
 	ck_assert_mem_eq(pk, hub_pk, QP_KEY_LEN);
 	ck_assert_uint_eq(certlen2, certlen);
@@ -513,11 +508,10 @@ START_TEST(test_token_roundtrip)
 	/* The largest certificate fits comfortably. */
 	make_cert(&c, QP_CERT_ORGS_MAX);
 	ck_assert_int_eq(qp_cert_build(&c, hub_sk, &cert, &certlen), 0);
-	ck_assert_int_eq(qp_token_encode(addr, hub_pk, cert, certlen, &tok),
-			 0);
+	ck_assert_int_eq(qp_token_encode(addr, hub_pk, cert, certlen, &tok), 0);
 	ck_assert_uint_lt(strlen(tok), QP_TOKEN_MAX / 2);
 	ck_assert_int_eq(qp_token_decode(tok, &addr2, pk, &cert2, &certlen2),
-			 0);
+	                 0);
 	ck_assert_uint_eq(certlen2, certlen);
 	ck_assert_mem_eq(cert2, cert, certlen);
 	free(addr2);
@@ -532,11 +526,11 @@ START_TEST(test_token_roundtrip)
 	c.expires_at = 20;
 	ck_assert_int_eq(qp_cert_build(&c, hub_sk, &cert, &certlen), 0);
 	ck_assert_int_eq(qp_token_encode("hub:1", hub_pk, cert, certlen, &tok),
-			 0);
+	                 0);
 	ck_assert_int_eq(qp_token_decode(tok, &addr2, pk, &cert2, &certlen2),
-			 0);
+	                 0);
 	ck_assert_int_eq(qp_cert_verify(cert2, certlen2, pk, NOW, &c),
-			 QP_EEXPIRED);
+	                 QP_EEXPIRED);
 	free(addr2);
 	free(cert2);
 	free(tok);
@@ -553,22 +547,22 @@ START_TEST(test_token_encode_refuses)
 	cert = make_cert_bytes(hub_sk, &certlen);
 	other_cert = make_cert_bytes(other_sk, &other_len);
 	ck_assert_int_eq(qp_token_encode("hub", hub_pk, cert, certlen, &tok),
-			 QP_EINVAL);
+	                 QP_EINVAL);
 	ck_assert_int_eq(qp_token_encode("hub:0", hub_pk, cert, certlen, &tok),
-			 QP_EINVAL);
+	                 QP_EINVAL);
 	ck_assert_int_eq(qp_token_encode(NULL, hub_pk, cert, certlen, &tok),
-			 QP_EINVAL);
+	                 QP_EINVAL);
 	/* A certificate from another hub, or garbage, or nothing. */
-	ck_assert_int_eq(qp_token_encode("hub:1", hub_pk, other_cert,
-					 other_len, &tok),
-			 QP_EINVAL);
-	ck_assert_int_eq(qp_token_encode("hub:1", hub_pk, cert, certlen - 1,
-					 &tok),
-			 QP_EINVAL);
+	ck_assert_int_eq(
+	    qp_token_encode("hub:1", hub_pk, other_cert, other_len, &tok),
+	    QP_EINVAL);
+	ck_assert_int_eq(
+	    qp_token_encode("hub:1", hub_pk, cert, certlen - 1, &tok),
+	    QP_EINVAL);
 	ck_assert_int_eq(qp_token_encode("hub:1", hub_pk, NULL, 0, &tok),
-			 QP_EINVAL);
+	                 QP_EINVAL);
 	ck_assert_int_eq(qp_token_encode("hub:1", NULL, cert, certlen, &tok),
-			 QP_EINVAL);
+	                 QP_EINVAL);
 	ck_assert_ptr_null(tok);
 	free(cert);
 	free(other_cert);
@@ -579,11 +573,11 @@ END_TEST
 static char *raw_token(const uint8_t *bin, size_t n)
 {
 	size_t b64 = sodium_base64_ENCODED_LEN(
-		n, sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+	    n, sodium_base64_VARIANT_URLSAFE_NO_PADDING);
 	char *s = qp_xmalloc(7 + b64);
 	memcpy(s, "quipu1:", 7);
 	sodium_bin2base64(s + 7, b64, bin, n,
-			  sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+	                  sodium_base64_VARIANT_URLSAFE_NO_PADDING);
 	return s;
 }
 
@@ -607,34 +601,34 @@ static int decode_rc(const char *tok)
 START_TEST(test_token_garbage)
 {
 	static const char *bad[] = {
-		"",
-		"quipu1:",
-		"quipu1",
-		"quipu2:AAAA",
-		"QUIPU1:AAAA",
-		" quipu1:AAAA",
-		"quipu1:A",
-		"quipu1:AA",
-		"quipu1:AAAA",
-		"quipu1:!!!!",
-		"quipu1:AAAA====",
-		NULL,
+	    "",
+	    "quipu1:",
+	    "quipu1",
+	    "quipu2:AAAA",
+	    "QUIPU1:AAAA",
+	    " quipu1:AAAA",
+	    "quipu1:A",
+	    "quipu1:AA",
+	    "quipu1:AAAA",
+	    "quipu1:!!!!",
+	    "quipu1:AAAA====",
+	    NULL,
 	};
 	static const char b64chars[] =
-		"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 	uint8_t *cert, bin[1 + 20 + 32 + QP_CERT_MAX + 8];
 	size_t certlen, n, toklen;
 	char *tok, *t, *big;
 
 	for (size_t i = 0; bad[i] != NULL; i++)
 		ck_assert_msg(decode_rc(bad[i]) == QP_EPROTO, "accepted %s",
-			      bad[i]);
+		              bad[i]);
 	ck_assert_int_eq(decode_rc(NULL), QP_EINVAL);
 
 	cert = make_cert_bytes(hub_sk, &certlen);
-	ck_assert_int_eq(qp_token_encode("hub.example.pe:7400", hub_pk, cert,
-					 certlen, &tok),
-			 0);
+	ck_assert_int_eq(
+	    qp_token_encode("hub.example.pe:7400", hub_pk, cert, certlen, &tok),
+	    0);
 	toklen = strlen(tok);
 	ck_assert_int_eq(decode_rc(tok), 0);
 
@@ -655,6 +649,13 @@ START_TEST(test_token_garbage)
 		memcpy(t, tok, l);
 		t[l] = '\0';
 		ck_assert_msg(decode_rc(t) < 0, "prefix of %zu accepted", l);
+	}
+	/* A character with its high bit set (libsodium 1.0.18 alone would
+	 * read 0xdf as '_'). */
+	for (size_t i = 7; i < toklen; i++) {
+		memcpy(t, tok, toklen + 1);
+		t[i] = (char)(tok[i] | 0x80);
+		ck_assert_msg(decode_rc(t) == QP_EPROTO, "high bit at %zu", i);
 	}
 	/* Any character replaced by another valid one.  The address is not
 	 * signed (the token is a trust anchor carried out of band), so a
@@ -750,7 +751,7 @@ END_TEST
 START_TEST(test_token_canonical)
 {
 	static const char alpha[] =
-		"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 	static const char *addrs[] = {"hub:1", "hub:12", "hub:123"};
 	uint8_t *cert;
 	size_t certlen, tl, binlen, idx;
@@ -759,9 +760,8 @@ START_TEST(test_token_canonical)
 
 	cert = make_cert_bytes(hub_sk, &certlen);
 	for (size_t a = 0; a < 3; a++) {
-		ck_assert_int_eq(qp_token_encode(addrs[a], hub_pk, cert,
-						 certlen, &tok),
-				 0);
+		ck_assert_int_eq(
+		    qp_token_encode(addrs[a], hub_pk, cert, certlen, &tok), 0);
 		ck_assert_int_eq(decode_rc(tok), 0);
 		binlen = 1 + strlen(addrs[a]) + QP_KEY_LEN + certlen;
 		tl = strlen(tok);
@@ -819,20 +819,19 @@ START_TEST(test_revocation)
 		b[i] ^= 0x04;
 	}
 	b[4] = 2;
-	ck_assert_int_eq(qp_revocation_verify(b, len, hub_pk, &d),
-			 QP_EVERSION);
+	ck_assert_int_eq(qp_revocation_verify(b, len, hub_pk, &d), QP_EVERSION);
 	b[4] = QP_REV_VERSION;
 	for (size_t l = 0; l < len; l++) {
 		t = qp_xmalloc(l + 1);
 		memcpy(t, b, l);
 		ck_assert_int_eq(qp_revocation_verify(t, l, hub_pk, &d),
-				 QP_EPROTO);
+		                 QP_EPROTO);
 		free(t);
 	}
 	t = qp_xcalloc(len + 1, 1);
 	memcpy(t, b, len);
 	ck_assert_int_eq(qp_revocation_verify(t, len + 1, hub_pk, &d),
-			 QP_ETOOBIG);
+	                 QP_ETOOBIG);
 	free(t);
 	free(b);
 

@@ -33,7 +33,7 @@ typedef struct peer_ctx {
 } peer_ctx;
 
 static int check_peer(void *vctx, const uint8_t peer_pk[QP_KEY_LEN],
-		      const uint8_t *c, size_t clen, char *why, size_t whylen)
+                      const uint8_t *c, size_t clen, char *why, size_t whylen)
 {
 	peer_ctx *ctx = vctx;
 	qp_cert d;
@@ -62,7 +62,7 @@ static int check_peer(void *vctx, const uint8_t peer_pk[QP_KEY_LEN],
 }
 
 static int accept_all(void *vctx, const uint8_t peer_pk[QP_KEY_LEN],
-		      const uint8_t *c, size_t clen, char *why, size_t whylen)
+                      const uint8_t *c, size_t clen, char *why, size_t whylen)
 {
 	(void)vctx;
 	(void)peer_pk;
@@ -74,7 +74,7 @@ static int accept_all(void *vctx, const uint8_t peer_pk[QP_KEY_LEN],
 }
 
 static uint8_t *make_cert(const uint8_t *sk, const uint8_t *device,
-			  uint64_t expires, size_t *len)
+                          uint64_t expires, size_t *len)
 {
 	qp_cert c;
 	uint8_t *b;
@@ -163,34 +163,32 @@ static void session_run(session *s, int stage)
 {
 	memset(s, 0, sizeof(*s));
 	ctx_init(&s->ctx);
-	ck_assert_int_eq(qp_hs_client_init(&s->cl, dev_pk, dev_sk, hub_pk,
-					   cert, certlen),
-			 0);
-	ck_assert_int_eq(qp_hs_server_init(&s->sv, hub_pk, hub_sk, check_peer,
-					   &s->ctx),
-			 0);
+	ck_assert_int_eq(
+	    qp_hs_client_init(&s->cl, dev_pk, dev_sk, hub_pk, cert, certlen),
+	    0);
+	ck_assert_int_eq(
+	    qp_hs_server_init(&s->sv, hub_pk, hub_sk, check_peer, &s->ctx), 0);
 	ck_assert_int_eq(qp_hs_client_hello(&s->cl, &s->hello, &s->hello_len),
-			 0);
+	                 0);
 	if (stage < 2)
 		return;
 	ck_assert_int_eq(qp_hs_server_on_hello(&s->sv, s->hello, s->hello_len,
-					       &s->welcome, &s->welcome_len),
-			 0);
+	                                       &s->welcome, &s->welcome_len),
+	                 0);
 	if (stage < 3)
 		return;
 	ck_assert_int_eq(qp_hs_client_on_welcome(&s->cl, s->welcome,
-						 s->welcome_len, &s->auth,
-						 &s->auth_len),
-			 0);
+	                                         s->welcome_len, &s->auth,
+	                                         &s->auth_len),
+	                 0);
 	if (stage < 4)
 		return;
-	ck_assert_int_eq(qp_hs_server_on_auth(&s->sv, s->auth, s->auth_len),
-			 0);
+	ck_assert_int_eq(qp_hs_server_on_auth(&s->sv, s->auth, s->auth_len), 0);
 }
 
 /* Seal on one channel, open on the other, compare. */
 static void pass(qp_channel *from, qp_channel *to, const uint8_t *msg,
-		 size_t len)
+                 size_t len)
 {
 	uint8_t *ct, *pt;
 	size_t ctlen, ptlen;
@@ -249,26 +247,26 @@ START_TEST(test_happy_path)
 
 	/* A graceful close of the client's direction. */
 	ck_assert_int_eq(qp_channel_seal_final(&s.cl.ch, (const uint8_t *)"bye",
-					       3, &ct, &ctlen),
-			 0);
+	                                       3, &ct, &ctlen),
+	                 0);
 	ck_assert_int_eq(qp_channel_open(&s.sv.ch, ct, ctlen, &pt, &ptlen),
-			 QP_CHANNEL_FINAL);
+	                 QP_CHANNEL_FINAL);
 	ck_assert_uint_eq(ptlen, 3);
 	ck_assert_mem_eq(pt, "bye", 3);
 	free(pt);
 	ck_assert_int_eq(qp_channel_open(&s.sv.ch, ct, ctlen, &pt, &ptlen),
-			 QP_ECLOSED);
+	                 QP_ECLOSED);
 	free(ct);
-	ck_assert_int_eq(qp_channel_seal(&s.cl.ch, (const uint8_t *)"x", 1, &ct,
-					 &ctlen),
-			 QP_ECLOSED);
+	ck_assert_int_eq(
+	    qp_channel_seal(&s.cl.ch, (const uint8_t *)"x", 1, &ct, &ctlen),
+	    QP_ECLOSED);
 	/* The other direction still works (half close), then closes too,
 	 * with an empty final message. */
 	pass(&s.sv.ch, &s.cl.ch, (const uint8_t *)"last acks", 9);
 	ck_assert_int_eq(qp_channel_seal_final(&s.sv.ch, NULL, 0, &ct, &ctlen),
-			 0);
+	                 0);
 	ck_assert_int_eq(qp_channel_open(&s.cl.ch, ct, ctlen, &pt, &ptlen),
-			 QP_CHANNEL_FINAL);
+	                 QP_CHANNEL_FINAL);
 	ck_assert_uint_eq(ptlen, 0);
 	ck_assert_ptr_nonnull(pt);
 	free(pt);
@@ -311,25 +309,24 @@ START_TEST(test_wrong_pinned_key)
 
 	session_run(&s, 1);
 	/* A client whose token pinned another hub. */
-	ck_assert_int_eq(qp_hs_client_init(&cl, dev_pk, dev_sk, other_pk, cert,
-					   certlen),
-			 0);
+	ck_assert_int_eq(
+	    qp_hs_client_init(&cl, dev_pk, dev_sk, other_pk, cert, certlen), 0);
 	ck_assert_int_eq(qp_hs_client_hello(&cl, &hello, &hello_len), 0);
 	ck_assert_int_eq(qp_hs_server_on_hello(&s.sv, hello, hello_len,
-					       &welcome, &welcome_len),
-			 0);
+	                                       &welcome, &welcome_len),
+	                 0);
 	ck_assert_int_eq(qp_hs_client_on_welcome(&cl, welcome, welcome_len,
-						 &auth, &auth_len),
-			 QP_EAUTH);
+	                                         &auth, &auth_len),
+	                 QP_EAUTH);
 	ck_assert_str_eq(cl.why, "hub key does not match the key pinned in "
-				 "the join token");
+	                         "the join token");
 	ck_assert_int_eq(cl.state, QP_HS_FAILED);
 	ck_assert_ptr_null(auth);
 	assert_wiped(&cl);
 	/* Failed is final. */
 	ck_assert_int_eq(qp_hs_client_on_welcome(&cl, welcome, welcome_len,
-						 &auth, &auth_len),
-			 QP_EINVAL);
+	                                         &auth, &auth_len),
+	                 QP_EINVAL);
 	ck_assert_int_eq(qp_hs_client_hello(&cl, &auth, &auth_len), QP_EINVAL);
 	free(hello);
 	free(welcome);
@@ -340,7 +337,7 @@ END_TEST
 
 /* The server refuses a client; the client learns why through REFUSE. */
 static void refused(const uint8_t *c, size_t clen, const uint8_t *revoked,
-		    int want, const char *server_why)
+                    int want, const char *server_why)
 {
 	qp_hs cl, sv;
 	peer_ctx ctx;
@@ -350,27 +347,24 @@ static void refused(const uint8_t *c, size_t clen, const uint8_t *revoked,
 
 	ctx_init(&ctx);
 	ctx.revoked = revoked;
-	ck_assert_int_eq(qp_hs_client_init(&cl, dev_pk, dev_sk, hub_pk, c,
-					   clen),
-			 0);
-	ck_assert_int_eq(qp_hs_server_init(&sv, hub_pk, hub_sk, check_peer,
-					   &ctx),
-			 0);
+	ck_assert_int_eq(
+	    qp_hs_client_init(&cl, dev_pk, dev_sk, hub_pk, c, clen), 0);
+	ck_assert_int_eq(
+	    qp_hs_server_init(&sv, hub_pk, hub_sk, check_peer, &ctx), 0);
 	ck_assert_int_eq(qp_hs_client_hello(&cl, &hello, &hello_len), 0);
 	ck_assert_int_eq(qp_hs_server_on_hello(&sv, hello, hello_len, &welcome,
-					       &welcome_len),
-			 want);
+	                                       &welcome_len),
+	                 want);
 	ck_assert_ptr_null(welcome);
 	ck_assert_str_eq(sv.why, server_why);
 	ck_assert_int_eq(sv.state, QP_HS_FAILED);
 	assert_wiped(&sv);
 	/* The daemon answers with the reason before closing. */
 	ck_assert_int_eq(qp_hs_refusal(want, sv.why, &refuse, &refuse_len), 0);
-	ck_assert_int_eq(qp_hs_client_on_welcome(&cl, refuse, refuse_len,
-						 &auth, &auth_len),
-			 want);
-	snprintf(client_why, sizeof(client_why), "hub refused: %s",
-		 server_why);
+	ck_assert_int_eq(
+	    qp_hs_client_on_welcome(&cl, refuse, refuse_len, &auth, &auth_len),
+	    want);
+	snprintf(client_why, sizeof(client_why), "hub refused: %s", server_why);
 	ck_assert_str_eq(cl.why, client_why);
 	ck_assert_ptr_null(auth);
 	assert_wiped(&cl);
@@ -383,9 +377,9 @@ static void refused(const uint8_t *c, size_t clen, const uint8_t *revoked,
 START_TEST(test_refused_peers)
 {
 	refused(other_cert, other_len, NULL, QP_EAUTH,
-		"certificate was issued by another hub");
+	        "certificate was issued by another hub");
 	refused(expired_cert, expired_len, NULL, QP_EEXPIRED,
-		"certificate expired");
+	        "certificate expired");
 	refused(cert, certlen, dev_pk, QP_EREVOKED, "key revoked by the hub");
 }
 END_TEST
@@ -399,19 +393,17 @@ START_TEST(test_stolen_cert)
 	size_t hello_len, welcome_len;
 
 	ctx_init(&ctx);
-	ck_assert_int_eq(qp_hs_client_init(&cl, dev2_pk, dev2_sk, hub_pk, cert,
-					   certlen),
-			 0);
-	ck_assert_int_eq(qp_hs_server_init(&sv, hub_pk, hub_sk, check_peer,
-					   &ctx),
-			 0);
+	ck_assert_int_eq(
+	    qp_hs_client_init(&cl, dev2_pk, dev2_sk, hub_pk, cert, certlen), 0);
+	ck_assert_int_eq(
+	    qp_hs_server_init(&sv, hub_pk, hub_sk, check_peer, &ctx), 0);
 	ck_assert_int_eq(qp_hs_client_hello(&cl, &hello, &hello_len), 0);
 	ck_assert_int_eq(qp_hs_server_on_hello(&sv, hello, hello_len, &welcome,
-					       &welcome_len),
-			 QP_EAUTH);
+	                                       &welcome_len),
+	                 QP_EAUTH);
 	ck_assert_int_eq(ctx.calls, 1);
 	ck_assert_str_eq(sv.why,
-			 "certificate was issued to another device key");
+	                 "certificate was issued to another device key");
 	ck_assert_ptr_null(welcome);
 	free(hello);
 	qp_hs_clear(&cl);
@@ -430,16 +422,16 @@ START_TEST(test_check_peer_codes)
 	session_run(&s, 1);
 	s.ctx.force = 1;
 	ck_assert_int_eq(qp_hs_server_on_hello(&s.sv, s.hello, s.hello_len,
-					       &welcome, &welcome_len),
-			 QP_EAUTH);
+	                                       &welcome, &welcome_len),
+	                 QP_EAUTH);
 	ck_assert_str_eq(s.sv.why, "peer authentication failed");
 	session_free(&s);
 
 	session_run(&s, 1);
 	s.ctx.force = QP_EREVOKED;
 	ck_assert_int_eq(qp_hs_server_on_hello(&s.sv, s.hello, s.hello_len,
-					       &welcome, &welcome_len),
-			 QP_EREVOKED);
+	                                       &welcome, &welcome_len),
+	                 QP_EREVOKED);
 	ck_assert_str_eq(s.sv.why, "key revoked");
 	ck_assert_ptr_null(welcome);
 	session_free(&s);
@@ -462,13 +454,12 @@ START_TEST(test_mitm)
 	session_run(&s, 1);
 	memcpy(s.hello + 2, kx_pk, QP_HS_KX_LEN);
 	ck_assert_int_eq(qp_hs_server_on_hello(&s.sv, s.hello, s.hello_len,
-					       &welcome, &welcome_len),
-			 0);
+	                                       &welcome, &welcome_len),
+	                 0);
 	ck_assert_int_eq(qp_hs_client_on_welcome(&s.cl, welcome, welcome_len,
-						 &auth, &auth_len),
-			 QP_ESIG);
-	ck_assert_str_eq(s.cl.why,
-			 "hub's handshake signature does not verify");
+	                                         &auth, &auth_len),
+	                 QP_ESIG);
+	ck_assert_str_eq(s.cl.why, "hub's handshake signature does not verify");
 	ck_assert_ptr_null(auth);
 	free(welcome);
 	session_free(&s);
@@ -477,33 +468,30 @@ START_TEST(test_mitm)
 	 * WELCOME. */
 	session_run(&s, 2);
 	memcpy(s.welcome + 2, kx_pk, QP_HS_KX_LEN);
-	ck_assert_int_eq(qp_hs_client_on_welcome(&s.cl, s.welcome,
-						 s.welcome_len, &auth,
-						 &auth_len),
-			 QP_ESIG);
+	ck_assert_int_eq(qp_hs_client_on_welcome(
+	                     &s.cl, s.welcome, s.welcome_len, &auth, &auth_len),
+	                 QP_ESIG);
 	session_free(&s);
 	session_run(&s, 2);
 	s.welcome[70] ^= 1;
-	ck_assert_int_eq(qp_hs_client_on_welcome(&s.cl, s.welcome,
-						 s.welcome_len, &auth,
-						 &auth_len),
-			 QP_ESIG);
+	ck_assert_int_eq(qp_hs_client_on_welcome(
+	                     &s.cl, s.welcome, s.welcome_len, &auth, &auth_len),
+	                 QP_ESIG);
 	session_free(&s);
 
 	/* Terminates the connection itself with its own static key: the
 	 * pinned key catches it, even with a valid signature. */
 	session_run(&s, 1);
 	ctx_init(&ctx);
-	ck_assert_int_eq(qp_hs_server_init(&fake, other_pk, other_sk,
-					   check_peer, &ctx),
-			 0);
+	ck_assert_int_eq(
+	    qp_hs_server_init(&fake, other_pk, other_sk, check_peer, &ctx), 0);
 	ctx.hub_pk = hub_pk;
 	ck_assert_int_eq(qp_hs_server_on_hello(&fake, s.hello, s.hello_len,
-					       &welcome, &welcome_len),
-			 0);
+	                                       &welcome, &welcome_len),
+	                 0);
 	ck_assert_int_eq(qp_hs_client_on_welcome(&s.cl, welcome, welcome_len,
-						 &auth, &auth_len),
-			 QP_EAUTH);
+	                                         &auth, &auth_len),
+	                 QP_EAUTH);
 	free(welcome);
 	qp_hs_clear(&fake);
 	session_free(&s);
@@ -511,19 +499,18 @@ START_TEST(test_mitm)
 	/* Claims the pinned key but signs with its own. */
 	session_run(&s, 2);
 	crypto_sign_detached(s.welcome + 90, NULL, s.welcome, 90, other_sk);
-	ck_assert_int_eq(qp_hs_client_on_welcome(&s.cl, s.welcome,
-						 s.welcome_len, &auth,
-						 &auth_len),
-			 QP_ESIG);
+	ck_assert_int_eq(qp_hs_client_on_welcome(
+	                     &s.cl, s.welcome, s.welcome_len, &auth, &auth_len),
+	                 QP_ESIG);
 	session_free(&s);
 
 	/* Swaps the client's stream header in AUTH. */
 	session_run(&s, 3);
 	s.auth[5] ^= 0x20;
 	ck_assert_int_eq(qp_hs_server_on_auth(&s.sv, s.auth, s.auth_len),
-			 QP_ESIG);
+	                 QP_ESIG);
 	ck_assert_str_eq(s.sv.why,
-			 "client's handshake signature does not verify");
+	                 "client's handshake signature does not verify");
 	ck_assert(!qp_hs_established(&s.sv));
 	assert_wiped(&s.sv);
 	session_free(&s);
@@ -541,14 +528,14 @@ START_TEST(test_replay)
 	 * covers the new server ephemeral key. */
 	session_run(&s2, 2);
 	ck_assert_int_eq(qp_hs_server_on_auth(&s2.sv, s1.auth, s1.auth_len),
-			 QP_ESIG);
+	                 QP_ESIG);
 	session_free(&s2);
 	/* Nor does a recorded WELCOME fool a new client. */
 	session_run(&s2, 1);
 	ck_assert_int_eq(qp_hs_client_on_welcome(&s2.cl, s1.welcome,
-						 s1.welcome_len, &auth,
-						 &auth_len),
-			 QP_ESIG);
+	                                         s1.welcome_len, &auth,
+	                                         &auth_len),
+	                 QP_ESIG);
 	session_free(&s2);
 	/* A whole recorded HELLO gets a WELCOME (HELLO is not signed) but
 	 * the recorded AUTH still fails against it. */
@@ -558,10 +545,10 @@ START_TEST(test_replay)
 	memcpy(s2.hello, s1.hello, s1.hello_len);
 	s2.hello_len = s1.hello_len;
 	ck_assert_int_eq(qp_hs_server_on_hello(&s2.sv, s2.hello, s2.hello_len,
-					       &s2.welcome, &s2.welcome_len),
-			 0);
+	                                       &s2.welcome, &s2.welcome_len),
+	                 0);
 	ck_assert_int_eq(qp_hs_server_on_auth(&s2.sv, s1.auth, s1.auth_len),
-			 QP_ESIG);
+	                 QP_ESIG);
 	session_free(&s2);
 	session_free(&s1);
 }
@@ -576,38 +563,38 @@ START_TEST(test_channel_tamper)
 
 	session_run(&s, 4);
 	ck_assert_int_eq(qp_channel_seal(&s.cl.ch, (const uint8_t *)"deltas", 6,
-					 &ct, &ctlen),
-			 0);
+	                                 &ct, &ctlen),
+	                 0);
 	saved = s.sv.ch;
 	for (size_t i = 0; i < ctlen; i++) {
 		for (uint8_t m = 1; m != 0; m <<= 1) {
 			s.sv.ch = saved;
 			ct[i] ^= m;
-			ck_assert_int_eq(qp_channel_open(&s.sv.ch, ct, ctlen,
-							 &pt, &ptlen),
-					 QP_ECRYPTO);
+			ck_assert_int_eq(
+			    qp_channel_open(&s.sv.ch, ct, ctlen, &pt, &ptlen),
+			    QP_ECRYPTO);
 			ct[i] ^= m;
 			/* Dead afterwards, even for the genuine message. */
-			ck_assert_int_eq(qp_channel_open(&s.sv.ch, ct, ctlen,
-							 &pt, &ptlen),
-					 QP_ECRYPTO);
-			ck_assert_int_eq(qp_channel_seal(&s.sv.ch, ct, 1, &pt,
-							 &ptlen),
-					 QP_ECRYPTO);
+			ck_assert_int_eq(
+			    qp_channel_open(&s.sv.ch, ct, ctlen, &pt, &ptlen),
+			    QP_ECRYPTO);
+			ck_assert_int_eq(
+			    qp_channel_seal(&s.sv.ch, ct, 1, &pt, &ptlen),
+			    QP_ECRYPTO);
 		}
 	}
 	/* Truncated at every length, or extended. */
 	for (size_t l = 0; l < ctlen; l++) {
 		s.sv.ch = saved;
-		ck_assert_int_eq(qp_channel_open(&s.sv.ch, l ? ct : NULL, l,
-						 &pt, &ptlen),
-				 QP_ECRYPTO);
+		ck_assert_int_eq(
+		    qp_channel_open(&s.sv.ch, l ? ct : NULL, l, &pt, &ptlen),
+		    QP_ECRYPTO);
 	}
 	s.sv.ch = saved;
 	ct = qp_xrealloc(ct, ctlen + 1);
 	ct[ctlen] = 0;
 	ck_assert_int_eq(qp_channel_open(&s.sv.ch, ct, ctlen + 1, &pt, &ptlen),
-			 QP_ECRYPTO);
+	                 QP_ECRYPTO);
 	/* The genuine message on the saved state opens. */
 	s.sv.ch = saved;
 	ck_assert_int_eq(qp_channel_open(&s.sv.ch, ct, ctlen, &pt, &ptlen), 0);
@@ -626,25 +613,23 @@ START_TEST(test_channel_order)
 	qp_channel saved;
 
 	session_run(&s, 4);
-	ck_assert_int_eq(qp_channel_seal(&s.cl.ch, (const uint8_t *)"one", 3,
-					 &c1, &l1),
-			 0);
-	ck_assert_int_eq(qp_channel_seal(&s.cl.ch, (const uint8_t *)"two", 3,
-					 &c2, &l2),
-			 0);
+	ck_assert_int_eq(
+	    qp_channel_seal(&s.cl.ch, (const uint8_t *)"one", 3, &c1, &l1), 0);
+	ck_assert_int_eq(
+	    qp_channel_seal(&s.cl.ch, (const uint8_t *)"two", 3, &c2, &l2), 0);
 	saved = s.sv.ch;
 	/* Reordered (or the first one dropped). */
 	ck_assert_int_eq(qp_channel_open(&s.sv.ch, c2, l2, &pt, &ptlen),
-			 QP_ECRYPTO);
+	                 QP_ECRYPTO);
 	/* Replayed. */
 	s.sv.ch = saved;
 	ck_assert_int_eq(qp_channel_open(&s.sv.ch, c1, l1, &pt, &ptlen), 0);
 	free(pt);
 	ck_assert_int_eq(qp_channel_open(&s.sv.ch, c1, l1, &pt, &ptlen),
-			 QP_ECRYPTO);
+	                 QP_ECRYPTO);
 	/* Reflected: the client's own message back to the client. */
 	ck_assert_int_eq(qp_channel_open(&s.cl.ch, c1, l1, &pt, &ptlen),
-			 QP_ECRYPTO);
+	                 QP_ECRYPTO);
 	/* In order is fine. */
 	s.sv.ch = saved;
 	ck_assert_int_eq(qp_channel_open(&s.sv.ch, c1, l1, &pt, &ptlen), 0);
@@ -655,11 +640,10 @@ START_TEST(test_channel_order)
 	/* A message from another session does not open in this one. */
 	session_free(&s);
 	session_run(&s, 4);
-	ck_assert_int_eq(qp_channel_seal(&s.cl.ch, (const uint8_t *)"one", 3,
-					 &c3, &l3),
-			 0);
+	ck_assert_int_eq(
+	    qp_channel_seal(&s.cl.ch, (const uint8_t *)"one", 3, &c3, &l3), 0);
 	ck_assert_int_eq(qp_channel_open(&s.sv.ch, c1, l1, &pt, &ptlen),
-			 QP_ECRYPTO);
+	                 QP_ECRYPTO);
 	free(c1);
 	free(c2);
 	free(c3);
@@ -679,32 +663,32 @@ START_TEST(test_channel_misuse)
 
 	memset(&zero, 0, sizeof(zero));
 	ck_assert_int_eq(qp_channel_seal(&zero, buf, 1, &out, &outlen),
-			 QP_EINVAL);
+	                 QP_EINVAL);
 	ck_assert_int_eq(qp_channel_open(&zero, buf, 20, &out, &outlen),
-			 QP_EINVAL);
+	                 QP_EINVAL);
 	ck_assert_int_eq(qp_channel_seal(NULL, buf, 1, &out, &outlen),
-			 QP_EINVAL);
+	                 QP_EINVAL);
 
 	session_run(&s, 4);
 	ck_assert_int_eq(qp_channel_seal(&s.cl.ch, NULL, 1, &out, &outlen),
-			 QP_EINVAL);
+	                 QP_EINVAL);
 	/* Size limits are checked before the buffer is touched. */
 	ck_assert_int_eq(qp_channel_seal(&s.cl.ch, buf,
-					 (size_t)QP_CHANNEL_MAX + 1, &out,
-					 &outlen),
-			 QP_ETOOBIG);
-	ck_assert_int_eq(qp_channel_open(&s.sv.ch, buf,
-					 (size_t)QP_CHANNEL_MAX +
-						 QP_CHANNEL_ABYTES + 1,
-					 &out, &outlen),
-			 QP_ETOOBIG);
+	                                 (size_t)QP_CHANNEL_MAX + 1, &out,
+	                                 &outlen),
+	                 QP_ETOOBIG);
+	ck_assert_int_eq(
+	    qp_channel_open(&s.sv.ch, buf,
+	                    (size_t)QP_CHANNEL_MAX + QP_CHANNEL_ABYTES + 1,
+	                    &out, &outlen),
+	    QP_ETOOBIG);
 	/* A lost message kills the channel. */
 	ck_assert_int_eq(qp_channel_open(&s.sv.ch, buf, 20, &out, &outlen),
-			 QP_ECRYPTO);
+	                 QP_ECRYPTO);
 	session_free(&s);
 	session_run(&s, 4);
 	ck_assert_int_eq(qp_channel_open(&s.sv.ch, buf, 20, &out, &outlen),
-			 QP_ECRYPTO);
+	                 QP_ECRYPTO);
 	ck_assert_ptr_null(out);
 	session_free(&s);
 
@@ -713,14 +697,14 @@ START_TEST(test_channel_misuse)
 	session_run(&s, 4);
 	st = s.cl.ch.tx;
 	crypto_secretstream_xchacha20poly1305_push(
-		&st, tagged, &tlen, buf, 4, NULL, 0,
-		crypto_secretstream_xchacha20poly1305_TAG_REKEY);
-	ck_assert_int_eq(qp_channel_open(&s.sv.ch, tagged, (size_t)tlen, &out,
-					 &outlen),
-			 QP_EPROTO);
-	ck_assert_int_eq(qp_channel_open(&s.sv.ch, tagged, (size_t)tlen, &out,
-					 &outlen),
-			 QP_ECRYPTO);
+	    &st, tagged, &tlen, buf, 4, NULL, 0,
+	    crypto_secretstream_xchacha20poly1305_TAG_REKEY);
+	ck_assert_int_eq(
+	    qp_channel_open(&s.sv.ch, tagged, (size_t)tlen, &out, &outlen),
+	    QP_EPROTO);
+	ck_assert_int_eq(
+	    qp_channel_open(&s.sv.ch, tagged, (size_t)tlen, &out, &outlen),
+	    QP_ECRYPTO);
 	session_free(&s);
 }
 END_TEST
@@ -734,33 +718,31 @@ START_TEST(test_init_and_states)
 
 	ctx_init(&ctx);
 	/* Key halves that do not belong together. */
-	ck_assert_int_eq(qp_hs_client_init(&hs, dev_pk, dev2_sk, hub_pk, cert,
-					   certlen),
-			 QP_EINVAL);
+	ck_assert_int_eq(
+	    qp_hs_client_init(&hs, dev_pk, dev2_sk, hub_pk, cert, certlen),
+	    QP_EINVAL);
 	qp_hs_clear(&hs);
-	ck_assert_int_eq(qp_hs_server_init(&hs, hub_pk, dev_sk, check_peer,
-					   &ctx),
-			 QP_EINVAL);
+	ck_assert_int_eq(
+	    qp_hs_server_init(&hs, hub_pk, dev_sk, check_peer, &ctx),
+	    QP_EINVAL);
 	ck_assert_int_eq(qp_hs_server_init(&hs, hub_pk, hub_sk, NULL, &ctx),
-			 QP_EINVAL);
+	                 QP_EINVAL);
+	ck_assert_int_eq(
+	    qp_hs_client_init(&hs, dev_pk, dev_sk, hub_pk, cert, 0), QP_EINVAL);
 	ck_assert_int_eq(qp_hs_client_init(&hs, dev_pk, dev_sk, hub_pk, cert,
-					   0),
-			 QP_EINVAL);
-	ck_assert_int_eq(qp_hs_client_init(&hs, dev_pk, dev_sk, hub_pk, cert,
-					   QP_CERT_MAX + 1),
-			 QP_EINVAL);
-	ck_assert_int_eq(qp_hs_client_init(NULL, dev_pk, dev_sk, hub_pk, cert,
-					   certlen),
-			 QP_EINVAL);
+	                                   QP_CERT_MAX + 1),
+	                 QP_EINVAL);
+	ck_assert_int_eq(
+	    qp_hs_client_init(NULL, dev_pk, dev_sk, hub_pk, cert, certlen),
+	    QP_EINVAL);
 
 	/* Calls out of order. */
-	ck_assert_int_eq(qp_hs_client_init(&hs, dev_pk, dev_sk, hub_pk, cert,
-					   certlen),
-			 0);
+	ck_assert_int_eq(
+	    qp_hs_client_init(&hs, dev_pk, dev_sk, hub_pk, cert, certlen), 0);
 	ck_assert_int_eq(qp_hs_client_on_welcome(&hs, cert, 10, &out, &outlen),
-			 QP_EINVAL);
+	                 QP_EINVAL);
 	ck_assert_int_eq(qp_hs_server_on_hello(&hs, cert, 10, &out, &outlen),
-			 QP_EINVAL);
+	                 QP_EINVAL);
 	ck_assert_int_eq(qp_hs_server_on_auth(&hs, cert, 10), QP_EINVAL);
 	ck_assert_int_eq(qp_hs_client_hello(&hs, &out, &outlen), 0);
 	free(out);
@@ -769,9 +751,8 @@ START_TEST(test_init_and_states)
 	qp_hs_clear(&hs);
 	ck_assert(all_zero(&hs, sizeof(hs)));
 
-	ck_assert_int_eq(qp_hs_server_init(&hs, hub_pk, hub_sk, check_peer,
-					   &ctx),
-			 0);
+	ck_assert_int_eq(
+	    qp_hs_server_init(&hs, hub_pk, hub_sk, check_peer, &ctx), 0);
 	ck_assert_int_eq(qp_hs_server_on_auth(&hs, cert, 10), QP_EINVAL);
 	ck_assert_int_eq(qp_hs_client_hello(&hs, &out, &outlen), QP_EINVAL);
 	ck_assert_int_eq(hs.state, QP_HS_SERVER_WAIT_HELLO);
@@ -790,48 +771,46 @@ START_TEST(test_version_and_type)
 	session_run(&s, 1);
 	s.hello[0] = 2;
 	ck_assert_int_eq(qp_hs_server_on_hello(&s.sv, s.hello, s.hello_len,
-					       &welcome, &welcome_len),
-			 QP_EVERSION);
+	                                       &welcome, &welcome_len),
+	                 QP_EVERSION);
 	ck_assert_str_eq(s.sv.why,
-			 "client speaks sync version 2, this node speaks 1");
+	                 "client speaks sync version 2, this node speaks 1");
 	ck_assert_int_eq(s.ctx.calls, 0);
-	ck_assert_int_eq(qp_hs_refusal(QP_EVERSION, s.sv.why, &refuse,
-				       &refuse_len),
-			 0);
+	ck_assert_int_eq(
+	    qp_hs_refusal(QP_EVERSION, s.sv.why, &refuse, &refuse_len), 0);
 	/* REFUSE is read whatever version the refusing hub speaks. */
 	refuse[0] = 9;
 	ck_assert_int_eq(qp_hs_client_on_welcome(&s.cl, refuse, refuse_len,
-						 &auth, &auth_len),
-			 QP_EVERSION);
+	                                         &auth, &auth_len),
+	                 QP_EVERSION);
 	ck_assert_str_eq(s.cl.why, "hub refused: client speaks sync version "
-				   "2, this node speaks 1");
+	                           "2, this node speaks 1");
 	free(refuse);
 	session_free(&s);
 
 	/* A hub from the future. */
 	session_run(&s, 2);
 	s.welcome[0] = 3;
-	ck_assert_int_eq(qp_hs_client_on_welcome(&s.cl, s.welcome,
-						 s.welcome_len, &auth,
-						 &auth_len),
-			 QP_EVERSION);
+	ck_assert_int_eq(qp_hs_client_on_welcome(
+	                     &s.cl, s.welcome, s.welcome_len, &auth, &auth_len),
+	                 QP_EVERSION);
 	ck_assert_str_eq(s.cl.why,
-			 "hub speaks sync version 3, this node speaks 1");
+	                 "hub speaks sync version 3, this node speaks 1");
 	session_free(&s);
 
 	/* Messages of the wrong type. */
 	session_run(&s, 3);
 	ck_assert_int_eq(qp_hs_server_on_hello(&s.sv, s.auth, s.auth_len,
-					       &welcome, &welcome_len),
-			 QP_EINVAL); /* server already past HELLO */
+	                                       &welcome, &welcome_len),
+	                 QP_EINVAL); /* server already past HELLO */
 	ck_assert_int_eq(qp_hs_server_on_auth(&s.sv, s.hello, s.hello_len),
-			 QP_EPROTO);
+	                 QP_EPROTO);
 	ck_assert_str_eq(s.sv.why, "expected AUTH, got message type 1");
 	session_free(&s);
 	session_run(&s, 2);
 	ck_assert_int_eq(qp_hs_client_on_welcome(&s.cl, s.hello, s.hello_len,
-						 &auth, &auth_len),
-			 QP_EPROTO);
+	                                         &auth, &auth_len),
+	                 QP_EPROTO);
 	ck_assert_str_eq(s.cl.why, "expected WELCOME, got message type 1");
 	session_free(&s);
 
@@ -840,8 +819,8 @@ START_TEST(test_version_and_type)
 	big = qp_xcalloc(QP_HS_HELLO_MAX + 1, 1);
 	memcpy(big, s.hello, s.hello_len);
 	ck_assert_int_eq(qp_hs_server_on_hello(&s.sv, big, QP_HS_HELLO_MAX + 1,
-					       &welcome, &welcome_len),
-			 QP_ETOOBIG);
+	                                       &welcome, &welcome_len),
+	                 QP_ETOOBIG);
 	free(big);
 	session_free(&s);
 
@@ -851,16 +830,16 @@ START_TEST(test_version_and_type)
 	session_run(&s, 1);
 	s.hello[QP_HS_HELLO_FIXED] = 'X';
 	ck_assert_int_eq(qp_hs_server_on_hello(&s.sv, s.hello, s.hello_len,
-					       &welcome, &welcome_len),
-			 QP_EPROTO);
+	                                       &welcome, &welcome_len),
+	                 QP_EPROTO);
 	ck_assert_str_eq(s.sv.why, "malformed input");
 	session_free(&s);
 	session_run(&s, 1);
 	s.sv.check_peer = accept_all;
 	s.hello[QP_HS_HELLO_FIXED] = 'X';
 	ck_assert_int_eq(qp_hs_server_on_hello(&s.sv, s.hello, s.hello_len,
-					       &welcome, &welcome_len),
-			 QP_EPROTO);
+	                                       &welcome, &welcome_len),
+	                 QP_EPROTO);
 	ck_assert_str_eq(s.sv.why, "client certificate is malformed");
 	ck_assert_ptr_null(welcome);
 	session_free(&s);
@@ -875,14 +854,14 @@ START_TEST(test_refusal_messages)
 	char longwhy[1000];
 
 	ck_assert_int_eq(qp_hs_refusal(0, "x", &refuse, &refuse_len),
-			 QP_EINVAL);
+	                 QP_EINVAL);
 	ck_assert_int_eq(qp_hs_refusal(QP_EAUTH, "x", NULL, &refuse_len),
-			 QP_EINVAL);
+	                 QP_EINVAL);
 
 	/* Layout. */
 	ck_assert_int_eq(qp_hs_refusal(QP_EEXPIRED, "certificate expired",
-				       &refuse, &refuse_len),
-			 0);
+	                               &refuse, &refuse_len),
+	                 0);
 	ck_assert_uint_eq(refuse_len, 8 + 19);
 	ck_assert_uint_eq(refuse[0], QP_SYNC_VERSION);
 	ck_assert_uint_eq(refuse[1], QP_HS_REFUSE);
@@ -892,25 +871,24 @@ START_TEST(test_refusal_messages)
 	session_run(&s, 1);
 	refuse[7]++;
 	ck_assert_int_eq(qp_hs_client_on_welcome(&s.cl, refuse, refuse_len,
-						 &auth, &auth_len),
-			 QP_EPROTO);
+	                                         &auth, &auth_len),
+	                 QP_EPROTO);
 	ck_assert_str_eq(s.cl.why, "hub sent a malformed refusal");
 	session_free(&s);
 	session_run(&s, 1);
-	ck_assert_int_eq(qp_hs_client_on_welcome(&s.cl, refuse, 7, &auth,
-						 &auth_len),
-			 QP_EPROTO);
+	ck_assert_int_eq(
+	    qp_hs_client_on_welcome(&s.cl, refuse, 7, &auth, &auth_len),
+	    QP_EPROTO);
 	session_free(&s);
 	free(refuse);
 
 	/* Codes outside the handshake's set become QP_EAUTH; an empty
 	 * reason is the code's message; control characters are defused. */
-	ck_assert_int_eq(qp_hs_refusal(QP_ENOMEM, "", &refuse, &refuse_len),
-			 0);
+	ck_assert_int_eq(qp_hs_refusal(QP_ENOMEM, "", &refuse, &refuse_len), 0);
 	session_run(&s, 1);
 	ck_assert_int_eq(qp_hs_client_on_welcome(&s.cl, refuse, refuse_len,
-						 &auth, &auth_len),
-			 QP_EAUTH);
+	                                         &auth, &auth_len),
+	                 QP_EAUTH);
 	ck_assert_str_eq(s.cl.why, "hub refused: peer authentication failed");
 	session_free(&s);
 	free(refuse);
@@ -918,13 +896,13 @@ START_TEST(test_refusal_messages)
 	ck_assert_uint_eq(refuse_len, 8);
 	free(refuse);
 
-	ck_assert_int_eq(qp_hs_refusal(QP_EREVOKED, "bad\n\x1b[2Jkey",
-				       &refuse, &refuse_len),
-			 0);
+	ck_assert_int_eq(
+	    qp_hs_refusal(QP_EREVOKED, "bad\n\x1b[2Jkey", &refuse, &refuse_len),
+	    0);
 	session_run(&s, 1);
 	ck_assert_int_eq(qp_hs_client_on_welcome(&s.cl, refuse, refuse_len,
-						 &auth, &auth_len),
-			 QP_EREVOKED);
+	                                         &auth, &auth_len),
+	                 QP_EREVOKED);
 	ck_assert_str_eq(s.cl.why, "hub refused: bad??[2Jkey");
 	session_free(&s);
 	/* Raw control bytes and invalid UTF-8 from a hostile hub. */
@@ -932,8 +910,8 @@ START_TEST(test_refusal_messages)
 	refuse[9] = 0xff;
 	session_run(&s, 1);
 	ck_assert_int_eq(qp_hs_client_on_welcome(&s.cl, refuse, refuse_len,
-						 &auth, &auth_len),
-			 QP_EREVOKED);
+	                                         &auth, &auth_len),
+	                 QP_EREVOKED);
 	ck_assert_str_eq(s.cl.why, "hub refused: ??d??[2Jkey");
 	session_free(&s);
 	free(refuse);
@@ -942,14 +920,13 @@ START_TEST(test_refusal_messages)
 	for (size_t i = 0; i + 2 < sizeof(longwhy); i += 2)
 		memcpy(longwhy + i, "\xc3\xb1", 2); /* ñ */
 	longwhy[sizeof(longwhy) - 2] = '\0';
-	ck_assert_int_eq(qp_hs_refusal(QP_EAUTH, longwhy, &refuse,
-				       &refuse_len),
-			 0);
+	ck_assert_int_eq(qp_hs_refusal(QP_EAUTH, longwhy, &refuse, &refuse_len),
+	                 0);
 	ck_assert_uint_eq(refuse_len, 8 + 254);
 	session_run(&s, 1);
 	ck_assert_int_eq(qp_hs_client_on_welcome(&s.cl, refuse, refuse_len,
-						 &auth, &auth_len),
-			 QP_EAUTH);
+	                                         &auth, &auth_len),
+	                 QP_EAUTH);
 	ck_assert(strlen(s.cl.why) < QP_HS_WHY_MAX);
 	ck_assert_mem_eq(s.cl.why, "hub refused: \xc3\xb1", 15);
 	ck_assert_int_eq(strlen(s.cl.why) % 2, 1); /* 13 + whole ñs */
@@ -958,7 +935,7 @@ START_TEST(test_refusal_messages)
 	/* The client may refuse the server too. */
 	session_run(&s, 2);
 	ck_assert_int_eq(qp_hs_server_on_auth(&s.sv, refuse, refuse_len),
-			 QP_EAUTH);
+	                 QP_EAUTH);
 	ck_assert_mem_eq(s.sv.why, "client refused: \xc3\xb1", 18);
 	free(refuse);
 	session_free(&s);
@@ -982,8 +959,8 @@ START_TEST(test_handshake_garbage)
 		memcpy(t, ref.hello, l);
 		session_run(&s, 1);
 		ck_assert_int_lt(qp_hs_server_on_hello(&s.sv, l ? t : NULL, l,
-						       &out, &outlen),
-				 0);
+		                                       &out, &outlen),
+		                 0);
 		ck_assert_int_eq(s.sv.state, QP_HS_FAILED);
 		ck_assert_ptr_null(out);
 		ck_assert_str_ne(s.sv.why, "");
@@ -999,11 +976,11 @@ START_TEST(test_handshake_garbage)
 			session_run(&s, 1);
 			s.hello[i] ^= masks[m];
 			if (qp_hs_server_on_hello(&s.sv, s.hello, s.hello_len,
-						  &w, &wl) == 0) {
+			                          &w, &wl) == 0) {
 				ck_assert_int_lt(
-					qp_hs_client_on_welcome(&s.cl, w, wl,
-								&out, &outlen),
-					0);
+				    qp_hs_client_on_welcome(&s.cl, w, wl, &out,
+				                            &outlen),
+				    0);
 				free(w);
 			}
 			ck_assert_ptr_null(out);
@@ -1018,9 +995,9 @@ START_TEST(test_handshake_garbage)
 		t = qp_xcalloc(l + 1, 1);
 		session_run(&s, 2);
 		memcpy(t, s.welcome, l < s.welcome_len ? l : s.welcome_len);
-		ck_assert_int_lt(qp_hs_client_on_welcome(&s.cl, l ? t : NULL,
-							 l, &out, &outlen),
-				 0);
+		ck_assert_int_lt(qp_hs_client_on_welcome(&s.cl, l ? t : NULL, l,
+		                                         &out, &outlen),
+		                 0);
 		ck_assert_int_eq(s.cl.state, QP_HS_FAILED);
 		assert_wiped(&s.cl);
 		session_free(&s);
@@ -1030,10 +1007,10 @@ START_TEST(test_handshake_garbage)
 		for (size_t m = 0; m < sizeof(masks); m++) {
 			session_run(&s, 2);
 			s.welcome[i] ^= masks[m];
-			ck_assert_int_lt(qp_hs_client_on_welcome(
-						 &s.cl, s.welcome,
-						 s.welcome_len, &out, &outlen),
-					 0);
+			ck_assert_int_lt(
+			    qp_hs_client_on_welcome(
+			        &s.cl, s.welcome, s.welcome_len, &out, &outlen),
+			    0);
 			ck_assert_ptr_null(out);
 			session_free(&s);
 		}
@@ -1047,7 +1024,7 @@ START_TEST(test_handshake_garbage)
 		session_run(&s, 3);
 		memcpy(t, s.auth, l < s.auth_len ? l : s.auth_len);
 		ck_assert_int_lt(qp_hs_server_on_auth(&s.sv, l ? t : NULL, l),
-				 0);
+		                 0);
 		ck_assert_int_eq(s.sv.state, QP_HS_FAILED);
 		assert_wiped(&s.sv);
 		session_free(&s);
@@ -1057,9 +1034,8 @@ START_TEST(test_handshake_garbage)
 		for (size_t m = 0; m < sizeof(masks); m++) {
 			session_run(&s, 3);
 			s.auth[i] ^= masks[m];
-			ck_assert_int_lt(qp_hs_server_on_auth(&s.sv, s.auth,
-							      s.auth_len),
-					 0);
+			ck_assert_int_lt(
+			    qp_hs_server_on_auth(&s.sv, s.auth, s.auth_len), 0);
 			ck_assert(!qp_hs_established(&s.sv));
 			session_free(&s);
 		}
@@ -1092,22 +1068,22 @@ START_TEST(test_handshake_random)
 				buf[67] = (uint8_t)(l - 68);
 			}
 			session_run(&s, 1);
-			ck_assert_int_lt(qp_hs_server_on_hello(&s.sv, buf, l,
-							       &out, &outlen),
-					 0);
+			ck_assert_int_lt(
+			    qp_hs_server_on_hello(&s.sv, buf, l, &out, &outlen),
+			    0);
 			session_free(&s);
 			if (fix && l >= 2)
 				buf[1] = QP_HS_WELCOME;
 			session_run(&s, 2);
 			ck_assert_int_lt(qp_hs_client_on_welcome(&s.cl, buf, l,
-								 &out, &outlen),
-					 0);
+			                                         &out, &outlen),
+			                 0);
 			session_free(&s);
 			if (fix && l >= 2)
 				buf[1] = QP_HS_AUTH;
 			session_run(&s, 3);
 			ck_assert_int_lt(qp_hs_server_on_auth(&s.sv, buf, l),
-					 0);
+			                 0);
 			session_free(&s);
 		}
 	}

@@ -6,6 +6,7 @@
  * other nodes' deltas (order independence, idempotence, forks, quarantine).
  */
 #include <check.h>
+#include <errno.h>
 #include <lmdb.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -58,9 +59,9 @@ static void make_ruc(const char *ten, char out[12])
  * fmt.  Returns the group's rc; id (may be NULL) gets the new id, err (may
  * be NULL, 256 bytes) the message. */
 static int addf(qp_store *s, const char *kind, char *id, char *err,
-		const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+                const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 static int addf(qp_store *s, const char *kind, char *id, char *err,
-		const char *fmt, ...)
+                const char *fmt, ...)
 {
 	char text[2048];
 	json_error_t je;
@@ -90,21 +91,21 @@ static void add_org(qp_store *s, const char *ten, char *id)
 	char ruc[12], err[QP_ERRMSG_LEN];
 	make_ruc(ten, ruc);
 	ck_assert_msg(addf(s, "org", id, err,
-			   "{\"ruc\":\"%s\",\"name\":\"Coop %s\","
-			   "\"type\":\"cooperative\"}",
-			   ruc, ten) == 0,
-		      "org: %s", err);
+	                   "{\"ruc\":\"%s\",\"name\":\"Coop %s\","
+	                   "\"type\":\"cooperative\"}",
+	                   ruc, ten) == 0,
+	              "org: %s", err);
 }
 
 static void add_producer(qp_store *s, const char *org, const char *dni,
-			 const char *name, char *id)
+                         const char *name, char *id)
 {
 	char err[QP_ERRMSG_LEN];
 	ck_assert_msg(addf(s, "producer", id, err,
-			   "{\"org\":\"%s\",\"dni\":\"%s\",\"name\":\"%s\","
-			   "\"sex\":\"F\",\"community\":\"Huallaga\"}",
-			   org, dni, name) == 0,
-		      "producer: %s", err);
+	                   "{\"org\":\"%s\",\"dni\":\"%s\",\"name\":\"%s\","
+	                   "\"sex\":\"F\",\"community\":\"Huallaga\"}",
+	                   org, dni, name) == 0,
+	              "producer: %s", err);
 }
 
 static int update1(qp_store *s, const char *id, const char *changes, char *err)
@@ -141,7 +142,7 @@ static void verify_ok(qp_store *s)
 	json_t *rep = NULL;
 	int rc = qp_store_verify(s, &rep);
 	ck_assert_msg(rc == 0, "verify: %s",
-		      json_string_value(json_object_get(rep, "error")));
+	              json_string_value(json_object_get(rep, "error")));
 	ck_assert(json_is_true(json_object_get(rep, "ok")));
 	json_decref(rep);
 }
@@ -157,26 +158,25 @@ static json_int_t stat_int(qp_store *s, const char *key)
 }
 
 static const char *get_str(qp_store *s, const char *id, const char *field,
-			   char *buf, size_t len)
+                           char *buf, size_t len)
 {
 	json_t *rec;
 	ck_assert_int_eq(qp_store_get(s, id, &rec, NULL), 0);
 	snprintf(buf, len, "%s",
-		 json_string_value(json_object_get(rec, field))
-			 ? json_string_value(json_object_get(rec, field))
-			 : "(absent)");
+	         json_string_value(json_object_get(rec, field))
+	             ? json_string_value(json_object_get(rec, field))
+	             : "(absent)");
 	json_decref(rec);
 	return buf;
 }
 
-static size_t list_n(qp_store *s, const char *kind, const char *org,
-		     int voided)
+static size_t list_n(qp_store *s, const char *kind, const char *org, int voided)
 {
 	json_t *arr;
 	char next[QP_UUID_STRLEN + 1];
 	size_t n;
-	ck_assert_int_eq(qp_store_list(s, kind, org, NULL, 0, voided, &arr, next),
-			 0);
+	ck_assert_int_eq(
+	    qp_store_list(s, kind, org, NULL, 0, voided, &arr, next), 0);
 	ck_assert_str_eq(next, "");
 	n = json_array_size(arr);
 	json_decref(arr);
@@ -202,7 +202,8 @@ START_TEST(reopen_keeps_records)
 	qp_store_close(e.s);
 
 	ck_assert_int_eq(qp_store_open(e.dir, e.pk, e.sk, &e.s), 0);
-	ck_assert_str_eq(get_str(e.s, p, "name", buf, sizeof buf), "Ana Quispe");
+	ck_assert_str_eq(get_str(e.s, p, "name", buf, sizeof buf),
+	                 "Ana Quispe");
 	ck_assert_str_eq(get_str(e.s, org, "org", buf, sizeof buf), org);
 	ck_assert_int_eq(stat_int(e.s, "deltas"), 2);
 	/* The clock persisted: a later edit gets a later version. */
@@ -212,6 +213,34 @@ START_TEST(reopen_keeps_records)
 	ck_assert(v2 > v1);
 	json_decref(rec);
 	json_decref(meta);
+	t_close(&e);
+}
+END_TEST
+
+START_TEST(newer_schema_refused)
+{
+	tenv e;
+	MDB_env *env;
+	MDB_txn *txn;
+	MDB_dbi dbi;
+	uint8_t v[4] = {0, 0, 0, 99};
+	MDB_val k = {6, "schema"}, d = {4, v};
+
+	t_open(&e);
+	qp_store_close(e.s);
+	ck_assert_int_eq(mdb_env_create(&env), 0);
+	ck_assert_int_eq(mdb_env_set_maxdbs(env, 16), 0);
+	ck_assert_int_eq(mdb_env_open(env, e.dir, 0, 0600), 0);
+	ck_assert_int_eq(mdb_txn_begin(env, NULL, 0, &txn), 0);
+	ck_assert_int_eq(mdb_dbi_open(txn, "meta", 0, &dbi), 0);
+	ck_assert_int_eq(mdb_put(txn, dbi, &k, &d, 0), 0);
+	ck_assert_int_eq(mdb_txn_commit(txn), 0);
+	mdb_env_close(env);
+	e.s = NULL;
+	ck_assert_int_eq(qp_store_open(e.dir, e.pk, e.sk, &e.s), QP_EVERSION);
+	ck_assert_ptr_null(e.s);
+	ck_assert_int_eq(qp_store_open("/nonexistent/quipu", e.pk, e.sk, &e.s),
+	                 -ENOENT);
 	t_close(&e);
 }
 END_TEST
@@ -227,32 +256,35 @@ START_TEST(create_kinds_and_get)
 	add_org(e.s, "2060000001", org);
 	add_producer(e.s, org, "40000001", "Rosa", p);
 	ck_assert_int_eq(addf(e.s, "service", sv, err,
-			      "{\"org\":\"%s\",\"title\":\"Poda\","
-			      "\"area\":\"production\",\"provider\":\"INIA\"}",
-			      org),
-			 0);
+	                      "{\"org\":\"%s\",\"title\":\"Poda\","
+	                      "\"area\":\"production\",\"provider\":\"INIA\"}",
+	                      org),
+	                 0);
 	ck_assert_int_eq(addf(e.s, "session", ss, err,
-			      "{\"org\":\"%s\",\"service\":\"%s\","
-			      "\"starts_at\":\"2026-11-23T09:30:00-05:00\"}",
-			      org, sv),
-			 0);
+	                      "{\"org\":\"%s\",\"service\":\"%s\","
+	                      "\"starts_at\":\"2026-11-23T09:30:00-05:00\"}",
+	                      org, sv),
+	                 0);
 	ck_assert_msg(addf(e.s, "attendance", at, err,
-			   "{\"org\":\"%s\",\"session\":\"%s\","
-			   "\"status\":\"present\",\"producer\":\"%s\"}",
-			   org, ss, p) == 0,
-		      "%s", err);
+	                   "{\"org\":\"%s\",\"session\":\"%s\","
+	                   "\"status\":\"present\",\"producer\":\"%s\"}",
+	                   org, ss, p) == 0,
+	              "%s", err);
 
 	ck_assert_int_eq(qp_store_get(e.s, at, &rec, &meta), 0);
 	ck_assert_str_eq(json_string_value(json_object_get(rec, "kind")),
-			 "attendance");
+	                 "attendance");
 	ck_assert_str_eq(json_string_value(json_object_get(rec, "id")), at);
 	ck_assert_str_eq(json_string_value(json_object_get(rec, "org")), org);
-	ck_assert_str_eq(json_string_value(json_object_get(rec, "session")), ss);
+	ck_assert_str_eq(json_string_value(json_object_get(rec, "session")),
+	                 ss);
 	ck_assert_str_eq(json_string_value(json_object_get(rec, "status")),
-			 "present");
+	                 "present");
 	qp_hex(e.pk, QP_KEY_LEN, key);
-	ck_assert_str_eq(json_string_value(json_object_get(meta, "author")), key);
-	ck_assert_int_eq(json_integer_value(json_object_get(meta, "conflicts")), 0);
+	ck_assert_str_eq(json_string_value(json_object_get(meta, "author")),
+	                 key);
+	ck_assert_int_eq(json_integer_value(json_object_get(meta, "conflicts")),
+	                 0);
 	ck_assert_ptr_null(json_object_get(meta, "voided"));
 	ck_assert_ptr_nonnull(json_object_get(meta, "created"));
 	json_decref(rec);
@@ -263,31 +295,36 @@ START_TEST(create_kinds_and_get)
 	ck_assert_int_eq(qp_store_get(e.s, org, &rec, NULL), 0);
 	ck_assert_str_eq(json_string_value(json_object_get(rec, "org")), org);
 	json_decref(rec);
-	ck_assert_int_eq(addf(e.s, "service", NULL, err,
-			      "{\"id\":\"0190A0B0-C0D0-7E0F-8a0b-0C0D0E0F1011\","
-			      "\"org\":\"%s\",\"title\":\"T\",\"area\":"
-			      "\"management\",\"provider\":\"P\"}",
-			      org),
-			 0);
-	ck_assert_int_eq(qp_store_get(e.s, "0190a0b0-c0d0-7e0f-8a0b-0c0d0e0f1011",
-				      &rec, NULL),
-			 0);
+	ck_assert_int_eq(
+	    addf(e.s, "service", NULL, err,
+	         "{\"id\":\"0190A0B0-C0D0-7E0F-8a0b-0C0D0E0F1011\","
+	         "\"org\":\"%s\",\"title\":\"T\",\"area\":"
+	         "\"management\",\"provider\":\"P\"}",
+	         org),
+	    0);
+	ck_assert_int_eq(qp_store_get(e.s,
+	                              "0190a0b0-c0d0-7e0f-8a0b-0c0d0e0f1011",
+	                              &rec, NULL),
+	                 0);
 	json_decref(rec);
-	ck_assert_int_eq(addf(e.s, "service", NULL, err,
-			      "{\"id\":\"0190a0b0-c0d0-7e0f-8a0b-0c0d0e0f1011\","
-			      "\"org\":\"%s\",\"title\":\"T\",\"area\":"
-			      "\"management\",\"provider\":\"P\"}",
-			      org),
-			 QP_EEXIST);
+	ck_assert_int_eq(
+	    addf(e.s, "service", NULL, err,
+	         "{\"id\":\"0190a0b0-c0d0-7e0f-8a0b-0c0d0e0f1011\","
+	         "\"org\":\"%s\",\"title\":\"T\",\"area\":"
+	         "\"management\",\"provider\":\"P\"}",
+	         org),
+	    QP_EEXIST);
 	ck_assert_str_eq(err, "service.id: a record with this id exists");
 	ck_assert_int_eq(addf(e.s, "service", NULL, err,
-			      "{\"kind\":\"producer\",\"org\":\"%s\"}", org),
-			 QP_EVALID);
-	ck_assert_str_eq(err, "service.kind: does not match the command's kind");
+	                      "{\"kind\":\"producer\",\"org\":\"%s\"}", org),
+	                 QP_EVALID);
+	ck_assert_str_eq(err,
+	                 "service.kind: does not match the command's kind");
 	ck_assert_int_eq(qp_store_get(e.s, "nope", &rec, NULL), QP_ENOTFOUND);
-	ck_assert_int_eq(qp_store_get(e.s, "0190a0b0-c0d0-7e0f-8a0b-0c0d0e0f1012",
-				      &rec, NULL),
-			 QP_ENOTFOUND);
+	ck_assert_int_eq(qp_store_get(e.s,
+	                              "0190a0b0-c0d0-7e0f-8a0b-0c0d0e0f1012",
+	                              &rec, NULL),
+	                 QP_ENOTFOUND);
 	t_close(&e);
 }
 END_TEST
@@ -295,7 +332,8 @@ END_TEST
 START_TEST(list_by_kind_and_org)
 {
 	tenv e;
-	char a[37], b[37], pa[5][37], pb[3][37], dni[24], next[37], prev[37] = "";
+	char a[37], b[37], pa[5][37], pb[3][37], dni[24], next[37],
+	    prev[37] = "";
 	json_t *arr;
 	size_t total = 0, pages = 0;
 
@@ -311,15 +349,16 @@ START_TEST(list_by_kind_and_org)
 		add_producer(e.s, b, dni, "B", pb[i]);
 	}
 	ck_assert_int_eq(addf(e.s, "service", NULL, NULL,
-			      "{\"org\":\"%s\",\"title\":\"T\",\"area\":"
-			      "\"management\",\"provider\":\"P\"}",
-			      b),
-			 0);
+	                      "{\"org\":\"%s\",\"title\":\"T\",\"area\":"
+	                      "\"management\",\"provider\":\"P\"}",
+	                      b),
+	                 0);
 	ck_assert_uint_eq(list_n(e.s, "producer", NULL, 0), 8);
 	ck_assert_uint_eq(list_n(e.s, "producer", a, 0), 5);
 	ck_assert_uint_eq(list_n(e.s, "producer", b, 0), 3);
 	ck_assert_uint_eq(list_n(e.s, "service", a, 0), 0);
-	ck_assert_uint_eq(list_n(e.s, NULL, b, 0), 5); /* org, 3 producers, service */
+	ck_assert_uint_eq(list_n(e.s, NULL, b, 0),
+	                  5); /* org, 3 producers, service */
 	ck_assert_uint_eq(list_n(e.s, NULL, NULL, 0), 11);
 	ck_assert_uint_eq(list_n(e.s, "org", NULL, 0), 2);
 	ck_assert_uint_eq(list_n(e.s, "lot", NULL, 0), 0);
@@ -327,12 +366,12 @@ START_TEST(list_by_kind_and_org)
 	/* Pages of 2 over org a's producers: 2, 2, 1, in id order. */
 	do {
 		ck_assert_int_eq(qp_store_list(e.s, "producer", a,
-					       prev[0] ? prev : NULL, 2, 0, &arr,
-					       next),
-				 0);
+		                               prev[0] ? prev : NULL, 2, 0,
+		                               &arr, next),
+		                 0);
 		for (size_t i = 0; i < json_array_size(arr); i++) {
 			const char *id = json_string_value(
-				json_object_get(json_array_get(arr, i), "id"));
+			    json_object_get(json_array_get(arr, i), "id"));
 			ck_assert_str_eq(id, pa[total + i]);
 		}
 		total += json_array_size(arr);
@@ -344,13 +383,12 @@ START_TEST(list_by_kind_and_org)
 	ck_assert_uint_eq(pages, 3);
 
 	/* Across orgs, still in id order. */
-	ck_assert_int_eq(qp_store_list(e.s, "producer", NULL, pa[4], 0, 0, &arr,
-				       next),
-			 0);
+	ck_assert_int_eq(
+	    qp_store_list(e.s, "producer", NULL, pa[4], 0, 0, &arr, next), 0);
 	ck_assert_uint_eq(json_array_size(arr), 3);
-	ck_assert_str_eq(json_string_value(json_object_get(json_array_get(arr, 0),
-							   "id")),
-			 pb[0]);
+	ck_assert_str_eq(
+	    json_string_value(json_object_get(json_array_get(arr, 0), "id")),
+	    pb[0]);
 	json_decref(arr);
 	t_close(&e);
 }
@@ -368,14 +406,17 @@ START_TEST(refused_group_changes_nothing)
 	t_open(&e);
 	add_org(e.s, "2060000004", org);
 	snprintf(text[0], sizeof text[0],
-		 "{\"org\":\"%s\",\"dni\":\"30000001\",\"name\":\"X\",\"sex\":\"M\"}",
-		 org);
-	snprintf(text[1], sizeof text[1],
-		 "{\"org\":\"%s\",\"dni\":\"3000\",\"name\":\"Y\",\"sex\":\"M\"}",
-		 org);
+	         "{\"org\":\"%s\",\"dni\":\"30000001\",\"name\":\"X\",\"sex\":"
+	         "\"M\"}",
+	         org);
+	snprintf(
+	    text[1], sizeof text[1],
+	    "{\"org\":\"%s\",\"dni\":\"3000\",\"name\":\"Y\",\"sex\":\"M\"}",
+	    org);
 	snprintf(text[2], sizeof text[2],
-		 "{\"org\":\"%s\",\"dni\":\"30000003\",\"name\":\"Z\",\"sex\":\"X\"}",
-		 org);
+	         "{\"org\":\"%s\",\"dni\":\"30000003\",\"name\":\"Z\",\"sex\":"
+	         "\"X\"}",
+	         org);
 	memset(w, 0, sizeof w);
 	memset(g, 0, sizeof g);
 	for (int i = 0; i < 3; i++) {
@@ -397,10 +438,10 @@ START_TEST(refused_group_changes_nothing)
 	/* The refused group's DNI is free; one delta for the accepted one. */
 	ck_assert_int_eq(stat_int(e.s, "deltas"), 2);
 	ck_assert_int_eq(addf(e.s, "producer", NULL, NULL,
-			      "{\"org\":\"%s\",\"dni\":\"30000001\",\"name\":"
-			      "\"X\",\"sex\":\"M\"}",
-			      org),
-			 0);
+	                      "{\"org\":\"%s\",\"dni\":\"30000001\",\"name\":"
+	                      "\"X\",\"sex\":\"M\"}",
+	                      org),
+	                 0);
 	for (int i = 0; i < 3; i++)
 		json_decref(w[i].rec);
 	qp_wgroup_clear(&g[0]);
@@ -422,40 +463,42 @@ START_TEST(references_must_resolve)
 	add_org(e.s, "2060000005", org);
 	add_producer(e.s, org, "50000001", "P", p);
 	ck_assert_int_eq(addf(e.s, "session", NULL, err,
-			      "{\"org\":\"%s\",\"service\":\"%s\","
-			      "\"starts_at\":\"2026-11-23T09:30:00-05:00\"}",
-			      org, missing),
-			 QP_EVALID);
+	                      "{\"org\":\"%s\",\"service\":\"%s\","
+	                      "\"starts_at\":\"2026-11-23T09:30:00-05:00\"}",
+	                      org, missing),
+	                 QP_EVALID);
 	snprintf(want, sizeof want,
-		 "session.service: no service with id %s on this node", missing);
+	         "session.service: no service with id %s on this node",
+	         missing);
 	ck_assert_str_eq(err, want);
 	ck_assert_int_eq(addf(e.s, "session", NULL, err,
-			      "{\"org\":\"%s\",\"service\":\"%s\","
-			      "\"starts_at\":\"2026-11-23T09:30:00-05:00\"}",
-			      org, p),
-			 QP_EVALID);
+	                      "{\"org\":\"%s\",\"service\":\"%s\","
+	                      "\"starts_at\":\"2026-11-23T09:30:00-05:00\"}",
+	                      org, p),
+	                 QP_EVALID);
 	snprintf(want, sizeof want,
-		 "session.service: %s is a producer, not a service", p);
+	         "session.service: %s is a producer, not a service", p);
 	ck_assert_str_eq(err, want);
 	ck_assert_int_eq(addf(e.s, "producer", NULL, err,
-			      "{\"org\":\"%s\",\"dni\":\"50000002\",\"name\":"
-			      "\"Q\",\"sex\":\"F\"}",
-			      missing),
-			 QP_EVALID);
-	snprintf(want, sizeof want, "producer.org: no org with id %s on this node",
-		 missing);
+	                      "{\"org\":\"%s\",\"dni\":\"50000002\",\"name\":"
+	                      "\"Q\",\"sex\":\"F\"}",
+	                      missing),
+	                 QP_EVALID);
+	snprintf(want, sizeof want,
+	         "producer.org: no org with id %s on this node", missing);
 	ck_assert_str_eq(err, want);
 
 	/* A record made earlier in the same group resolves. */
 	memset(w, 0, sizeof w);
-	snprintf(t0, sizeof t0,
-		 "{\"id\":\"0190a0b0-c0d0-7e0f-8a0b-0c0d0e0f2000\",\"org\":\"%s\","
-		 "\"title\":\"T\",\"area\":\"management\",\"provider\":\"P\"}",
-		 org);
+	snprintf(
+	    t0, sizeof t0,
+	    "{\"id\":\"0190a0b0-c0d0-7e0f-8a0b-0c0d0e0f2000\",\"org\":\"%s\","
+	    "\"title\":\"T\",\"area\":\"management\",\"provider\":\"P\"}",
+	    org);
 	snprintf(t1, sizeof t1,
-		 "{\"org\":\"%s\",\"service\":\"0190a0b0-c0d0-7e0f-8a0b-"
-		 "0c0d0e0f2000\",\"starts_at\":\"2026-11-23T09:30:00-05:00\"}",
-		 org);
+	         "{\"org\":\"%s\",\"service\":\"0190a0b0-c0d0-7e0f-8a0b-"
+	         "0c0d0e0f2000\",\"starts_at\":\"2026-11-23T09:30:00-05:00\"}",
+	         org);
 	w[0].type = w[1].type = QP_OP_CREATE;
 	w[0].kind = "service";
 	w[1].kind = "session";
@@ -476,36 +519,38 @@ START_TEST(natural_keys_unique)
 {
 	tenv e;
 	char a[37], b[37], p[37], err[QP_ERRMSG_LEN], want[QP_ERRMSG_LEN],
-		ruc[12];
+	    ruc[12];
 
 	t_open(&e);
 	add_org(e.s, "2060000006", a);
 	add_org(e.s, "2060000007", b);
 	add_producer(e.s, a, "12345678", "Ana", p);
 	ck_assert_int_eq(addf(e.s, "producer", NULL, err,
-			      "{\"org\":\"%s\",\"dni\":\"12345678\",\"name\":"
-			      "\"Otra\",\"sex\":\"F\"}",
-			      a),
-			 QP_EEXIST);
-	snprintf(want, sizeof want,
-		 "producer.dni: 12345678 is already registered in this org as %s",
-		 p);
+	                      "{\"org\":\"%s\",\"dni\":\"12345678\",\"name\":"
+	                      "\"Otra\",\"sex\":\"F\"}",
+	                      a),
+	                 QP_EEXIST);
+	snprintf(
+	    want, sizeof want,
+	    "producer.dni: 12345678 is already registered in this org as %s",
+	    p);
 	ck_assert_str_eq(err, want);
 	/* Another org may register the same person. */
 	add_producer(e.s, b, "12345678", "Ana", NULL);
 	/* RUC is unique across orgs. */
 	make_ruc("2060000006", ruc);
-	ck_assert_int_eq(addf(e.s, "org", NULL, err,
-			      "{\"ruc\":\"%s\",\"name\":\"Dup\",\"type\":\"firm\"}",
-			      ruc),
-			 QP_EEXIST);
+	ck_assert_int_eq(
+	    addf(e.s, "org", NULL, err,
+	         "{\"ruc\":\"%s\",\"name\":\"Dup\",\"type\":\"firm\"}", ruc),
+	    QP_EEXIST);
 	snprintf(want, sizeof want, "org.ruc: %s is already registered as %s",
-		 ruc, a);
+	         ruc, a);
 	ck_assert_str_eq(err, want);
 	/* Changing the DNI to a taken one is refused; to a free one frees the
 	 * old value. */
 	add_producer(e.s, a, "87654321", "Beto", NULL);
-	ck_assert_int_eq(update1(e.s, p, "{\"dni\":\"87654321\"}", err), QP_EEXIST);
+	ck_assert_int_eq(update1(e.s, p, "{\"dni\":\"87654321\"}", err),
+	                 QP_EEXIST);
 	ck_assert_int_eq(update1(e.s, p, "{\"dni\":\"11112222\"}", err), 0);
 	add_producer(e.s, a, "12345678", "Nueva", NULL);
 	/* A voided record gives its key back. */
@@ -531,16 +576,18 @@ START_TEST(update_changes_fields)
 	json_decref(rec);
 	json_decref(meta);
 
-	ck_assert_int_eq(update1(e.s, p, "{\"name\":\"Ana María\",\"phone\":"
-					  "\"+51 987 654 321\",\"community\":null}",
-				 err),
-			 0);
+	ck_assert_int_eq(update1(e.s, p,
+	                         "{\"name\":\"Ana María\",\"phone\":"
+	                         "\"+51 987 654 321\",\"community\":null}",
+	                         err),
+	                 0);
 	ck_assert_int_eq(qp_store_get(e.s, p, &rec, &meta), 0);
 	ck_assert_str_eq(json_string_value(json_object_get(rec, "name")),
-			 "Ana María");
-	ck_assert_str_eq(json_string_value(json_object_get(rec, "dni")), "60000001");
+	                 "Ana María");
+	ck_assert_str_eq(json_string_value(json_object_get(rec, "dni")),
+	                 "60000001");
 	ck_assert_str_eq(json_string_value(json_object_get(rec, "phone")),
-			 "+51 987 654 321");
+	                 "+51 987 654 321");
 	ck_assert_ptr_null(json_object_get(rec, "community"));
 	v2 = json_integer_value(json_object_get(meta, "version"));
 	ck_assert(v2 > v1);
@@ -558,13 +605,14 @@ START_TEST(update_changes_fields)
 	ck_assert_str_eq(get_str(e.s, p, "sex", buf, sizeof buf), "F");
 	ck_assert_int_eq(update1(e.s, p, "{\"name\":null}", err), QP_EVALID);
 	ck_assert_str_eq(err, "producer.name: required");
-	ck_assert_int_eq(update1(e.s, p, "{\"color\":\"red\"}", err), QP_EVALID);
+	ck_assert_int_eq(update1(e.s, p, "{\"color\":\"red\"}", err),
+	                 QP_EVALID);
 	ck_assert_str_eq(err, "producer.color: unknown field");
 	ck_assert_int_eq(update1(e.s, "0190a0b0-c0d0-7e0f-8a0b-0c0d0e0f1099",
-				 "{\"name\":\"x\"}", err),
-			 QP_ENOTFOUND);
+	                         "{\"name\":\"x\"}", err),
+	                 QP_ENOTFOUND);
 	ck_assert_str_eq(err, "update: no record with id "
-			      "0190a0b0-c0d0-7e0f-8a0b-0c0d0e0f1099");
+	                      "0190a0b0-c0d0-7e0f-8a0b-0c0d0e0f1099");
 	verify_ok(e.s);
 	t_close(&e);
 }
@@ -579,23 +627,24 @@ START_TEST(append_only_refuses_update)
 	add_org(e.s, "2060000009", org);
 	add_producer(e.s, org, "70000001", "Ana", p);
 	ck_assert_int_eq(addf(e.s, "service", sv, err,
-			      "{\"org\":\"%s\",\"title\":\"Poda\","
-			      "\"area\":\"production\",\"provider\":\"INIA\"}",
-			      org),
-			 0);
+	                      "{\"org\":\"%s\",\"title\":\"Poda\","
+	                      "\"area\":\"production\",\"provider\":\"INIA\"}",
+	                      org),
+	                 0);
 	ck_assert_int_eq(addf(e.s, "session", ss, err,
-			      "{\"org\":\"%s\",\"service\":\"%s\","
-			      "\"starts_at\":\"2026-11-23T09:30:00-05:00\"}",
-			      org, sv),
-			 0);
+	                      "{\"org\":\"%s\",\"service\":\"%s\","
+	                      "\"starts_at\":\"2026-11-23T09:30:00-05:00\"}",
+	                      org, sv),
+	                 0);
 	ck_assert_int_eq(addf(e.s, "attendance", at, err,
-			      "{\"org\":\"%s\",\"session\":\"%s\","
-			      "\"status\":\"present\",\"producer\":\"%s\"}",
-			      org, ss, p),
-			 0);
+	                      "{\"org\":\"%s\",\"session\":\"%s\","
+	                      "\"status\":\"present\",\"producer\":\"%s\"}",
+	                      org, ss, p),
+	                 0);
 	ck_assert_int_eq(update1(e.s, at, "{\"status\":\"absent\"}", err),
-			 QP_EVALID);
-	ck_assert_str_eq(err, "attendance: append-only; void it and add a new one");
+	                 QP_EVALID);
+	ck_assert_str_eq(err,
+	                 "attendance: append-only; void it and add a new one");
 	ck_assert_int_eq(void1(e.s, at, "wrong person", err), 0);
 	t_close(&e);
 }
@@ -624,7 +673,7 @@ START_TEST(void_hides_from_list)
 	ck_assert_uint_eq(list_n(e.s, NULL, NULL, 0), 2);
 	ck_assert_int_eq(qp_store_get(e.s, p, &rec, &meta), 0);
 	ck_assert_str_eq(json_string_value(json_object_get(meta, "voided")),
-			 "entered twice");
+	                 "entered twice");
 	json_decref(rec);
 	json_decref(meta);
 	ck_assert_int_eq(void1(e.s, p, "again", err), QP_EVALID);
@@ -633,9 +682,9 @@ START_TEST(void_hides_from_list)
 	ck_assert_int_eq(update1(e.s, p, "{\"name\":\"x\"}", err), QP_EVALID);
 	snprintf(want, sizeof want, "producer: record %s is voided", p);
 	ck_assert_str_eq(err, want);
-	ck_assert_int_eq(void1(e.s, "0190a0b0-c0d0-7e0f-8a0b-0c0d0e0f1099", "r",
-			       err),
-			 QP_ENOTFOUND);
+	ck_assert_int_eq(
+	    void1(e.s, "0190a0b0-c0d0-7e0f-8a0b-0c0d0e0f1099", "r", err),
+	    QP_ENOTFOUND);
 	t_close(&e);
 }
 END_TEST
@@ -658,13 +707,13 @@ START_TEST(feeds_chain_and_verify)
 	for (int i = 0; i < 3; i++) {
 		memset(w, 0, sizeof w);
 		snprintf(t0, sizeof t0,
-			 "{\"org\":\"%s\",\"dni\":\"9000000%d\",\"name\":\"A\","
-			 "\"sex\":\"F\"}",
-			 a, i);
+		         "{\"org\":\"%s\",\"dni\":\"9000000%d\",\"name\":\"A\","
+		         "\"sex\":\"F\"}",
+		         a, i);
 		snprintf(t1, sizeof t1,
-			 "{\"org\":\"%s\",\"dni\":\"9100000%d\",\"name\":\"B\","
-			 "\"sex\":\"M\"}",
-			 b, i);
+		         "{\"org\":\"%s\",\"dni\":\"9100000%d\",\"name\":\"B\","
+		         "\"sex\":\"M\"}",
+		         b, i);
 		w[0].type = w[1].type = QP_OP_CREATE;
 		w[0].kind = w[1].kind = "producer";
 		w[0].rec = json_loads(t0, 0, NULL);
@@ -678,24 +727,28 @@ START_TEST(feeds_chain_and_verify)
 	ck_assert_int_eq(qp_store_stats(e.s, &st), 0);
 	ck_assert_int_eq(json_integer_value(json_object_get(st, "deltas")), 8);
 	ck_assert_int_eq(json_integer_value(json_object_get(st, "feeds")), 2);
+	ck_assert_int_gt(json_integer_value(json_object_get(st, "log_bytes")),
+	                 8 * (QP_DELTA_HDR + QP_DELTA_SIG));
 	fd = json_object_get(st, "feeds_detail");
 	ck_assert_uint_eq(json_array_size(fd), 2);
 	for (size_t i = 0; i < 2; i++)
 		ck_assert_int_eq(json_integer_value(json_object_get(
-					 json_array_get(fd, i), "seq")),
-				 4);
+		                     json_array_get(fd, i), "seq")),
+		                 4);
 	ck_assert_int_eq(json_integer_value(json_object_get(
-				 json_object_get(st, "records"), "producer")),
-			 6);
+	                     json_object_get(st, "records"), "producer")),
+	                 6);
 	json_decref(st);
 
 	ck_assert_int_eq(qp_store_verify(e.s, &rep), 0);
 	ck_assert(json_is_true(json_object_get(rep, "ok")));
 	ck_assert_int_eq(json_integer_value(json_object_get(rep, "deltas")), 8);
 	ck_assert_int_eq(json_integer_value(json_object_get(rep, "ops")), 8);
-	ck_assert_int_eq(json_integer_value(json_object_get(rep, "records")), 8);
-	ck_assert_str_eq(json_string_value(json_object_get(rep, "digest")),
-			 json_string_value(json_object_get(rep, "rebuilt_digest")));
+	ck_assert_int_eq(json_integer_value(json_object_get(rep, "records")),
+	                 8);
+	ck_assert_str_eq(
+	    json_string_value(json_object_get(rep, "digest")),
+	    json_string_value(json_object_get(rep, "rebuilt_digest")));
 	json_decref(rep);
 	t_close(&e);
 }
@@ -717,13 +770,14 @@ static void damage_store(const char *dir, damage what)
 	ck_assert_int_eq(mdb_env_set_maxdbs(env, 16), 0);
 	ck_assert_int_eq(mdb_env_open(env, dir, 0, 0600), 0);
 	ck_assert_int_eq(mdb_txn_begin(env, NULL, 0, &txn), 0);
-	ck_assert_int_eq(mdb_dbi_open(txn, what == DROP_RECORD ? "records" : "log",
-				      0, &dbi),
-			 0);
+	ck_assert_int_eq(
+	    mdb_dbi_open(txn, what == DROP_RECORD ? "records" : "log", 0, &dbi),
+	    0);
 	ck_assert_int_eq(mdb_cursor_open(txn, dbi, &c), 0);
-	ck_assert_int_eq(mdb_cursor_get(c, &k, &d,
-					what == DROP_LAST_LOG ? MDB_LAST : MDB_FIRST),
-			 0);
+	ck_assert_int_eq(
+	    mdb_cursor_get(c, &k, &d,
+	                   what == DROP_LAST_LOG ? MDB_LAST : MDB_FIRST),
+	    0);
 	if (what == FLIP_LOG) {
 		copy = malloc(d.mv_size);
 		memcpy(copy, d.mv_data, d.mv_size);
@@ -757,8 +811,9 @@ static void verify_after(damage what, int want, const char *needle)
 	ck_assert_int_eq(qp_store_verify(e.s, &rep), want);
 	ck_assert(json_is_false(json_object_get(rep, "ok")));
 	ck_assert_msg(strstr(json_string_value(json_object_get(rep, "error")),
-			     needle) != NULL,
-		      "error: %s", json_string_value(json_object_get(rep, "error")));
+	                     needle) != NULL,
+	              "error: %s",
+	              json_string_value(json_object_get(rep, "error")));
 	json_decref(rep);
 	/* verify changed nothing: the same answer again. */
 	ck_assert_int_eq(qp_store_verify(e.s, &rep), want);
@@ -802,10 +857,11 @@ START_TEST(map_grows_when_full)
 		memset(w, 0, sizeof w);
 		for (int i = 0; i < 50; i++) {
 			snprintf(text, sizeof text,
-				 "{\"org\":\"%s\",\"dni\":\"%08d\",\"name\":"
-				 "\"Productor %d con un nombre largo\",\"sex\":\"F\","
-				 "\"community\":\"Comunidad %d\"}",
-				 org, b * 50 + i, i, b);
+			         "{\"org\":\"%s\",\"dni\":\"%08d\",\"name\":"
+			         "\"Productor %d con un nombre "
+			         "largo\",\"sex\":\"F\","
+			         "\"community\":\"Comunidad %d\"}",
+			         org, b * 50 + i, i, b);
 			w[i].type = QP_OP_CREATE;
 			w[i].kind = "producer";
 			w[i].rec = json_loads(text, 0, NULL);
@@ -819,7 +875,7 @@ START_TEST(map_grows_when_full)
 	ck_assert_uint_eq(list_n(e.s, "producer", org, 0), 2000);
 	ck_assert_int_eq(qp_store_stats(e.s, &st), 0);
 	ck_assert_int_gt(json_integer_value(json_object_get(st, "map_size")),
-			 size0);
+	                 size0);
 	json_decref(st);
 	verify_ok(e.s);
 	t_close(&e);
@@ -847,20 +903,24 @@ static void export_feeds(qp_store *s, dlist *out, const uint8_t *author)
 		json_t *f = json_array_get(fd, j);
 		qp_feed feed;
 		json_int_t seq = json_integer_value(json_object_get(f, "seq"));
-		ck_assert_int_eq(qp_unhex(json_string_value(json_object_get(f, "author")),
-					  feed.author, QP_KEY_LEN),
-				 0);
-		ck_assert_int_eq(qp_uuid_parse(json_string_value(json_object_get(f, "org")),
-					       feed.org),
-				 0);
-		if (author != NULL && memcmp(author, feed.author, QP_KEY_LEN) != 0)
+		ck_assert_int_eq(
+		    qp_unhex(json_string_value(json_object_get(f, "author")),
+		             feed.author, QP_KEY_LEN),
+		    0);
+		ck_assert_int_eq(
+		    qp_uuid_parse(json_string_value(json_object_get(f, "org")),
+		                  feed.org),
+		    0);
+		if (author != NULL &&
+		    memcmp(author, feed.author, QP_KEY_LEN) != 0)
 			continue;
 		for (json_int_t q = 1; q <= seq; q++) {
 			ck_assert_uint_lt(out->n, 64);
-			ck_assert_int_eq(qp__store_log_get(s, &feed, (uint64_t)q,
-							   &out->buf[out->n],
-							   &out->len[out->n]),
-					 0);
+			ck_assert_int_eq(qp__store_log_get(s, &feed,
+			                                   (uint64_t)q,
+			                                   &out->buf[out->n],
+			                                   &out->len[out->n]),
+			                 0);
 			out->n++;
 		}
 	}
@@ -941,20 +1001,23 @@ START_TEST(ingest_order_does_not_matter)
 
 	/* Every node picked the same winner and kept the loser for review. */
 	ck_assert_str_eq(get_str(x.s, p, "name", buf, 32),
-			 get_str(a.s, p, "name", buf + 32, 32));
+	                 get_str(a.s, p, "name", buf + 32, 32));
 	ck_assert_int_eq(qp_store_get(x.s, p, &rec, &meta), 0);
-	ck_assert_int_eq(json_integer_value(json_object_get(meta, "conflicts")), 1);
+	ck_assert_int_eq(json_integer_value(json_object_get(meta, "conflicts")),
+	                 1);
 	json_decref(rec);
 	json_decref(meta);
 	ck_assert_int_eq(qp_store_get(c.s, q, &rec, &meta), 0);
 	ck_assert_str_eq(json_string_value(json_object_get(meta, "voided")),
-			 "moved away");
+	                 "moved away");
 	ck_assert_str_eq(json_string_value(json_object_get(rec, "phone")),
-			 "987654321");
+	                 "987654321");
 	json_decref(rec);
 	json_decref(meta);
 	ck_assert_int_eq(stat_int(x.s, "conflicts"), 1);
 	ck_assert_int_eq(stat_int(c.s, "conflicts"), 1);
+	ck_assert_int_eq(stat_int(a.s, "conflicts"), 1);
+	ck_assert_int_eq(stat_int(b.s, "conflicts"), 1);
 
 	/* Again: nothing changes. */
 	ingest_all(x.s, &all);
@@ -966,6 +1029,21 @@ START_TEST(ingest_order_does_not_matter)
 
 	dlist_free(&fa); /* all and rev only borrow fa's and fb's buffers */
 	dlist_free(&fb);
+
+	/* a, having seen both values, settles the name: the conflict is
+	 * resolved wherever that edit arrives. */
+	ck_assert_int_eq(update1(a.s, p, "{\"name\":\"Ana Quispe\"}", NULL), 0);
+	ck_assert_int_eq(stat_int(a.s, "conflicts"), 0);
+	export_feeds(a.s, &fa, a.pk);
+	ingest_all(x.s, &fa);
+	ck_assert_int_eq(stat_int(x.s, "conflicts"), 0);
+	ck_assert_str_eq(get_str(x.s, p, "name", buf, sizeof buf),
+	                 "Ana Quispe");
+	ck_assert_int_eq(qp_store_digest(a.s, da), 0);
+	ck_assert_int_eq(qp_store_digest(x.s, dx), 0);
+	ck_assert_str_eq(da, dx);
+	verify_ok(x.s);
+	dlist_free(&fa);
 	t_close(&a);
 	t_close(&b);
 	t_close(&c);
@@ -976,8 +1054,8 @@ END_TEST
 /* A delta of feed (e's key, org) signed by e, holding ops from JSON text
  * [[type, id, kind, fields-or-reason], ...]. */
 static void make_delta(tenv *e, const char *org, uint64_t seq,
-		       const uint8_t prev[QP_HASH_LEN], const char *ops_json,
-		       uint8_t **out, size_t *len)
+                       const uint8_t prev[QP_HASH_LEN], const char *ops_json,
+                       uint8_t **out, size_t *len)
 {
 	json_t *arr = json_loads(ops_json, 0, NULL), *o;
 	qp_op ops[8];
@@ -990,20 +1068,23 @@ static void make_delta(tenv *e, const char *org, uint64_t seq,
 	ck_assert_int_eq(qp_uuid_parse(org, feed.org), 0);
 	json_array_foreach(arr, i, o)
 	{
-		ops[i].type = (qp_op_type)json_integer_value(json_array_get(o, 0));
-		ck_assert_int_eq(qp_uuid_parse(json_string_value(json_array_get(o, 1)),
-					       ops[i].id),
-				 0);
+		ops[i].type =
+		    (qp_op_type)json_integer_value(json_array_get(o, 0));
+		ck_assert_int_eq(
+		    qp_uuid_parse(json_string_value(json_array_get(o, 1)),
+		                  ops[i].id),
+		    0);
 		snprintf(ops[i].kind, sizeof ops[i].kind, "%s",
-			 json_string_value(json_array_get(o, 2)));
+		         json_string_value(json_array_get(o, 2)));
 		ops[i].hlc = QP_HLC_MAKE(1700000000000ull + seq, i);
 		if (ops[i].type == QP_OP_VOID)
-			ops[i].reason = strdup(json_string_value(json_array_get(o, 3)));
+			ops[i].reason =
+			    strdup(json_string_value(json_array_get(o, 3)));
 		else
 			ops[i].fields = json_incref(json_array_get(o, 3));
 	}
-	ck_assert_int_eq(qp_delta_build(&feed, seq, prev, ops, n, e->sk, out, len),
-			 0);
+	ck_assert_int_eq(
+	    qp_delta_build(&feed, seq, prev, ops, n, e->sk, out, len), 0);
 	for (i = 0; i < n; i++)
 		qp_op_clear(&ops[i]);
 	json_decref(arr);
@@ -1022,32 +1103,36 @@ START_TEST(ingest_forks_gaps_quarantine)
 	t_open(&b);
 	snprintf(org, sizeof org, "%s", oid);
 	make_ruc("2060000016", ruc);
-	snprintf(ops, sizeof ops,
-		 "[[1, \"%s\", \"org\", {\"ruc\":\"%s\",\"name\":\"C\","
-		 "\"type\":\"firm\"}],"
-		 " [1, \"0190a0b0-c0d0-7e0f-8a0b-0c0d0e0f3001\", \"bogus\", {}],"
-		 " [1, \"0190a0b0-c0d0-7e0f-8a0b-0c0d0e0f3002\", \"producer\","
-		 "  {\"dni\":\"1\",\"name\":\"X\",\"sex\":\"F\"}],"
-		 " [1, \"0190a0b0-c0d0-7e0f-8a0b-0c0d0e0f3003\", \"producer\","
-		 "  {\"dni\":\"13000001\",\"name\":\"Y\",\"sex\":\"F\","
-		 "   \"shoe\":1}],"
-		 " [1, \"0190a0b0-c0d0-7e0f-8a0b-0c0d0e0f3004\", \"producer\","
-		 "  {\"dni\":\"13000002\",\"name\":\"Z\",\"sex\":\"M\"}]]",
-		 oid, ruc);
+	snprintf(
+	    ops, sizeof ops,
+	    "[[1, \"%s\", \"org\", {\"ruc\":\"%s\",\"name\":\"C\","
+	    "\"type\":\"firm\"}],"
+	    " [1, \"0190a0b0-c0d0-7e0f-8a0b-0c0d0e0f3001\", \"bogus\", {}],"
+	    " [1, \"0190a0b0-c0d0-7e0f-8a0b-0c0d0e0f3002\", \"producer\","
+	    "  {\"dni\":\"1\",\"name\":\"X\",\"sex\":\"F\"}],"
+	    " [1, \"0190a0b0-c0d0-7e0f-8a0b-0c0d0e0f3003\", \"producer\","
+	    "  {\"dni\":\"13000001\",\"name\":\"Y\",\"sex\":\"F\","
+	    "   \"shoe\":1}],"
+	    " [1, \"0190a0b0-c0d0-7e0f-8a0b-0c0d0e0f3004\", \"producer\","
+	    "  {\"dni\":\"13000002\",\"name\":\"Z\",\"sex\":\"M\"}]]",
+	    oid, ruc);
 	make_delta(&a, org, 1, zero, ops, &d1, &l1);
 	qp_delta_hash(d1, l1, h1);
-	make_delta(&a, org, 1, zero,
-		   "[[3, \"0190a0b0-c0d0-7e0f-8a0b-0c0d0e0f3004\", \"producer\","
-		   " \"other\"]]",
-		   &d1x, &l1x);
-	make_delta(&a, org, 2, h1,
-		   "[[3, \"0190a0b0-c0d0-7e0f-8a0b-0c0d0e0f3004\", \"producer\","
-		   " \"gone\"]]",
-		   &d2, &l2);
-	make_delta(&a, org, 3, h1,
-		   "[[3, \"0190a0b0-c0d0-7e0f-8a0b-0c0d0e0f3002\", \"producer\","
-		   " \"gone\"]]",
-		   &d3, &l3);
+	make_delta(
+	    &a, org, 1, zero,
+	    "[[3, \"0190a0b0-c0d0-7e0f-8a0b-0c0d0e0f3004\", \"producer\","
+	    " \"other\"]]",
+	    &d1x, &l1x);
+	make_delta(
+	    &a, org, 2, h1,
+	    "[[3, \"0190a0b0-c0d0-7e0f-8a0b-0c0d0e0f3004\", \"producer\","
+	    " \"gone\"]]",
+	    &d2, &l2);
+	make_delta(
+	    &a, org, 3, h1,
+	    "[[3, \"0190a0b0-c0d0-7e0f-8a0b-0c0d0e0f3002\", \"producer\","
+	    " \"gone\"]]",
+	    &d3, &l3);
 
 	/* A gap is refused and nothing kept. */
 	ck_assert_int_eq(qp__store_ingest(b.s, d2, l2), QP_ESEQ);
@@ -1055,13 +1140,15 @@ START_TEST(ingest_forks_gaps_quarantine)
 	/* Bad ops go to quarantine, good ones apply. */
 	ck_assert_int_eq(qp__store_ingest(b.s, d1, l1), 0);
 	ck_assert_int_eq(stat_int(b.s, "quarantine"), 3);
-	ck_assert_int_eq(qp_store_get(b.s, "0190a0b0-c0d0-7e0f-8a0b-0c0d0e0f3004",
-				      &rec, NULL),
-			 0);
+	ck_assert_int_eq(qp_store_get(b.s,
+	                              "0190a0b0-c0d0-7e0f-8a0b-0c0d0e0f3004",
+	                              &rec, NULL),
+	                 0);
 	json_decref(rec);
-	ck_assert_int_eq(qp_store_get(b.s, "0190a0b0-c0d0-7e0f-8a0b-0c0d0e0f3002",
-				      &rec, NULL),
-			 QP_ENOTFOUND);
+	ck_assert_int_eq(qp_store_get(b.s,
+	                              "0190a0b0-c0d0-7e0f-8a0b-0c0d0e0f3002",
+	                              &rec, NULL),
+	                 QP_ENOTFOUND);
 	ck_assert_int_eq(qp__store_ingest(b.s, d1, l1), 0); /* idempotent */
 	/* A damaged signature is refused. */
 	d2[QP_DELTA_HDR + 2] ^= 1;
@@ -1089,9 +1176,10 @@ START_TEST(ingest_forks_gaps_quarantine)
 		ck_assert_int_eq(rcs[2], QP_ECHAIN);
 		ck_assert_int_eq(stat_int(c.s, "deltas"), 2);
 		ck_assert_int_eq(stat_int(c.s, "forks"), 1);
-		ck_assert_int_eq(qp_store_get(c.s, "0190a0b0-c0d0-7e0f-8a0b-0c0d0e0f3004",
-					      &rec, NULL),
-				 0);
+		ck_assert_int_eq(
+		    qp_store_get(c.s, "0190a0b0-c0d0-7e0f-8a0b-0c0d0e0f3004",
+		                 &rec, NULL),
+		    0);
 		json_decref(rec);
 		ck_assert_uint_eq(list_n(c.s, "producer", org, 0), 0);
 		ck_assert_uint_eq(list_n(c.s, "producer", org, 1), 1);
@@ -1112,6 +1200,7 @@ Suite *suite_store(void)
 	TCase *tc = tcase_create("store");
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, reopen_keeps_records);
+	tcase_add_test(tc, newer_schema_refused);
 	tcase_add_test(tc, create_kinds_and_get);
 	tcase_add_test(tc, list_by_kind_and_org);
 	tcase_add_test(tc, refused_group_changes_nothing);
