@@ -488,7 +488,34 @@ def hostile(path, org=None):
     send(s, struct.pack(">I", 64) + b"\x80")
     s.close()
 
-    # 10. The daemon still serves a fresh client.
+    # 10. A slow client: pipelines thousands of status requests and never
+    #     reads the replies.  quipud must stop reading it (backpressure)
+    #     rather than buffer without bound, and keep serving others.
+    slow = connect(path, timeout=0.5)
+    slow.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    req = frame(mp_pack({"v": 1, "rid": 5, "op": "status"}))
+    sent = 0
+    try:
+        for _ in range(20000):
+            slow.sendall(req)
+            sent += 1
+    except (socket.timeout, BlockingIOError, OSError):
+        pass  # its send buffer filled up: quipud stopped reading it
+    if sent == 0:
+        die("slow client could not send anything")
+    t0 = time.time()
+    s = connect(path)
+    send(s, frame(mp_pack({"v": 1, "rid": 98, "op": "status"})))
+    rep = read_reply(s)
+    if rep is None or rep.get("ok") is not True or rep.get("rid") != 98:
+        die("while a client does not read, status reply %r" % (rep,))
+    if time.time() - t0 > 5:
+        die("a client that does not read its replies delayed another "
+            "client by %.1f s" % (time.time() - t0))
+    s.close()
+    slow.close()
+
+    # 11. The daemon still serves a fresh client.
     time.sleep(0.2)
     s = connect(path)
     send(s, frame(mp_pack({"v": 1, "rid": 99, "op": "id"})))
