@@ -20,7 +20,8 @@
 	X(geo)       \
 	X(csv)       \
 	X(store)     \
-	X(node)
+	X(node)      \
+	X(link)
 
 #define QP__SUITE_DECL(name) Suite *suite_##name(void);
 QP_SUITES(QP__SUITE_DECL)
