@@ -25,15 +25,15 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define PATH_LEN 128
+#define PATH_LEN     128
 #define DEFAULT_PATH "plot.geometry"
-#define MAX_RINGS (QP_GEO_MAX_POSITIONS / 4) /* each ring has >= 4 */
+#define MAX_RINGS    (QP_GEO_MAX_POSITIONS / 4) /* each ring has >= 4 */
 /* Degrees.  Positions closer than this to a line count as on it (about
  * 0.1 mm on the ground), and GEOS's fault location is matched to the rings
  * passing within it. */
 #define LINE_EPS 1e-9
-#define WGS84_A 6378137.0
-#define WGS84_F (1 / 298.257223563)
+#define WGS84_A  6378137.0
+#define WGS84_F  (1 / 298.257223563)
 
 struct qp_geo {
 	GEOSContextHandle_t ctx;
@@ -109,7 +109,7 @@ static void vcfmt(char *buf, size_t len, const char *fmt, va_list ap)
 }
 
 static int fail(int rc, char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
+    __attribute__((format(printf, 4, 5)));
 
 /* Write the message into err (when there is one) and return rc. */
 static int fail(int rc, char *err, size_t errlen, const char *fmt, ...)
@@ -124,7 +124,7 @@ static int fail(int rc, char *err, size_t errlen, const char *fmt, ...)
 }
 
 static void warn(qp_geo_result *r, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+    __attribute__((format(printf, 2, 3)));
 
 /* Append one warning to r->warnings, "; "-separated, cut when full. */
 static void warn(qp_geo_result *r, const char *fmt, ...)
@@ -224,13 +224,13 @@ static const char *show(const char *s, size_t n, char *buf, size_t len)
 /* "ring 2" in a Polygon, "polygon 1 ring 2" in a MultiPolygon, with
  * " (hole)" for inner rings when hole_tag is set. */
 static const char *ring_label(const pgeom *pg, size_t r, int hole_tag,
-			      char *buf, size_t len)
+                              char *buf, size_t len)
 {
 	const ring *rg = &pg->rings[r];
 	const char *tag = hole_tag && rg->idx > 0 ? " (hole)" : "";
 	if (pg->type == G_MULTI)
-		snprintf(buf, len, "polygon %zu ring %zu%s", rg->poly,
-			 rg->idx, tag);
+		snprintf(buf, len, "polygon %zu ring %zu%s", rg->poly, rg->idx,
+		         tag);
 	else
 		snprintf(buf, len, "ring %zu%s", rg->idx, tag);
 	return buf;
@@ -261,26 +261,26 @@ static int count(pgeom *pg, const json_t *coords, char *err, size_t errlen)
 		nlist = json_array_size(coords);
 		if (nlist > QP_GEO_MAX_POLYGONS)
 			return fail(QP_ETOOBIG, err, errlen,
-				    "%s: too many polygons (limit %d)",
-				    pg->path, QP_GEO_MAX_POLYGONS);
+			            "%s: too many polygons (limit %d)",
+			            pg->path, QP_GEO_MAX_POLYGONS);
 	}
 	for (size_t p = 0; p < nlist; p++) {
 		const json_t *pv =
-			pg->type == G_POLYGON ? polys[0] : json_array_get(list, p);
+		    pg->type == G_POLYGON ? polys[0] : json_array_get(list, p);
 		if (!json_is_array(pv))
 			continue;
 		npoly++;
 		nr += json_array_size(pv);
 		if (nr > MAX_RINGS)
 			return fail(QP_ETOOBIG, err, errlen,
-				    "%s: too many rings (limit %d)", pg->path,
-				    MAX_RINGS);
+			            "%s: too many rings (limit %d)", pg->path,
+			            MAX_RINGS);
 		for (size_t r = 0; r < json_array_size(pv); r++) {
 			np += json_array_size(json_array_get(pv, r));
 			if (np > QP_GEO_MAX_POSITIONS)
 				return fail(QP_ETOOBIG, err, errlen,
-					    "%s: too many positions (limit %d)",
-					    pg->path, QP_GEO_MAX_POSITIONS);
+				            "%s: too many positions (limit %d)",
+				            pg->path, QP_GEO_MAX_POSITIONS);
 		}
 	}
 out:
@@ -293,7 +293,7 @@ out:
 }
 
 static void pathf(char *out, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+    __attribute__((format(printf, 2, 3)));
 
 /* Format a path into a PATH_LEN buffer; long paths are cut (only a long
  * opts->path makes them long). */
@@ -310,7 +310,7 @@ static void pathf(char *out, const char *fmt, ...)
  * NO_INDEX; it is only formatted for a message. */
 #define NO_INDEX ((size_t)-1)
 static int position(pgeom *pg, const char *base, size_t i, const json_t *v,
-		    char *err, size_t errlen)
+                    char *err, size_t errlen)
 {
 	size_t n = json_array_size(v);
 	double lon, lat;
@@ -342,14 +342,14 @@ bad:
 		pathf(path, "%s[%zu]", base, i);
 	if (why == NULL)
 		return fail(QP_EGEOM, err, errlen,
-			    "%s: must be a position [longitude, latitude] or "
-			    "[longitude, latitude, altitude]",
-			    path);
+		            "%s: must be a position [longitude, latitude] or "
+		            "[longitude, latitude, altitude]",
+		            path);
 	if (strcmp(why, "count") == 0)
 		return fail(QP_EGEOM, err, errlen, "%s: too many positions",
-			    path);
+		            path);
 	return fail(QP_EGEOM, err, errlen, "%s: %s %.15g out of range", path,
-		    why, strcmp(why, "longitude") == 0 ? lon : lat);
+	            why, strcmp(why, "longitude") == 0 ? lon : lat);
 }
 
 static int same_position(const json_t *a, const json_t *b)
@@ -373,7 +373,7 @@ static int collinear(const pgeom *pg, const ring *rg)
 	double best = 0, dx, dy, len;
 	for (size_t i = 1; i < n; i++) {
 		double d = (x[i] - x[0]) * (x[i] - x[0]) +
-			   (y[i] - y[0]) * (y[i] - y[0]);
+		           (y[i] - y[0]) * (y[i] - y[0]);
 		if (d > best) {
 			best = d;
 			far = i;
@@ -393,7 +393,7 @@ static int collinear(const pgeom *pg, const ring *rg)
 }
 
 static int polygon(pgeom *pg, const char *path, const json_t *v, char *err,
-		   size_t errlen)
+                   size_t errlen)
 {
 	char rp[PATH_LEN], lb[48];
 	size_t nr = json_array_size(v);
@@ -401,8 +401,8 @@ static int polygon(pgeom *pg, const char *path, const json_t *v, char *err,
 	int rc;
 	if (!json_is_array(v) || nr == 0)
 		return fail(QP_EGEOM, err, errlen,
-			    "%s: must be a non-empty array of linear rings",
-			    path);
+		            "%s: must be a non-empty array of linear rings",
+		            path);
 	p->ring0 = pg->nrings;
 	p->nrings = nr;
 	for (size_t r = 0; r < nr; r++) {
@@ -412,10 +412,10 @@ static int polygon(pgeom *pg, const char *path, const json_t *v, char *err,
 		pathf(rp, "%s[%zu]", path, r);
 		if (!json_is_array(rv))
 			return fail(QP_EGEOM, err, errlen,
-				    "%s: must be an array of positions", rp);
+			            "%s: must be an array of positions", rp);
 		if (np < 4)
 			return fail(QP_EGEOM, err, errlen,
-				    "%s: ring needs at least 4 positions", rp);
+			            "%s: ring needs at least 4 positions", rp);
 		rg->off = pg->npos;
 		rg->n = np;
 		rg->poly = pg->npolys;
@@ -423,14 +423,14 @@ static int polygon(pgeom *pg, const char *path, const json_t *v, char *err,
 		pg->nrings++;
 		for (size_t i = 0; i < np; i++) {
 			rc = position(pg, rp, i, json_array_get(rv, i), err,
-				      errlen);
+			              errlen);
 			if (rc != 0)
 				return rc;
 		}
 		if (!same_position(json_array_get(rv, 0),
-				   json_array_get(rv, np - 1)))
+		                   json_array_get(rv, np - 1)))
 			return fail(QP_EGEOM, err, errlen,
-				    "%s: ring not closed", rp);
+			            "%s: ring not closed", rp);
 		for (size_t i = 1; i < np; i++) {
 			size_t a = rg->off + i - 1, b = rg->off + i;
 			if (pg->lon[a] != pg->lon[b] ||
@@ -447,16 +447,16 @@ static int polygon(pgeom *pg, const char *path, const json_t *v, char *err,
 		 * corners: first, two others, first again. */
 		if (distinct < 4)
 			return fail(QP_EGEOM, err, errlen,
-				    "%s: ring needs at least 3 distinct "
-				    "positions",
-				    rp);
+			            "%s: ring needs at least 3 distinct "
+			            "positions",
+			            rp);
 		if (collinear(pg, rg))
-			return fail(QP_EGEOM, err, errlen,
-				    "%s: %s: all positions are collinear "
-				    "(zero area)",
-				    pg->path,
-				    ring_label(pg, pg->nrings - 1, 0, lb,
-					       sizeof lb));
+			return fail(
+			    QP_EGEOM, err, errlen,
+			    "%s: %s: all positions are collinear "
+			    "(zero area)",
+			    pg->path,
+			    ring_label(pg, pg->nrings - 1, 0, lb, sizeof lb));
 		if (r == 0) {
 			p->minx = p->maxx = pg->lon[rg->off];
 			p->miny = p->maxy = pg->lat[rg->off];
@@ -477,7 +477,7 @@ static int polygon(pgeom *pg, const char *path, const json_t *v, char *err,
 /* Read geometry v into pg (zeroed by the caller; pgeom_free after, also
  * on failure). */
 static int parse(const json_t *v, const char *path, pgeom *pg, char *err,
-		 size_t errlen)
+                 size_t errlen)
 {
 	const json_t *t, *coords;
 	const char *type;
@@ -487,13 +487,13 @@ static int parse(const json_t *v, const char *path, pgeom *pg, char *err,
 	pg->path = path;
 	if (!json_is_object(v))
 		return fail(QP_EGEOM, err, errlen,
-			    "%s: must be a GeoJSON geometry object", path);
+		            "%s: must be a GeoJSON geometry object", path);
 	t = json_object_get(v, "type");
 	if (t == NULL)
 		return fail(QP_EGEOM, err, errlen, "%s.type: required", path);
 	if (!json_is_string(t))
 		return fail(QP_EGEOM, err, errlen, "%s.type: must be a string",
-			    path);
+		            path);
 	type = json_string_value(t);
 	if (strlen(type) != json_string_length(t)) /* embedded NUL */
 		type = "";
@@ -505,11 +505,11 @@ static int parse(const json_t *v, const char *path, pgeom *pg, char *err,
 		pg->type = G_MULTI;
 	else
 		return fail(QP_EGEOM, err, errlen,
-			    "%s.type: %s is not accepted; must be Point, "
-			    "Polygon or MultiPolygon",
-			    path,
-			    show(json_string_value(t), json_string_length(t),
-				 b, sizeof b));
+		            "%s.type: %s is not accepted; must be Point, "
+		            "Polygon or MultiPolygon",
+		            path,
+		            show(json_string_value(t), json_string_length(t), b,
+		                 sizeof b));
 	coords = json_object_get(v, "coordinates");
 	pathf(sub, "%s.coordinates", path);
 	if (coords == NULL)
@@ -522,7 +522,7 @@ static int parse(const json_t *v, const char *path, pgeom *pg, char *err,
 		return polygon(pg, sub, coords, err, errlen);
 	if (!json_is_array(coords) || json_array_size(coords) == 0)
 		return fail(QP_EGEOM, err, errlen,
-			    "%s: must be a non-empty array of polygons", sub);
+		            "%s: must be a non-empty array of polygons", sub);
 	for (size_t i = 0; i < json_array_size(coords); i++) {
 		char pp[PATH_LEN];
 		pathf(pp, "%s[%zu]", sub, i);
@@ -551,20 +551,20 @@ static void on_geos_notice(const char *msg, void *ud)
 static int geos_fail(qp_geo *g, const pgeom *pg, char *err, size_t errlen)
 {
 	return fail(QP_EGEOM, err, errlen,
-		    "%s: geometry could not be processed (%s)", pg->path,
-		    g->gerr[0] != '\0' ? g->gerr : "GEOS error");
+	            "%s: geometry could not be processed (%s)", pg->path,
+	            g->gerr[0] != '\0' ? g->gerr : "GEOS error");
 }
 
 static GEOSGeometry *mk_ring(qp_geo *g, const pgeom *pg, const ring *rg)
 {
-	GEOSCoordSequence *s = GEOSCoordSeq_create_r(g->ctx, (unsigned)rg->n,
-						     2);
+	GEOSCoordSequence *s =
+	    GEOSCoordSeq_create_r(g->ctx, (unsigned)rg->n, 2);
 	if (s == NULL)
 		return NULL;
 	for (size_t i = 0; i < rg->n; i++)
 		if (!GEOSCoordSeq_setXY_r(g->ctx, s, (unsigned)i,
-					  pg->lon[rg->off + i],
-					  pg->lat[rg->off + i])) {
+		                          pg->lon[rg->off + i],
+		                          pg->lat[rg->off + i])) {
 			GEOSCoordSeq_destroy_r(g->ctx, s);
 			return NULL;
 		}
@@ -600,7 +600,7 @@ out:
 
 /* Squared distance from (x, y) to segment a-b. */
 static double seg_dist2(double x, double y, double ax, double ay, double bx,
-			double by)
+                        double by)
 {
 	double dx = bx - ax, dy = by - ay, l2 = dx * dx + dy * dy, t = 0;
 	if (l2 > 0) {
@@ -614,7 +614,7 @@ static double seg_dist2(double x, double y, double ax, double ay, double bx,
 
 /* The vertex of ring r nearest to (x, y); its squared distance in *d2. */
 static size_t near_vertex(const pgeom *pg, size_t r, double x, double y,
-			  double *d2)
+                          double *d2)
 {
 	const ring *rg = &pg->rings[r];
 	size_t best = 0;
@@ -645,14 +645,14 @@ static int ring_near(const pgeom *pg, size_t r, double x, double y)
 /* Turn GEOS's reason and location for invalid polygon p into a message
  * naming the ring(s) and the nearest vertex. */
 static int describe(const pgeom *pg, const poly *p, const char *reason,
-		    double x, double y, char *err, size_t errlen)
+                    double x, double y, char *err, size_t errlen)
 {
 	size_t first = p->ring0, end = p->ring0 + p->nrings;
 	size_t hit[2], nhit = 0, r = first, v = 0;
 	double best = INFINITY, d2;
 	char la[48], lb[48], cx[QP_GEO_COORD_LEN], cy[QP_GEO_COORD_LEN];
-	int holes_only = strstr(reason, "Hole") != NULL ||
-			 strstr(reason, "hole") != NULL;
+	int holes_only =
+	    strstr(reason, "Hole") != NULL || strstr(reason, "hole") != NULL;
 
 	if (holes_only && p->nrings > 1)
 		first++;
@@ -675,44 +675,44 @@ static int describe(const pgeom *pg, const poly *p, const char *reason,
 	}
 	if (isfinite(x) && isfinite(y) && best < INFINITY) {
 		qp_geo_format_coord(pg->lon[pg->rings[r].off + v], cx,
-				    sizeof cx);
+		                    sizeof cx);
 		qp_geo_format_coord(pg->lat[pg->rings[r].off + v], cy,
-				    sizeof cy);
+		                    sizeof cy);
 	} else {
 		return fail(QP_EGEOM, err, errlen, "%s: invalid polygon (%s)",
-			    pg->path, reason);
+		            pg->path, reason);
 	}
 	ring_label(pg, r, 1, la, sizeof la);
 	if (strstr(reason, "Self-intersection") != NULL) {
 		if (nhit == 2)
-			return fail(QP_EGEOM, err, errlen,
-				    "%s: %s crosses %s near vertex %zu (%s, %s)",
-				    pg->path, la,
-				    ring_label(pg, hit[0], 1, lb, sizeof lb), v,
-				    cx, cy);
+			return fail(
+			    QP_EGEOM, err, errlen,
+			    "%s: %s crosses %s near vertex %zu (%s, %s)",
+			    pg->path, la,
+			    ring_label(pg, hit[0], 1, lb, sizeof lb), v, cx,
+			    cy);
 		return fail(QP_EGEOM, err, errlen,
-			    "%s: %s self-intersects near vertex %zu (%s, %s)",
-			    pg->path, la, v, cx, cy);
+		            "%s: %s self-intersects near vertex %zu (%s, %s)",
+		            pg->path, la, v, cx, cy);
 	}
 	if (strcmp(reason, "Hole lies outside shell") == 0)
-		return fail(QP_EGEOM, err, errlen, "%s: %s lies outside its shell",
-			    pg->path, la);
+		return fail(QP_EGEOM, err, errlen,
+		            "%s: %s lies outside its shell", pg->path, la);
 	if (strcmp(reason, "Holes are nested") == 0 ||
 	    strcmp(reason, "Nested holes") == 0)
 		return fail(QP_EGEOM, err, errlen,
-			    "%s: %s lies inside another hole", pg->path, la);
-	return fail(QP_EGEOM, err, errlen,
-		    "%s: %s is invalid (%c%s) near vertex %zu (%s, %s)",
-		    pg->path, la,
-		    reason[0] >= 'A' && reason[0] <= 'Z' ? reason[0] + 32
-							  : reason[0],
-		    reason[0] != '\0' ? reason + 1 : "", v, cx, cy);
+		            "%s: %s lies inside another hole", pg->path, la);
+	return fail(
+	    QP_EGEOM, err, errlen,
+	    "%s: %s is invalid (%c%s) near vertex %zu (%s, %s)", pg->path, la,
+	    reason[0] >= 'A' && reason[0] <= 'Z' ? reason[0] + 32 : reason[0],
+	    reason[0] != '\0' ? reason + 1 : "", v, cx, cy);
 }
 
 /* GEOS validity of one built geometry: 1 valid, 0 invalid (reason and
  * location handed to the caller, who frees them), -1 GEOS failed. */
-static int validity(qp_geo *g, const GEOSGeometry *x, char **reason,
-		    double *lx, double *ly)
+static int validity(qp_geo *g, const GEOSGeometry *x, char **reason, double *lx,
+                    double *ly)
 {
 	GEOSGeometry *loc = NULL;
 	char v;
@@ -744,64 +744,72 @@ static int in_box(const poly *p, double x, double y)
 
 static int boxes_meet(const poly *a, const poly *b)
 {
-	return a->minx <= b->maxx && b->minx <= a->maxx &&
-	       a->miny <= b->maxy && b->miny <= a->maxy;
+	return a->minx <= b->maxx && b->minx <= a->maxx && a->miny <= b->maxy &&
+	       b->miny <= a->maxy;
 }
 
 /* The MultiPolygon m (polygons each valid) is invalid at (x, y): find the
- * two polygons at fault.  Pairs around the location are tried first, then
- * every pair whose boxes meet. */
+ * two polygons at fault.  Pairs around the location are tried first, for
+ * overlapping interiors, then for a shared boundary segment; only when
+ * neither is found (GEOS gave no usable location) is every pair whose
+ * boxes meet tried. */
 static int describe_multi(qp_geo *g, const pgeom *pg, const GEOSGeometry *m,
-			  const char *reason, double x, double y, char *err,
-			  size_t errlen)
+                          const char *reason, double x, double y, char *err,
+                          size_t errlen)
 {
 	char cx[QP_GEO_COORD_LEN] = "?", cy[QP_GEO_COORD_LEN] = "?";
-	static const char *const pats[2] = {"2********", "****1****"};
+	static const struct {
+		int near; /* only pairs whose boxes hold the location */
+		const char
+		    *pat; /* DE-9IM: interiors meet / boundaries share a line */
+	} passes[3] = {{1, "2********"}, {1, "****1****"}, {0, "2********"}};
 	if (isfinite(x) && isfinite(y)) {
 		qp_geo_format_coord(x, cx, sizeof cx);
 		qp_geo_format_coord(y, cy, sizeof cy);
 	}
 	for (int pass = 0; pass < 3; pass++) {
-		const char *pat = pats[pass == 2];
+		int near = passes[pass].near;
 		for (size_t i = 0; i < pg->npolys; i++) {
 			const poly *pi = &pg->polys[i];
-			if (pass != 1 && !in_box(pi, x, y))
+			if (near && !in_box(pi, x, y))
 				continue;
 			for (size_t j = i + 1; j < pg->npolys; j++) {
 				const poly *pj = &pg->polys[j];
 				char r;
-				if (pass != 1 ? !in_box(pj, x, y)
-					      : !boxes_meet(pi, pj))
+				if (near ? !in_box(pj, x, y)
+				         : !boxes_meet(pi, pj))
 					continue;
 				r = GEOSRelatePattern_r(
-					g->ctx, GEOSGetGeometryN_r(g->ctx, m, (int)i),
-					GEOSGetGeometryN_r(g->ctx, m, (int)j), pat);
+				    g->ctx,
+				    GEOSGetGeometryN_r(g->ctx, m, (int)i),
+				    GEOSGetGeometryN_r(g->ctx, m, (int)j),
+				    passes[pass].pat);
 				if (r == 2)
 					return geos_fail(g, pg, err, errlen);
 				if (r == 0)
 					continue;
-				if (pass < 2)
+				if (pass != 1)
 					return fail(QP_EGEOM, err, errlen,
-						    "%s: polygons %zu and %zu "
-						    "overlap",
-						    pg->path, i, j);
+					            "%s: polygons %zu and %zu "
+					            "overlap",
+					            pg->path, i, j);
 				return fail(QP_EGEOM, err, errlen,
-					    "%s: polygons %zu and %zu share a "
-					    "boundary segment near (%s, %s)",
-					    pg->path, i, j, cx, cy);
+				            "%s: polygons %zu and %zu share a "
+				            "boundary segment near (%s, %s)",
+				            pg->path, i, j, cx, cy);
 			}
 		}
 	}
 	return fail(QP_EGEOM, err, errlen,
-		    "%s: the polygons are invalid together (%s) near (%s, %s)",
-		    pg->path, reason, cx, cy);
+	            "%s: the polygons are invalid together (%s) near (%s, %s)",
+	            pg->path, reason, cx, cy);
 }
 
 /* Build pg (Polygon or MultiPolygon) as a GEOS geometry and check its
  * validity.  On success *out is a Polygon or a MultiPolygon whose N-th
  * member is pg's N-th polygon; the caller destroys it. */
 static int build(qp_geo *g, const pgeom *pg, GEOSGeometry **out, char *err,
-		 size_t errlen)
+                 size_t errlen)
 {
 	GEOSGeometry **parts = qp_xcalloc(pg->npolys, sizeof *parts);
 	GEOSGeometry *m = NULL;
@@ -826,7 +834,7 @@ static int build(qp_geo *g, const pgeom *pg, GEOSGeometry **out, char *err,
 		if (v == 0) {
 			made++;
 			rc = describe(pg, &pg->polys[made - 1], reason, x, y,
-				      err, errlen);
+			              err, errlen);
 			goto out;
 		}
 	}
@@ -837,7 +845,7 @@ static int build(qp_geo *g, const pgeom *pg, GEOSGeometry **out, char *err,
 	}
 	/* Takes the parts (not the array). */
 	m = GEOSGeom_createCollection_r(g->ctx, GEOS_MULTIPOLYGON, parts,
-					(unsigned)pg->npolys);
+	                                (unsigned)pg->npolys);
 	made = 0;
 	if (m == NULL) {
 		rc = geos_fail(g, pg, err, errlen);
@@ -865,20 +873,19 @@ out:
 /* Mark in wrong[] every ring whose winding breaks RFC 7946; returns how
  * many, or -1 when GEOS fails. */
 static long winding(qp_geo *g, const pgeom *pg, const GEOSGeometry *x,
-		    unsigned char *wrong)
+                    unsigned char *wrong)
 {
 	long n = 0;
 	for (size_t p = 0; p < pg->npolys; p++) {
 		const GEOSGeometry *pp =
-			pg->type == G_MULTI
-				? GEOSGetGeometryN_r(g->ctx, x, (int)p)
-				: x;
+		    pg->type == G_MULTI ? GEOSGetGeometryN_r(g->ctx, x, (int)p)
+		                        : x;
 		const poly *pl = &pg->polys[p];
 		for (size_t r = 0; r < pl->nrings; r++) {
 			const GEOSGeometry *rg =
-				r == 0 ? GEOSGetExteriorRing_r(g->ctx, pp)
-				       : GEOSGetInteriorRingN_r(g->ctx, pp,
-								(int)r - 1);
+			    r == 0 ? GEOSGetExteriorRing_r(g->ctx, pp)
+			           : GEOSGetInteriorRingN_r(g->ctx, pp,
+			                                    (int)r - 1);
 			const GEOSCoordSequence *s;
 			char ccw;
 			if (rg == NULL)
@@ -898,7 +905,7 @@ static long winding(qp_geo *g, const pgeom *pg, const GEOSGeometry *x,
 /* A deep copy of geometry with the marked rings reversed.  The positions
  * are the very JSON values of the copy, only reordered. */
 static json_t *rewound(const json_t *geometry, const pgeom *pg,
-		       const unsigned char *wrong)
+                       const unsigned char *wrong)
 {
 	json_t *copy = json_deep_copy(geometry);
 	json_t *coords = json_object_get(copy, "coordinates");
@@ -907,8 +914,8 @@ static json_t *rewound(const json_t *geometry, const pgeom *pg,
 	for (size_t r = 0; r < pg->nrings; r++) {
 		const ring *rg = &pg->rings[r];
 		json_t *pv = pg->type == G_MULTI
-				     ? json_array_get(coords, rg->poly)
-				     : coords;
+		                 ? json_array_get(coords, rg->poly)
+		                 : coords;
 		json_t *rv = json_array_get(pv, rg->idx);
 		size_t n = json_array_size(rv);
 		if (!wrong[r])
@@ -943,7 +950,7 @@ static double pgeom_m2(const qp_geo *g, const pgeom *pg)
 		for (size_t r = 0; r < pl->nrings; r++) {
 			const ring *rg = &pg->rings[pl->ring0 + r];
 			double s = ring_m2(g, pg->lat + rg->off,
-					   pg->lon + rg->off, rg->n);
+			                   pg->lon + rg->off, rg->n);
 			a += r == 0 ? s : -s;
 		}
 		total += a;
@@ -962,7 +969,7 @@ static double geos_m2(const qp_geo *g, const GEOSGeometry *x, int depth)
 			return -1;
 		for (int i = 0; i < n; i++) {
 			double a = geos_m2(g, GEOSGetGeometryN_r(g->ctx, x, i),
-					   depth + 1);
+			                   depth + 1);
 			if (a < 0)
 				return -1;
 			total += a;
@@ -976,10 +983,10 @@ static double geos_m2(const qp_geo *g, const GEOSGeometry *x, int depth)
 		return -1;
 	for (int r = -1; r < n; r++) {
 		const GEOSGeometry *rg =
-			r < 0 ? GEOSGetExteriorRing_r(g->ctx, x)
-			      : GEOSGetInteriorRingN_r(g->ctx, x, r);
+		    r < 0 ? GEOSGetExteriorRing_r(g->ctx, x)
+		          : GEOSGetInteriorRingN_r(g->ctx, x, r);
 		const GEOSCoordSequence *s =
-			rg != NULL ? GEOSGeom_getCoordSeq_r(g->ctx, rg) : NULL;
+		    rg != NULL ? GEOSGeom_getCoordSeq_r(g->ctx, rg) : NULL;
 		unsigned size = 0;
 		double *lat, *lon, a;
 		if (s == NULL || !GEOSCoordSeq_getSize_r(g->ctx, s, &size))
@@ -988,7 +995,7 @@ static double geos_m2(const qp_geo *g, const GEOSGeometry *x, int depth)
 		lon = qp_xcalloc(size ? size : 1, sizeof *lon);
 		for (unsigned i = 0; i < size; i++)
 			if (!GEOSCoordSeq_getXY_r(g->ctx, s, i, &lon[i],
-						  &lat[i])) {
+			                          &lat[i])) {
 				free(lat);
 				free(lon);
 				return -1;
@@ -1006,11 +1013,11 @@ static double geos_m2(const qp_geo *g, const GEOSGeometry *x, int depth)
 qp_geo_opts qp_geo_opts_default(void)
 {
 	qp_geo_opts o = {
-		.area_tolerance = 0.10,
-		.max_accuracy_m = 10.0,
-		.point_max_ha = 4.0,
-		.point_min_ha = 0.0001,
-		.path = DEFAULT_PATH,
+	    .area_tolerance = 0.10,
+	    .max_accuracy_m = 10.0,
+	    .point_max_ha = 4.0,
+	    .point_min_ha = 0.0001,
+	    .path = DEFAULT_PATH,
 	};
 	return o;
 }
@@ -1058,9 +1065,9 @@ static int opt_num_ok(double v)
 }
 
 int qp_geo_check_plot(qp_geo *g, const json_t *geometry, double declared_ha,
-		      double accuracy_m, const qp_geo_opts *o,
-		      qp_geo_result *res, json_t **fixed, char *err,
-		      size_t errlen)
+                      double accuracy_m, const qp_geo_opts *o,
+                      qp_geo_result *res, json_t **fixed, char *err,
+                      size_t errlen)
 {
 	qp_geo_opts def = qp_geo_opts_default();
 	pgeom pg = {0};
@@ -1079,7 +1086,7 @@ int qp_geo_check_plot(qp_geo *g, const json_t *geometry, double declared_ha,
 	if (g == NULL || geometry == NULL || res == NULL || !opts_ok(o) ||
 	    !opt_num_ok(declared_ha) || !opt_num_ok(accuracy_m))
 		return fail(QP_EINVAL, err, errlen, "%s: invalid arguments",
-			    path);
+		            path);
 	if ((rc = parse(geometry, path, &pg, err, errlen)) != 0)
 		goto out;
 
@@ -1088,17 +1095,17 @@ int qp_geo_check_plot(qp_geo *g, const json_t *geometry, double declared_ha,
 		/* EUDR Art. 2(28): a point only for plots up to 4 ha. */
 		if (declared_ha > o->point_max_ha) {
 			rc = fail(QP_EGEOM, err, errlen,
-				  "%s: plots over %s ha need a polygon (EUDR "
-				  "Art. 2(28))",
-				  path, num(o->point_max_ha, b1, sizeof b1));
+			          "%s: plots over %s ha need a polygon (EUDR "
+			          "Art. 2(28))",
+			          path, num(o->point_max_ha, b1, sizeof b1));
 			goto out;
 		}
 		if (declared_ha < o->point_min_ha) {
 			rc = fail(QP_EGEOM, err, errlen,
-				  "%s: declared area %s ha is below %s ha, "
-				  "too small for a plot",
-				  path, num(declared_ha, b1, sizeof b1),
-				  num(o->point_min_ha, b2, sizeof b2));
+			          "%s: declared area %s ha is below %s ha, "
+			          "too small for a plot",
+			          path, num(declared_ha, b1, sizeof b1),
+			          num(o->point_min_ha, b2, sizeof b2));
 			goto out;
 		}
 	} else {
@@ -1112,7 +1119,7 @@ int qp_geo_check_plot(qp_geo *g, const json_t *geometry, double declared_ha,
 		if (nwrong > 0 && fixed != NULL &&
 		    (copy = rewound(geometry, &pg, wrong)) == NULL) {
 			rc = fail(QP_ENOMEM, err, errlen, "%s: out of memory",
-				  path);
+			          path);
 			goto out;
 		}
 		r.area_ha = pgeom_m2(g, &pg) / 10000.0;
@@ -1120,7 +1127,9 @@ int qp_geo_check_plot(qp_geo *g, const json_t *geometry, double declared_ha,
 
 	if (pg.nrepeat > 0) {
 		r.flags |= QP_GEO_F_REPEATED;
-		warn(&r, "%zu repeated consecutive position%s (first: %s vertex %zu)",
+		warn(&r,
+		     "%zu repeated consecutive position%s (first: %s vertex "
+		     "%zu)",
 		     pg.nrepeat, pg.nrepeat == 1 ? "" : "s",
 		     ring_label(&pg, pg.rep_ring, 0, b1, sizeof b1),
 		     pg.rep_vertex);
@@ -1128,25 +1137,28 @@ int qp_geo_check_plot(qp_geo *g, const json_t *geometry, double declared_ha,
 	if (pg.nrings > pg.npolys) {
 		r.flags |= QP_GEO_F_HOLES;
 		warn(&r, "the plot has holes (inner rings), which the EU "
-			 "information system does not accept");
+		         "information system does not accept");
 	}
 	if (nwrong > 0) {
 		r.winding_fixed = 1;
-		warn(&r, "reversed %ld ring%s to RFC 7946 winding (exterior "
-			 "counter-clockwise, holes clockwise)",
+		warn(&r,
+		     "reversed %ld ring%s to RFC 7946 winding (exterior "
+		     "counter-clockwise, holes clockwise)",
 		     nwrong, nwrong == 1 ? "" : "s");
 	}
 	if (pg.type != G_POINT && !isnan(declared_ha)) {
 		double diff = fabs(r.area_ha - declared_ha);
 		if (declared_ha <= 0) {
 			r.flags |= QP_GEO_F_AREA_MISMATCH;
-			warn(&r, "declared area %s ha differs from measured %s ha",
+			warn(&r,
+			     "declared area %s ha differs from measured %s ha",
 			     ha_str(declared_ha, b1, sizeof b1),
 			     ha_str(r.area_ha, b2, sizeof b2));
 		} else if (diff / declared_ha > o->area_tolerance) {
 			r.flags |= QP_GEO_F_AREA_MISMATCH;
 			warn(&r,
-			     "declared area %s ha differs from measured %s ha by "
+			     "declared area %s ha differs from measured %s ha "
+			     "by "
 			     "%.0f%%",
 			     ha_str(declared_ha, b1, sizeof b1),
 			     ha_str(r.area_ha, b2, sizeof b2),
@@ -1175,8 +1187,7 @@ out:
 	return rc;
 }
 
-int qp_geo_overlap_ha(qp_geo *g, const json_t *a, const json_t *b,
-		      double *ha)
+int qp_geo_overlap_ha(qp_geo *g, const json_t *a, const json_t *b, double *ha)
 {
 	pgeom pa = {0}, pb = {0};
 	GEOSGeometry *ga = NULL, *gb = NULL, *ix = NULL;

@@ -72,17 +72,17 @@
 #include <stddef.h>
 
 #define QP_GEO_MAX_POSITIONS 100000 /* positions in one geometry */
-#define QP_GEO_MAX_POLYGONS 1000    /* polygons in one MultiPolygon */
-#define QP_GEO_COORD_LEN 32         /* enough for any qp_geo_format_coord */
+#define QP_GEO_MAX_POLYGONS  1000   /* polygons in one MultiPolygon */
+#define QP_GEO_COORD_LEN     32     /* enough for any qp_geo_format_coord */
 
 typedef struct qp_geo qp_geo;
 
 /* Result flags. */
-#define QP_GEO_F_POINT 0x01u         /* the geometry is a Point (area_ha 0) */
-#define QP_GEO_F_LOW_ACCURACY 0x02u  /* accuracy_m > max_accuracy_m */
+#define QP_GEO_F_POINT         0x01u /* the geometry is a Point (area_ha 0) */
+#define QP_GEO_F_LOW_ACCURACY  0x02u /* accuracy_m > max_accuracy_m */
 #define QP_GEO_F_AREA_MISMATCH 0x04u /* declared vs measured > tolerance */
-#define QP_GEO_F_REPEATED 0x08u      /* repeated consecutive positions */
-#define QP_GEO_F_HOLES 0x10u         /* a polygon has inner rings */
+#define QP_GEO_F_REPEATED      0x08u /* repeated consecutive positions */
+#define QP_GEO_F_HOLES         0x10u /* a polygon has inner rings */
 
 typedef struct qp_geo_opts {
 	/* Relative tolerance between declared and measured area, as a
@@ -97,9 +97,9 @@ typedef struct qp_geo_opts {
 } qp_geo_opts;
 
 typedef struct qp_geo_result {
-	double area_ha;  /* geodesic area; 0 for a Point */
-	unsigned flags;  /* QP_GEO_F_* */
-	int winding_fixed; /* 1 when *fixed holds a rewound copy */
+	double area_ha;    /* geodesic area; 0 for a Point */
+	unsigned flags;    /* QP_GEO_F_* */
+	int winding_fixed; /* 1 when the winding was wrong (and fixed) */
 	/* Warnings joined by "; ", NUL-terminated, cut if longer. */
 	char warnings[512];
 } qp_geo_result;
@@ -120,10 +120,10 @@ void qp_geo_free(qp_geo *g);
  * they must be finite and >= 0).  o may be NULL for the defaults.
  *
  * On success returns 0 and fills *res; when the winding had to be fixed,
- * *fixed (if fixed is non-NULL) receives a new reference to a corrected
- * deep copy of geometry (the caller owns it and json_decref's it) and
- * res->winding_fixed is 1; otherwise *fixed is set to NULL.  Warnings do
- * not fail the check.
+ * res->winding_fixed is 1 and *fixed (if fixed is non-NULL) receives a new
+ * reference to a corrected deep copy of geometry (the caller owns it and
+ * json_decref's it); otherwise *fixed is set to NULL.  Warnings do not
+ * fail the check.
  *
  * On failure nothing is written to res or fixed, and err (when non-NULL
  * and errlen > 0) receives one line "path: reason", cut to errlen:
@@ -135,9 +135,9 @@ void qp_geo_free(qp_geo *g);
  *             negative or infinite (a caller bug: the schema bounds them).
  * An internal GEOS failure is reported as QP_EGEOM with GEOS's reason. */
 int qp_geo_check_plot(qp_geo *g, const json_t *geometry, double declared_ha,
-		      double accuracy_m, const qp_geo_opts *o,
-		      qp_geo_result *res, json_t **fixed, char *err,
-		      size_t errlen);
+                      double accuracy_m, const qp_geo_opts *o,
+                      qp_geo_result *res, json_t **fixed, char *err,
+                      size_t errlen);
 
 /* Geodesic area (ha) of the intersection of two plot geometries (borrowed),
  * for the hub's duplicate and overlap checks: GEOS computes the
@@ -146,8 +146,7 @@ int qp_geo_check_plot(qp_geo *g, const json_t *geometry, double declared_ha,
  * and validity rules above (not the area or accuracy rules).  Returns 0
  * and writes *ha, QP_EGEOM when either geometry is invalid or GEOS fails,
  * QP_ETOOBIG past the bounds, or QP_EINVAL for NULL arguments. */
-int qp_geo_overlap_ha(qp_geo *g, const json_t *a, const json_t *b,
-		      double *ha);
+int qp_geo_overlap_ha(qp_geo *g, const json_t *a, const json_t *b, double *ha);
 
 /* Print a coordinate in plain decimal notation, in the C locale, with at
  * least 6 decimals and as many more as needed for strtod to read back the

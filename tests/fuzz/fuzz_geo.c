@@ -87,10 +87,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	declared = declared_v[size > 0 ? data[0] % 4 : 0];
 	acc = accuracy_v[size > 0 ? (data[0] >> 2) % 2 : 0];
-	root = json_loadb((const char *)data, size,
-			  JSON_REJECT_DUPLICATES | JSON_DECODE_ANY |
-				  JSON_ALLOW_NUL,
-			  &jerr);
+	root = json_loadb(
+	    (const char *)data, size,
+	    JSON_REJECT_DUPLICATES | JSON_DECODE_ANY | JSON_ALLOW_NUL, &jerr);
 	if (root == NULL)
 		return 0;
 	if (qp_geo_new(&g) != 0)
@@ -107,15 +106,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	err[0] = '\0';
 	fixed = (json_t *)&r; /* sentinel: must be replaced or left alone */
 	rc = qp_geo_check_plot(g, root, declared, acc, NULL, &r, &fixed, err,
-			       sizeof err);
+	                       sizeof err);
 	if (rc != 0 && rc != QP_EGEOM && rc != QP_ETOOBIG)
 		abort();
 	rc2 = qp_geo_check_plot(g, root, declared, acc, NULL, &r2, NULL, tiny,
-				sizeof tiny);
+	                        sizeof tiny);
 	if (rc2 != rc || (rc != 0 && strlen(tiny) >= sizeof tiny))
 		abort();
 	if (qp_geo_check_plot(g, root, declared, acc, NULL, &r2, NULL, NULL,
-			      0) != rc)
+	                      0) != rc)
 		abort();
 
 	if (rc != 0) {
@@ -132,7 +131,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		abort();
 	if (fixed != NULL) {
 		if (qp_geo_check_plot(g, fixed, declared, acc, NULL, &r2,
-				      &again, err, sizeof err) != 0 ||
+		                      &again, err, sizeof err) != 0 ||
 		    again != NULL || r2.winding_fixed ||
 		    !close_to(r2.area_ha, r.area_ha))
 			abort();
@@ -140,8 +139,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (qp_geo_overlap_ha(g, root, root, &ov) != 0 || !isfinite(ov) ||
 	    ov < 0)
 		abort();
-	if (plot_sized(root) &&
-	    fabs(ov - r.area_ha) > 0.01 + 1e-6 * r.area_ha)
+	if (plot_sized(root) && fabs(ov - r.area_ha) > 0.01 + 1e-6 * r.area_ha)
 		abort();
 	json_decref(fixed);
 out:
