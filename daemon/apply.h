@@ -32,6 +32,7 @@
 #include <lmdb.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "delta.h"
 #include "hlc.h"
@@ -62,6 +63,8 @@ struct qp_store {
 	uint8_t sk[QP_SKEY_LEN];
 	qp_hlc hlc; /* in memory; persisted in meta with each write */
 	qp_uuid_gen ugen;
+	unsigned psize; /* LMDB page size */
+	off_t filled;   /* the data file is known written up to here */
 };
 
 #define QP__MAP_RETRIES 40 /* map doublings before a transaction gives up */

@@ -19,6 +19,13 @@
 /* Stop reading from a client whose unsent replies exceed this. */
 #define QP_CLIENT_OUT_HIGH (8u << 20)
 #define QP_READ_CHUNK 65536
+/* Group commit gathering: a commit waits, polling without blocking, while
+ * fewer writes are pending than the recent batches held, until no request
+ * has arrived for QP_GATHER_IDLE_NS or the first pending write has waited
+ * QP_GATHER_MAX_NS.  An fsync costs far more than the wait, so a batch
+ * that is not split in two is worth it. */
+#define QP_GATHER_IDLE_NS 40000u
+#define QP_GATHER_MAX_NS 400000u
 
 typedef struct qp_client qp_client;
 
@@ -54,6 +61,13 @@ struct qp_server {
 	const qp_log *lg;
 	uv_pipe_t listener;
 	uv_check_t check;
+	uv_idle_t idle; /* active while gathering: the loop polls, not waits */
+	int idling;
+	size_t npending;     /* write requests awaiting commit */
+	size_t want;         /* recent batch size (decaying maximum) */
+	uint64_t first_ns;   /* when the oldest pending write arrived */
+	uint64_t last_ns;    /* when the newest one arrived */
+	uint8_t rbuf[QP_READ_CHUNK]; /* reads are consumed at once */
 	qp_client *clients;
 	qp_req *wfirst, *wlast;
 	int stopping;
@@ -366,6 +380,8 @@ static void commit_pending(qp_server *srv)
 		r->client->waiting_writes--;
 	}
 	srv->wfirst = srv->wlast = NULL;
+	srv->npending = 0;
+	srv->want = n > srv->want - srv->want / 8 ? n : srv->want - srv->want / 8;
 	free(groups);
 
 	for (qp_client *c = srv->clients; c != NULL; c = c->next) {
@@ -374,9 +390,34 @@ static void commit_pending(qp_server *srv)
 	}
 }
 
+static void on_idle(uv_idle_t *h)
+{
+	(void)h; /* only keeps the loop from blocking while gathering */
+}
+
 static void on_check(uv_check_t *h)
 {
-	commit_pending(h->data);
+	qp_server *srv = h->data;
+	uint64_t now;
+
+	if (srv->npending == 0)
+		return;
+	if (srv->npending < srv->want && !srv->stopping) {
+		now = uv_hrtime();
+		if (now - srv->last_ns < QP_GATHER_IDLE_NS &&
+		    now - srv->first_ns < QP_GATHER_MAX_NS) {
+			if (!srv->idling) {
+				uv_idle_start(&srv->idle, on_idle);
+				srv->idling = 1;
+			}
+			return;
+		}
+	}
+	if (srv->idling) {
+		uv_idle_stop(&srv->idle);
+		srv->idling = 0;
+	}
+	commit_pending(srv);
 }
 
 /* ---- requests ------------------------------------------------------- */
@@ -446,6 +487,9 @@ static void handle_frame(qp_client *c, const uint8_t *body, uint32_t len)
 		}
 		r->is_write = 1;
 		c->waiting_writes++;
+		srv->last_ns = uv_hrtime();
+		if (srv->npending++ == 0)
+			srv->first_ns = srv->last_ns;
 		if (srv->wlast)
 			srv->wlast->wnext = r;
 		else
@@ -459,11 +503,12 @@ static void handle_frame(qp_client *c, const uint8_t *body, uint32_t len)
 
 /* ---- client I/O ----------------------------------------------------- */
 
+/* One buffer serves every read: on_read consumes it before returning. */
 static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
 {
-	(void)h;
+	qp_client *c = h->data;
 	(void)hint;
-	buf->base = qp_xmalloc(QP_READ_CHUNK);
+	buf->base = (char *)c->srv->rbuf;
 	buf->len = QP_READ_CHUNK;
 }
 
@@ -475,14 +520,12 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 	int rc;
 
 	if (nread < 0) {
-		free(buf->base);
 		if (nread != UV_EOF)
 			qp_log_debug(c->srv->lg, "client read: %s", uv_strerror((int)nread));
 		client_close(c);
 		return;
 	}
 	rc = qp_framer_feed(&c->fr, buf->base, (size_t)nread);
-	free(buf->base);
 	if (rc != 0) {
 		client_protocol_error(c, rc, "frame longer than the API limit or empty");
 		client_flush(c);
@@ -682,6 +725,9 @@ int qp_server_start(uv_loop_t *loop, qp_node *node, qp_store *store,
 	srv->check.data = srv;
 	srv->handles++;
 	uv_check_start(&srv->check, on_check);
+	uv_idle_init(loop, &srv->idle);
+	srv->idle.data = srv;
+	srv->handles++;
 	*out = srv;
 	return 0;
 }
@@ -739,6 +785,8 @@ void qp_server_stop(qp_server *srv)
 	}
 	uv_check_stop(&srv->check);
 	uv_close((uv_handle_t *)&srv->check, on_server_handle_closed);
+	uv_idle_stop(&srv->idle);
+	uv_close((uv_handle_t *)&srv->idle, on_server_handle_closed);
 	uv_close((uv_handle_t *)&srv->listener, on_server_handle_closed);
 	unlink(srv->node->sock);
 }

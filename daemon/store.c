@@ -24,10 +24,62 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #define MAP_START (64u << 20)
+#define PREFILL_LOW   ((off_t)2 << 20) /* refill when less is left */
+#define PREFILL_CHUNK ((off_t)8 << 20) /* at least this much at a time */
 
 /* ---- environment -------------------------------------------------- */
+
+/* Keep the data file written with zeros some way past the pages LMDB has
+ * used.  LMDB appends pages at the end of the file as the store grows;
+ * when a commit writes past the end (or into blocks never written), the
+ * fdatasync of that commit must also write the file system's metadata
+ * (block allocation, file size), which on ext4 is one more synchronous
+ * write per commit.  Writing zeros ahead of need, a chunk at a time and
+ * synced once, makes the commits that follow overwrite blocks that already
+ * exist.  Called with the write lock held (a top-level write transaction
+ * was just begun), so no other writer is writing the region beyond the
+ * last committed page, which holds nothing any reader can see.  Failures
+ * are ignored: the file then grows as LMDB writes, as it would anyway. */
+static void prefill(qp_store *s)
+{
+	static const char zeros[1u << 16];
+	MDB_envinfo info;
+	struct stat st;
+	int fd;
+	off_t used, end, want, off;
+
+	if (mdb_env_info(s->env, &info) != 0)
+		return;
+	used = (off_t)(info.me_last_pgno + 1) * (off_t)s->psize;
+	if (s->filled >= used + PREFILL_LOW)
+		return;
+	if (mdb_env_get_fd(s->env, &fd) != 0 || fstat(fd, &st) != 0)
+		return;
+	end = st.st_size > used ? st.st_size : used;
+	if (end >= used + PREFILL_LOW) {
+		s->filled = end;
+		return;
+	}
+	want = used + PREFILL_CHUNK + used / 8;
+	if (want > (off_t)info.me_mapsize)
+		want = (off_t)info.me_mapsize;
+	want -= want % (off_t)s->psize;
+	for (off = end; off < want;) {
+		size_t n = (size_t)(want - off) < sizeof zeros
+		               ? (size_t)(want - off)
+		               : sizeof zeros;
+		ssize_t w = pwrite(fd, zeros, n, off);
+		if (w <= 0)
+			break;
+		off += w;
+	}
+	if (off > end && fdatasync(fd) == 0)
+		s->filled = off;
+}
 
 /* Begin a transaction, adopting a map grown by another process. */
 int qp__store_txn_begin(qp_store *s, MDB_txn *parent, unsigned flags,
@@ -39,6 +91,8 @@ int qp__store_txn_begin(qp_store *s, MDB_txn *parent, unsigned flags,
 			return QP_ESTORE;
 		rc = mdb_txn_begin(s->env, parent, flags, txn);
 	}
+	if (rc == 0 && parent == NULL && !(flags & MDB_RDONLY))
+		prefill(s);
 	return qp__mdb(rc);
 }
 
@@ -164,6 +218,14 @@ int qp_store_open(const char *path, const uint8_t pk[QP_KEY_LEN],
 	if (rc != 0) {
 		rc = rc > 0 ? -rc : QP_ESTORE;
 		goto fail;
+	}
+	{
+		MDB_stat st;
+		if (mdb_env_stat(s->env, &st) != 0) {
+			rc = QP_ESTORE;
+			goto fail;
+		}
+		s->psize = st.ms_psize;
 	}
 	while ((rc = open_dbs(s)) == QP__EMAPFULL &&
 	       tries++ < QP__MAP_RETRIES) {

@@ -137,6 +137,18 @@ static void write_hdr(uint8_t *b, const qp_feed *feed, uint64_t seq,
 	qp_put_be32(b + OFF_BODY, body_len);
 }
 
+/* One compression context per thread, made on first use and kept:
+ * ZSTD_compress would allocate and set up a new one for every delta, which
+ * costs more than compressing a small one.  Owned by the thread for the
+ * life of the process.  Aborts when out of memory, like qp_xmalloc. */
+static ZSTD_CCtx *cctx(void)
+{
+	static _Thread_local ZSTD_CCtx *c;
+	if (c == NULL && (c = ZSTD_createCCtx()) == NULL)
+		abort();
+	return c;
+}
+
 /* Build and sign a delta; see delta.h.  prev may be NULL, meaning all
  * zero, which seq 1 requires.  Errors: QP_EINVAL (no ops, seq 0, nonzero
  * prev at seq 1, key mismatch, an op with a bad type, an empty or over-long
@@ -196,9 +208,9 @@ int qp_delta_build(const qp_feed *feed, uint64_t seq,
 		size_t bound = ZSTD_compressBound(raw_len), zn;
 		uint8_t *z = qp_xmalloc(QP_DELTA_HDR + bound + QP_DELTA_SIG);
 
-		zn = ZSTD_compress(z + QP_DELTA_HDR, bound,
-				   sb.data + QP_DELTA_HDR, raw_len,
-				   QP__ZSTD_LEVEL);
+		zn = ZSTD_compressCCtx(cctx(), z + QP_DELTA_HDR, bound,
+				       sb.data + QP_DELTA_HDR, raw_len,
+				       QP__ZSTD_LEVEL);
 		if (ZSTD_isError(zn)) {
 			free(z);
 			rc = QP_ECOMPRESS;
