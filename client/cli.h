@@ -61,6 +61,15 @@ int qp_cmd_get(qp_cli *c, int argc, char **argv);
 int qp_cmd_list(qp_cli *c, int argc, char **argv);
 int qp_cmd_import(qp_cli *c, int argc, char **argv);
 int qp_cmd_export(qp_cli *c, int argc, char **argv);
+/* Sync (cmd_sync.c). */
+int qp_cmd_enroll(qp_cli *c, int argc, char **argv);
+int qp_cmd_join(qp_cli *c, int argc, char **argv);
+int qp_cmd_revoke(qp_cli *c, int argc, char **argv);
+int qp_cmd_peers(qp_cli *c, int argc, char **argv);
+int qp_cmd_sync(qp_cli *c, int argc, char **argv);
+int qp_cmd_conflicts(qp_cli *c, int argc, char **argv);
+int qp_cmd_quarantine(qp_cli *c, int argc, char **argv);
+int qp_cmd_bundle(qp_cli *c, int argc, char **argv);
 
 /* Print "quipu: <message>\n" on stderr. */
 void qp_cli_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

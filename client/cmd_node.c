@@ -36,7 +36,7 @@ int qp_cmd_init(qp_cli *c, int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *role = "field", *listen = NULL;
-	char hex[2 * QP_KEY_LEN + 1];
+	char hex[2 * QP_KEY_LEN + 1], dflt[32];
 	int o, status = QP_EXIT_OK, rc;
 	static const uint8_t zero[QP_KEY_LEN];
 
@@ -57,6 +57,11 @@ int qp_cmd_init(qp_cli *c, int argc, char **argv)
 	if (listen != NULL && !listen_ok(listen))
 		return qp_cli_usage(argv[0], "--listen wants HOST:PORT, not "
 				    "\"%s\"", listen);
+	/* A hub is useless without a listen address: give it the default
+	 * port on every interface rather than a hub nobody can reach. */
+	if (listen == NULL && strcmp(role, "hub") == 0)
+		listen = qp_fmt(dflt, sizeof(dflt), "0.0.0.0:%d",
+				QP_DEFAULT_PORT);
 	if ((status = qp_cli_paths(c)) != QP_EXIT_OK)
 		return status;
 	rc = qp_node_init(&c->node, role, listen);
@@ -209,6 +214,51 @@ static void print_records(const json_t *recs)
 	printf("%s\n", first ? "" : ")");
 }
 
+/* Text of a peer's member for a status line: control characters blanked
+ * (it may come from the network), dflt when absent, null or empty. */
+static void peer_text(FILE *out, const json_t *p, const char *key,
+		      const char *dflt)
+{
+	const json_t *v = json_object_get(p, key);
+	const char *s = json_string_value(v);
+	char *dump = NULL;
+
+	if (v == NULL || json_is_null(v) || (s != NULL && *s == '\0'))
+		s = dflt;
+	else if (s == NULL)
+		s = dump = qp_cli_dumps(v);
+	for (; *s != '\0'; s++)
+		fputc((unsigned char)*s < 0x20 || *s == 0x7f ? ' ' : *s, out);
+	free(dump);
+}
+
+/* One line per sync peer:
+ * "peer KEY16 NAME STATE: pending N, last ack ISO, last success ISO,
+ * last error: TEXT". */
+static void print_peers(const json_t *peers)
+{
+	const json_t *p, *key;
+	size_t i;
+
+	json_array_foreach(peers, i, p) {
+		key = json_object_get(p, "key");
+		printf("peer %.16s ",
+		       json_is_string(key) ? json_string_value(key) : "?");
+		peer_text(stdout, p, "name", "-");
+		putchar(' ');
+		peer_text(stdout, p, "state", "?");
+		printf(": pending ");
+		peer_text(stdout, p, "pending", "?");
+		printf(", last ack ");
+		peer_text(stdout, p, "last_ack", "never");
+		printf(", last success ");
+		peer_text(stdout, p, "last_success", "never");
+		printf(", last error: ");
+		peer_text(stdout, p, "last_error", "none");
+		putchar('\n');
+	}
+}
+
 int qp_cmd_status(qp_cli *c, int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -267,6 +317,7 @@ int qp_cmd_status(qp_cli *c, int argc, char **argv)
 		       (long long)json_integer_value(
 			       sget(reply, "records_written")),
 		       (long long)json_integer_value(sget(reply, "max_batch")));
+	print_peers(sget(reply, "peers"));
 	json_decref(reply);
 	return QP_EXIT_OK;
 }

@@ -21,7 +21,8 @@ static const qp_cmd cmds[] = {
 	  "node.json and the store directory, then print the public key.\n"
 	  "Works offline; refuses when DIR already holds a key.\n\n"
 	  "  --role ROLE         field (default) or hub\n"
-	  "  --listen HOST:PORT  address a hub listens on for sync\n" DATA_HELP,
+	  "  --listen HOST:PORT  address a hub listens on for sync (a hub's\n"
+	  "                      default: 0.0.0.0:7420)\n" DATA_HELP,
 	  "create a node (key, config, store); prints its public key" },
 	{ "id", qp_cmd_id,
 	  "usage: quipu [-d DIR] id\n"
@@ -32,7 +33,8 @@ static const qp_cmd cmds[] = {
 	  "usage: quipu [-d DIR] status [--json]\n"
 	  "Show quipud's status: key, role, records per kind, deltas, feeds,\n"
 	  "conflicts, quarantine, map size, state digest, uptime, clients,\n"
-	  "commits and writes.\n\n"
+	  "commits and writes, and one line per sync peer (state, deltas the\n"
+	  "hub has not acked, last ack, last success, last error).\n\n"
 	  "  --json              print the daemon's reply as one JSON object\n"
 	  DATA_HELP,
 	  "show daemon and store status" },
@@ -105,6 +107,88 @@ static const qp_cmd cmds[] = {
 	  "the state from the log; prints a summary.  Exit status 1 when the\n"
 	  "log or the state does not verify.\n\n" DATA_HELP,
 	  "re-check signatures and hash chains; rebuild and compare state" },
+	{ "enroll", qp_cmd_enroll,
+	  "usage: quipu [-d DIR] enroll --pubkey KEY --org ORG [--org ORG...] "
+	  "--name NAME\n"
+	  "                    [--role technician|relay|hub] [--expires DATE] "
+	  "[--address HOST:PORT]\n"
+	  "On a hub: certify the device whose public key is KEY (its `quipu\n"
+	  "id`) for the organisations ORG, and print its join token, one line\n"
+	  "to give to the device's `quipu join`.\n\n"
+	  "  -k, --pubkey KEY    the device's public key (64 hex digits)\n"
+	  "  -O, --org ORG       organisation id (UUID) whose records the\n"
+	  "                      device may read and write; repeatable\n"
+	  "  -n, --name NAME     display name (1 to 64 bytes)\n"
+	  "  -r, --role ROLE     technician (default), relay or hub\n"
+	  "  -e, --expires DATE  YYYY-MM-DD (end of that day, UTC), an ISO\n"
+	  "                      date-time, or never (default: in one year)\n"
+	  "  -a, --address HOST:PORT\n"
+	  "                      hub address the device dials (default: the\n"
+	  "                      hub's listen address in node.json)\n"
+	  DATA_HELP,
+	  "certify a device for a hub; prints its join token" },
+	{ "join", qp_cmd_join,
+	  "usage: quipu [-d DIR] join TOKEN\n"
+	  "Join the hub that issued TOKEN (from its `quipu enroll`; - reads\n"
+	  "it from stdin).  Blanks and line breaks in a pasted token are\n"
+	  "ignored.  quipud checks and stores the token, then syncs with the\n"
+	  "hub whenever it can reach it.\n\n" DATA_HELP,
+	  "join a hub with a join token" },
+	{ "revoke", qp_cmd_revoke,
+	  "usage: quipu [-d DIR] revoke KEY [--after-seq N]\n"
+	  "On a hub: revoke the device key KEY.  Its deltas with a seq above N\n"
+	  "are no longer accepted (quarantined where held); those up to N\n"
+	  "stay valid.  The revocation reaches every device at its next sync.\n"
+	  "\n"
+	  "  -s, --after-seq N   last seq that stays valid (0: none; default:\n"
+	  "                      the highest seq the hub holds from KEY)\n"
+	  DATA_HELP,
+	  "revoke a device key" },
+	{ "peers", qp_cmd_peers,
+	  "usage: quipu [-d DIR] peers [--json]\n"
+	  "List the nodes this node syncs with: key (first 16 hex digits),\n"
+	  "name, role, last contact, lag (deltas the peer lacks from us),\n"
+	  "pending (deltas not yet acked) and last error.\n\n"
+	  "  -j, --json          print the peers as one JSON array\n"
+	  DATA_HELP,
+	  "list sync peers" },
+	{ "sync", qp_cmd_sync,
+	  "usage: quipu [-d DIR] sync [--wait] [--timeout S]\n"
+	  "Sync with the hub now.  With --wait, return only when the hub has\n"
+	  "acked every local delta (exit 0), or report why not (exit 1).\n\n"
+	  "  -w, --wait          wait until the hub acked everything\n"
+	  "  -t, --timeout S     give up waiting after S seconds (default 60)\n"
+	  DATA_HELP,
+	  "sync with the hub now (--wait: until it acked everything)" },
+	{ "conflicts", qp_cmd_conflicts,
+	  "usage: quipu [-d DIR] conflicts [--json]\n"
+	  "List fields that concurrent edits set to different values: record\n"
+	  "id, kind, field, then each competing value with its author (first\n"
+	  "16 hex digits) and HLC.\n\n"
+	  "  -j, --json          print the conflicts as one JSON array\n"
+	  DATA_HELP,
+	  "list conflicting concurrent edits" },
+	{ "quarantine", qp_cmd_quarantine,
+	  "usage: quipu [-d DIR] quarantine [--json]\n"
+	  "List quarantined ops (signed and held, but not applied): author\n"
+	  "(first 16 hex digits), org, seq, op index and the reason.\n\n"
+	  "  -j, --json          print the entries as one JSON array\n"
+	  DATA_HELP,
+	  "list quarantined ops and why" },
+	{ "bundle", qp_cmd_bundle,
+	  "usage: quipu [-d DIR] bundle export FILE [--for KEY | --since "
+	  "VECTOR.json]\n"
+	  "       quipu [-d DIR] bundle import FILE\n"
+	  "Carry deltas without a network (USB stick, mail).  export writes\n"
+	  "the deltas this node holds to FILE; import reads a bundle and\n"
+	  "ingests its deltas as a sync would, reporting refused ones on\n"
+	  "stderr (exit 0 when the bundle was read completely, 1 when the\n"
+	  "bundle itself is damaged).\n\n"
+	  "  -f, --for KEY       only what device KEY may see (its orgs)\n"
+	  "  -s, --since FILE    only deltas after the version vector in FILE:\n"
+	  "                      [{\"author\": KEY, \"org\": ORG, \"seq\": N}, ...]\n"
+	  DATA_HELP,
+	  "write or read an offline bundle of deltas" },
 };
 
 #define NCMDS (sizeof(cmds) / sizeof(cmds[0]))
@@ -128,7 +212,7 @@ static void usage(FILE *out)
 	      "commands:\n",
 	      out);
 	for (i = 0; i < NCMDS; i++)
-		fprintf(out, "  %-8s %s\n", cmds[i].name, cmds[i].brief);
+		fprintf(out, "  %-10s %s\n", cmds[i].name, cmds[i].brief);
 	fputs("\noptions:\n" DATA_HELP
 	      "  -V, --version       print the version\n\n"
 	      "environment: QUIPU_DATA (data directory), QUIPU_TIMEOUT (seconds "

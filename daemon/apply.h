@@ -63,6 +63,8 @@ struct qp_store {
 	uint8_t sk[QP_SKEY_LEN];
 	qp_hlc hlc; /* in memory; persisted in meta with each write */
 	qp_uuid_gen ugen;
+	MDB_dbi sync_db[5]; /* store_sync.c's databases, opened on first use */
+	int sync_open;      /* sync_db holds them */
 	unsigned psize; /* LMDB page size */
 	off_t filled;   /* the data file is known written up to here */
 };

@@ -19,6 +19,7 @@
 #include "err.h"
 #include "log.h"
 #include "node.h"
+#include "peer.h"
 #include "server.h"
 #include "store.h"
 #include "wire.h"
@@ -26,6 +27,7 @@
 typedef struct qp_daemon {
 	qp_log lg;
 	qp_server *srv;
+	qp_peers *peers;
 	uv_signal_t sigint, sigterm;
 } qp_daemon;
 
@@ -48,6 +50,7 @@ static void on_signal(uv_signal_t *h, int signum)
 	qp_daemon *d = h->data;
 	qp_log_info(&d->lg, "signal %d: finishing in-flight commits and stopping",
 		    signum);
+	qp_peers_stop(d->peers);
 	qp_server_stop(d->srv);
 	uv_close((uv_handle_t *)&d->sigint, NULL);
 	uv_close((uv_handle_t *)&d->sigterm, NULL);
@@ -147,6 +150,13 @@ int main(int argc, char **argv)
 		uv_loop_close(&loop);
 		goto out;
 	}
+	if ((rc = qp_peers_start(&loop, &node, st, &d.lg, &d.peers)) != 0) {
+		qp_server_stop(d.srv);
+		uv_run(&loop, UV_RUN_DEFAULT);
+		uv_loop_close(&loop);
+		goto out;
+	}
+	qp_server_set_peers(d.srv, d.peers);
 	write_pidfile(node.pidfile);
 	uv_signal_init(&loop, &d.sigint);
 	uv_signal_init(&loop, &d.sigterm);

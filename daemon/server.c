@@ -2,6 +2,7 @@
 #include "server.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -37,6 +38,8 @@ typedef struct qp_req {
 	json_t *msg;   /* the request (owned) */
 	json_t *reply; /* NULL until answered (owned) */
 	int is_write;
+	int deferred;      /* answered later by the sync engine */
+	qp_deferred def;   /* its completion (peer.h) */
 	qp_write *writes;
 	size_t nwrites;
 } qp_req;
@@ -69,6 +72,7 @@ struct qp_server {
 	uint64_t last_ns;    /* when the newest one arrived */
 	uint8_t rbuf[QP_READ_CHUNK]; /* reads are consumed at once */
 	qp_client *clients;
+	qp_peers *peers; /* sync engine, or NULL */
 	qp_req *wfirst, *wlast;
 	int stopping;
 	int handles; /* open handles of the server itself */
@@ -187,6 +191,7 @@ static json_t *do_status(qp_server *srv, qp_req *r)
 	json_object_set_new(rep, "key", json_string(key));
 	json_object_set_new(rep, "daemon", d);
 	json_object_set_new(rep, "store", stats);
+	json_object_set_new(rep, "peers", qp_peers_status(srv->peers));
 	return rep;
 }
 
@@ -238,6 +243,18 @@ static json_t *answer_read(qp_server *srv, qp_req *r)
 		return do_verify(srv, r);
 	if (strcmp(op, "id") == 0)
 		return do_id(srv, r);
+	if (srv->peers != NULL) {
+		int handled = 0;
+		json_t *rep = qp_peers_api(srv->peers, op, r->msg, &r->def, &handled);
+		if (handled && rep == NULL) {
+			r->deferred = 1; /* qp_peers completes it through r->def */
+			return NULL;
+		}
+		if (handled) {
+			json_object_set_new(rep, "rid", json_integer(r->rid));
+			return rep;
+		}
+	}
 	return reply_err(r->rid, QP_EINVAL,
 			 qp_fmt(msg, sizeof(msg), "unknown op '%.32s'", op));
 }
@@ -310,8 +327,8 @@ static void answer_waiting_reads(qp_client *c)
 	for (qp_req *r = c->head; r != NULL; r = r->next) {
 		if (r->reply != NULL)
 			continue;
-		if (r->is_write)
-			break; /* still waiting for a later commit */
+		if (r->is_write || r->deferred)
+			break; /* still waiting for a later commit or for sync */
 		r->reply = answer_read(c->srv, r);
 	}
 }
@@ -381,6 +398,8 @@ static void commit_pending(qp_server *srv)
 	}
 	srv->wfirst = srv->wlast = NULL;
 	srv->npending = 0;
+	if (rc == 0 && srv->peers != NULL)
+		qp_peers_kick(srv->peers); /* push new deltas to the hub */
 	srv->want = n > srv->want - srv->want / 8 ? n : srv->want - srv->want / 8;
 	free(groups);
 
@@ -421,6 +440,28 @@ static void on_check(uv_check_t *h)
 }
 
 /* ---- requests ------------------------------------------------------- */
+
+/* The sync engine answers a deferred request (sync --wait); NULL when it
+ * stopped first. */
+static void on_deferred_done(qp_deferred *d, json_t *reply)
+{
+	qp_req *r = (qp_req *)((char *)d - offsetof(qp_req, def));
+	qp_client *c = r->client;
+
+	if (reply == NULL)
+		reply = reply_err(r->rid, QP_ECLOSED, "quipud is stopping");
+	else
+		json_object_set_new(reply, "rid", json_integer(r->rid));
+	r->deferred = 0;
+	if (c == NULL) { /* its client went away */
+		json_decref(reply);
+		req_free(r);
+		return;
+	}
+	r->reply = reply;
+	answer_waiting_reads(c);
+	client_flush(c);
+}
 
 static void client_enqueue(qp_client *c, qp_req *r)
 {
@@ -477,6 +518,7 @@ static void handle_frame(qp_client *c, const uint8_t *body, uint32_t len)
 	r->client = c;
 	r->msg = msg;
 	r->rid = json_integer_value(json_object_get(msg, "rid"));
+	r->def.done = on_deferred_done;
 	client_enqueue(c, r);
 
 	if (strcmp(op, "add") == 0 || strcmp(op, "update") == 0 ||
@@ -612,7 +654,7 @@ static void on_client_closed(uv_handle_t *h)
 	for (r = c->head; r != NULL; r = next) {
 		next = r->next;
 		r->next = NULL;
-		if (r->is_write && r->reply == NULL)
+		if ((r->is_write || r->deferred) && r->reply == NULL)
 			r->client = NULL;
 		else
 			req_free(r);
@@ -730,6 +772,11 @@ int qp_server_start(uv_loop_t *loop, qp_node *node, qp_store *store,
 	srv->handles++;
 	*out = srv;
 	return 0;
+}
+
+void qp_server_set_peers(qp_server *srv, qp_peers *peers)
+{
+	srv->peers = peers;
 }
 
 /* Called as each of the server's own handles (and, while stopping, each

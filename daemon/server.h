@@ -22,6 +22,7 @@
 
 #include "log.h"
 #include "node.h"
+#include "peer.h"
 #include "store.h"
 
 typedef struct qp_server qp_server;
@@ -32,6 +33,11 @@ typedef struct qp_server qp_server;
  * success *out is set. */
 int qp_server_start(uv_loop_t *loop, qp_node *node, qp_store *store,
 		    const qp_log *lg, qp_server **out);
+
+/* Route the sync family of API operations to peers, tell it of commits
+ * that made new deltas, and add its per-peer status to `status`.  May be
+ * NULL (no sync). */
+void qp_server_set_peers(qp_server *srv, qp_peers *peers);
 
 /* Stop: close the listener, stop reading, commit the writes already
  * received, send their replies, then close every client.  The server frees

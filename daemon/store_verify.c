@@ -9,6 +9,7 @@
 #include "hlc.h"
 #include "store.h"
 #include "store_internal.h"
+#include "store_sync_internal.h"
 #include "util.h"
 
 #include <lmdb.h>
@@ -133,8 +134,11 @@ static int verify_log(qp_store *s, qp__tx *t, vstate *v)
 		qp_delta_hash(d.mv_data, d.mv_size, hash);
 		seq = kseq;
 		v->deltas++;
-		if ((rc = qp__apply_delta(t, d.mv_data, d.mv_size, &hdr,
-		                          &nops)) != 0)
+		nops = 0; /* a revoked key's ops past the cut: quarantined */
+		if ((rc = qp__store_revoked(s, t->txn, &hdr)) == 0)
+			rc = qp__apply_delta(t, d.mv_data, d.mv_size, &hdr,
+			                     &nops);
+		if (rc < 0)
 			goto out;
 		v->ops += nops;
 	}

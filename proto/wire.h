@@ -21,6 +21,35 @@
  * status    -                                      stats (store.h) + daemon
  * verify    -                                      report (store.h)
  *
+ * Sync ops (issue 3; /work/notes/sync.md):
+ * enroll    pubkey (hex), orgs: [uuid...], name,   token, cert: {device, role,
+ *           role?, expires? (unix s, 0 = never),     name, orgs, expires}
+ *           address?
+ * join      token                                  hub: {key, address}, orgs
+ * revoke    key (hex), after_seq?                  revocation: {key, after_seq}
+ * peers     -                                      peers: [{key, name, role,
+ *                                                    orgs, address?,
+ *                                                    last_contact, lag, acked,
+ *                                                    pending, last_error,
+ *                                                    revoked?}]
+ * sync      wait?, timeout_ms?                     - (with wait: ok once the
+ *                                                    hub acked every local
+ *                                                    delta, else an error)
+ * conflicts limit?                                 conflicts: [{id, kind,
+ *                                                    field, values: [{value,
+ *                                                    author, hlc}]}]
+ * quarantine limit?                                quarantine: [{author, org,
+ *                                                    seq, op_index, reason,
+ *                                                    op}]
+ * bundle_export path (absolute), for? (hex key),   path, deltas, bytes
+ *           since? ([{author, org, seq}])
+ * bundle_import path (absolute)                    deltas, applied,
+ *                                                    duplicates,
+ *                                                    refused: [{reason}]
+ * status also carries "peers": [{key, name, address, state
+ * (connected|idle|backoff), pending, last_ack, last_success, last_error,
+ * next_attempt_s, counters}].
+ *
  * (1) Acknowledged only after the write is durable.  All records of one
  * request are accepted or refused together; on refusal "index" names the
  * failing record (0-based) and nothing was written.

@@ -8,6 +8,10 @@
 # $QUIPU_BENCH_DIR (default /var/tmp: /tmp may be tmpfs, where fsync costs
 # nothing and the numbers would mean little), removed at exit.
 # QUIPU_BENCH_SECONDS sets the length of each rate run (default 2).
+# Sync benchmarks (a hub and field nodes on loopback): sync_throughput,
+# sync_wire_bytes_per_record, local_rebuild, hub_ingest_50.
+# QUIPU_BENCH_SYNC_RECORDS (default 100000) and QUIPU_BENCH_DEVICES (default
+# 50, 2,000 records each) size them; QUIPU_BENCH_SYNC=0 skips them.
 set -u
 
 if [ $# -ne 1 ] || [ ! -d "$1" ]; then
@@ -25,7 +29,15 @@ done
 
 TMP=$(mktemp -d "${QUIPU_BENCH_DIR:-/var/tmp}/quipu-bench.XXXXXX") || exit 1
 QPD_PID=""
+SYNC_PIDS=""
 cleanup() {
+	local p
+	for p in $SYNC_PIDS; do
+		# Only a quipud of ours (pids are reused).
+		case $(cat "/proc/$p/comm" 2>/dev/null) in
+		quipud*) kill -KILL "$p" 2>/dev/null ;;
+		esac
+	done
 	if [ -n "$QPD_PID" ] && kill -0 "$QPD_PID" 2>/dev/null; then
 		kill -TERM "$QPD_PID" 2>/dev/null
 		for _ in $(seq 1 100); do
@@ -110,4 +122,230 @@ PY
 kill -TERM "$QPD_PID"
 wait "$QPD_PID" || { log "quipud exited non-zero on SIGTERM"; failed=1; }
 QPD_PID=""
+
+# ---------------------------------------------------------------------------
+# Sync: a hub and field nodes on loopback.
+
+Q="$BIN/quipu"
+
+free_port() {
+	python3 -c 'import socket
+s = socket.socket()
+s.bind(("127.0.0.1", 0))
+print(s.getsockname()[1])
+s.close()'
+}
+
+# sd_start DIR: start quipud on DIR (log DIR.log, pid in DIR.pid) and wait
+# until it answers.
+sd_start() {
+	local pid
+	"$BIN/quipud" -d "$1" >>"$1.log" 2>&1 &
+	pid=$!
+	echo "$pid" >"$1.pid"
+	SYNC_PIDS="$SYNC_PIDS $pid"
+	for _ in $(seq 1 400); do
+		kill -0 "$pid" 2>/dev/null || { tail -n 20 "$1.log" >&2; return 1; }
+		if [ -S "$1/quipud.sock" ] && "$Q" -d "$1" status >/dev/null 2>&1; then
+			return 0
+		fi
+		sleep 0.05
+	done
+	return 1
+}
+
+# sd_stop DIR: SIGTERM and wait.
+sd_stop() {
+	local pid
+	pid=$(cat "$1.pid")
+	kill -TERM "$pid" 2>/dev/null
+	for _ in $(seq 1 200); do
+		kill -0 "$pid" 2>/dev/null || return 0
+		sleep 0.05
+	done
+	kill -KILL "$pid" 2>/dev/null
+}
+
+add1() { # DIR KIND JSON: print the id
+	printf '%s\n' "$3" | "$Q" -d "$1" add "$2"
+}
+
+# sync_setup HUB: a hub with an org, a service, a session and 64 producers;
+# sets S_ORG, S_SES and writes the producer ids to HUB.producers.
+sync_setup() {
+	local hub=$1 port
+	port=$(free_port)
+	"$Q" -d "$hub" init --role hub --listen "127.0.0.1:$port" >/dev/null || return 1
+	sd_start "$hub" || return 1
+	S_ORG=$(add1 "$hub" org '{"ruc":"20601234565","name":"Cooperativa Agraria de Prueba de Sincronía","type":"cooperative","region":"Junín"}') || return 1
+	local svc
+	svc=$(add1 "$hub" service '{"org":"'"$S_ORG"'","title":"Manejo integrado de la roya","area":"production","provider":"Programa de prueba"}') || return 1
+	S_SES=$(add1 "$hub" session '{"org":"'"$S_ORG"'","service":"'"$svc"'","starts_at":"2026-11-23T09:00:00-05:00"}') || return 1
+	python3 - "$S_ORG" <<'PY' >"$hub.p.jsonl"
+import json, sys
+for i in range(64):
+    print(json.dumps({"org": sys.argv[1], "dni": "%08d" % (47000000 + i),
+                      "name": "Productor de Carga %d" % i,
+                      "sex": "MF"[i % 2], "community": "Anexo %d" % (i % 7)},
+                     ensure_ascii=False))
+PY
+	"$Q" -d "$hub" add producer --file "$hub.p.jsonl" >"$hub.producers"
+}
+
+# sync_device HUB DEV NAME: a field node enrolled for S_ORG, joined and
+# holding the session (so its attendance can refer to it).
+sync_device() {
+	local hub=$1 dev=$2 tok
+	"$Q" -d "$dev" init >/dev/null || return 1
+	sd_start "$dev" || return 1
+	tok=$("$Q" -d "$hub" enroll --pubkey "$("$Q" -d "$dev" id)" --org "$S_ORG" --name "$3") || return 1
+	"$Q" -d "$dev" join "$tok" >/dev/null || return 1
+	"$Q" -d "$dev" sync --wait --timeout 60 >/dev/null 2>&1 || true
+	for _ in $(seq 1 300); do
+		"$Q" -d "$dev" get "$S_SES" >/dev/null 2>&1 &&
+			[ "$("$Q" -d "$dev" list producer | grep -c .)" -eq 64 ] && return 0
+		sleep 0.2
+	done
+	log "$dev did not receive the session and producers"
+	return 1
+}
+
+# gen_attendance N SEED PRODUCERS: N attendance JSON lines at S_SES.
+gen_attendance() {
+	python3 - "$1" "$2" "$S_ORG" "$S_SES" "$3" <<'PY'
+import json, random, sys
+n, seed, org, ses = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4]
+prods = [l.strip() for l in open(sys.argv[5]) if l.strip()]
+rnd = random.Random(seed)
+st = ["present"] * 6 + ["left-early", "absent"]
+for i in range(n):
+    r = {"org": org, "session": ses, "status": rnd.choice(st)}
+    if i % 20 == 19:  # a neighbour who is not registered
+        r["dni"] = "%08d" % rnd.randrange(10000000, 99999999)
+        r["name"] = "Vecino %d Mamani" % i
+    else:
+        r["producer"] = rnd.choice(prods)
+    print(json.dumps(r, ensure_ascii=False))
+PY
+}
+
+# peer_counters DIR: "bytes_in bytes_out deltas_resent" summed over peers.
+peer_counters() {
+	"$Q" -d "$1" status --json | python3 -c 'import json, sys
+s = json.load(sys.stdin)
+c = [p.get("counters", {}) for p in s.get("peers", [])]
+print(sum(x.get("bytes_in", 0) for x in c), sum(x.get("bytes_out", 0) for x in c),
+      sum(x.get("deltas_resent_after_ack", 0) for x in c))'
+}
+
+now_us() {
+	echo $(($(date +%s%N) / 1000))
+}
+
+sync_benches() {
+	local N=${QUIPU_BENCH_SYNC_RECORDS:-100000} ND=${QUIPU_BENCH_DEVICES:-50}
+	local PER=2000 hub="$TMP/s-hub" dev="$TMP/s-dev" t0 t1 us din dout hin hout
+	local i hpid hwm rs d job
+
+	log "sync: hub and one device; $N attendance records imported offline"
+	sync_setup "$hub" || { log "sync setup failed"; return 1; }
+	sync_device "$hub" "$dev" bench-tablet || return 1
+	sd_stop "$hub"
+	gen_attendance "$N" 1 "$hub.producers" >"$TMP/att.jsonl"
+	"$Q" -d "$dev" import "$TMP/att.jsonl" --kind attendance --batch 500 >&2 ||
+		{ log "import failed"; return 1; }
+	sd_start "$hub" || return 1
+	t0=$(now_us)
+	"$Q" -d "$dev" sync --wait --timeout 900 >&2 || { log "sync --wait failed"; return 1; }
+	t1=$(now_us)
+	us=$((t1 - t0))
+	[ "$us" -gt 0 ] || us=1
+	rs=$("$Q" -d "$hub" list attendance | grep -c .)
+	[ "$rs" -eq "$N" ] || { log "the hub holds $rs of $N attendance records"; return 1; }
+	# Both directions at the device's socket are the whole wire.  The
+	# counters may only be added up when a session ends: then stop the hub
+	# so the device's session closes, and read them again.
+	read -r hin hout _ < <(peer_counters "$hub")
+	read -r din dout _ < <(peer_counters "$dev")
+	if [ "$((din + dout))" -eq 0 ]; then
+		log "device counters are 0 while connected; reading them after the session ends"
+		sd_stop "$hub"
+		sleep 1
+		read -r din dout _ < <(peer_counters "$dev")
+	fi
+	python3 - "$N" "$us" "$din" "$dout" "$hin" "$hout" <<'PY'
+import json, sys
+n, us, din, dout, hin, hout = map(int, sys.argv[1:])
+print(json.dumps({"bench": "sync_throughput", "value": round(n / (us / 1e6), 1),
+                  "unit": "records/s", "records": n, "seconds": us / 1e6},
+                 separators=(",", ":")))
+dev, hub = din + dout, hin + hout
+print(json.dumps({"bench": "sync_wire_bytes_per_record",
+                  "value": round(dev / n, 2), "unit": "bytes/record",
+                  "records": n, "device_bytes_in": din,
+                  "device_bytes_out": dout, "hub_bytes_in": hin,
+                  "hub_bytes_out": hout}, separators=(",", ":")))
+PY
+	# The same records applied in one process: quipud --verify re-checks
+	# every signature and rebuilds the state from the log.
+	sd_stop "$dev"
+	t0=$(now_us)
+	"$BIN/quipud" -d "$dev" --verify >&2 || { log "quipud --verify failed"; return 1; }
+	t1=$(now_us)
+	python3 - "$N" "$((t1 - t0))" "$us" <<'PY'
+import json, sys
+n, vus, sus = map(int, sys.argv[1:])
+print(json.dumps({"bench": "local_rebuild", "value": round(n / (vus / 1e6), 1),
+                  "unit": "records/s", "records": n, "seconds": vus / 1e6,
+                  "sync_slower_by": round(sus / max(vus, 1), 2)},
+                 separators=(",", ":")))
+PY
+	kill -0 "$(cat "$hub.pid")" 2>/dev/null && sd_stop "$hub"
+
+	log "sync: hub ingest from $ND devices at once, $PER records each"
+	hub="$TMP/m-hub"
+	sync_setup "$hub" || return 1
+	for i in $(seq 1 "$ND"); do
+		sync_device "$hub" "$TMP/m-dev$i" "tablet$i" || return 1
+	done
+	sd_stop "$hub"
+	for i in $(seq 1 "$ND"); do
+		gen_attendance "$PER" "$((i + 100))" "$hub.producers" >"$TMP/m-att.jsonl"
+		"$Q" -d "$TMP/m-dev$i" import "$TMP/m-att.jsonl" --kind attendance \
+			--batch 500 >/dev/null || { log "import on device $i failed"; return 1; }
+	done
+	sd_start "$hub" || return 1
+	hpid=$(cat "$hub.pid")
+	t0=$(now_us)
+	for i in $(seq 1 "$ND"); do
+		"$Q" -d "$TMP/m-dev$i" sync --wait --timeout 900 >"$TMP/m-sync$i.out" 2>&1 &
+	done
+	rs=0
+	for job in $(jobs -p); do
+		# Only the sync clients, not the daemons.
+		case " $SYNC_PIDS " in *" $job "*) continue ;; esac
+		wait "$job" || rs=1
+	done
+	t1=$(now_us)
+	[ "$rs" -eq 0 ] || { log "a device's sync failed: $(cat "$TMP"/m-sync*.out | sort | uniq -c | head -5)"; return 1; }
+	hwm=$(awk '/^VmHWM/ {print $2}' "/proc/$hpid/status")
+	rs=$("$Q" -d "$hub" list attendance | grep -c .)
+	[ "$rs" -eq $((ND * PER)) ] || { log "the hub holds $rs of $((ND * PER)) records"; return 1; }
+	python3 - "$((ND * PER))" "$((t1 - t0))" "$ND" "$hwm" <<'PY'
+import json, sys
+n, us, nd, hwm = map(int, sys.argv[1:])
+print(json.dumps({"bench": "hub_ingest_%d" % nd, "value": round(n / (us / 1e6), 1),
+                  "unit": "records/s", "records": n, "devices": nd,
+                  "seconds": us / 1e6, "peak_rss_kb": hwm},
+                 separators=(",", ":")))
+PY
+	for d in "$TMP"/m-dev* "$hub"; do
+		[ -f "$d.pid" ] && sd_stop "$d"
+	done
+	return 0
+}
+
+if [ "${QUIPU_BENCH_SYNC:-1}" != 0 ]; then
+	sync_benches || failed=1
+fi
 [ "$failed" -eq 0 ] || die "a benchmark failed"

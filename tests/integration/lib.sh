@@ -20,6 +20,7 @@ qp_root_init() {
 	: >"$QP_ROOT/daemons"
 	QP_PASSED=0
 	QP_FAILED=0
+	QP_SKIPPED=0
 	QP_FAILED_NAMES=""
 	trap qp_cleanup EXIT
 	trap 'exit 130' INT TERM
@@ -65,7 +66,12 @@ run_case() {
 	for pidf in "$dir"/*.qpd.pid; do
 		[ -f "$pidf" ] && qp_kill_quipud "$(cat "$pidf")"
 	done
-	if [ "$rc" -eq 0 ]; then
+	if [ "$rc" -eq 77 ] && [ -f "$dir/.skip" ]; then
+		# The case cannot run here (no root, no netem...): says why.
+		echo "SKIP $name: $(head -n 1 "$dir/.skip")"
+		QP_SKIPPED=$((QP_SKIPPED + 1))
+		rm -rf "$dir" "$log"
+	elif [ "$rc" -eq 0 ]; then
 		echo "PASS $name"
 		QP_PASSED=$((QP_PASSED + 1))
 		rm -rf "$dir" "$log"
@@ -87,6 +93,13 @@ run_case() {
 fail() {
 	echo "FAIL: $*" >&2
 	exit 1
+}
+
+# skip REASON: the case cannot run on this machine; counted as skipped.
+skip() {
+	echo "$*" >"$QP_CASE_DIR/.skip"
+	echo "SKIP: $*" >&2
+	exit 77
 }
 
 note() {

@@ -9,8 +9,9 @@
 #
 # Each case is a function case_NAME in one of the t_*.sh files next to this
 # script, registered with `qp_case NAME`.  Output: one `PASS NAME` or
-# `FAIL NAME` line per case, then `integration: N passed, N failed`.  The
-# exit status is non-zero when any case failed.
+# `FAIL NAME` line per case (`SKIP NAME: reason` for a case that cannot run
+# here, e.g. sync_lossy without root or netem), then `integration: N passed,
+# N failed, N skipped`.  The exit status is non-zero when any case failed.
 set -u
 
 QP_HERE=$(cd "$(dirname "$0")" && pwd)
@@ -70,5 +71,5 @@ for c in $QP_CASES; do
 	run_case "$c" "case_$c"
 done
 
-echo "integration: $QP_PASSED passed, $QP_FAILED failed"
+echo "integration: $QP_PASSED passed, $QP_FAILED failed, $QP_SKIPPED skipped"
 [ "$QP_FAILED" -eq 0 ]

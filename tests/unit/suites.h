@@ -20,8 +20,11 @@
 	X(geo)       \
 	X(csv)       \
 	X(store)     \
+	X(store_sync) \
 	X(node)      \
-	X(link)
+	X(link)      \
+	X(sync)      \
+	X(bundle)
 
 #define QP__SUITE_DECL(name) Suite *suite_##name(void);
 QP_SUITES(QP__SUITE_DECL)

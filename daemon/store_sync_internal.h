@@ -1,0 +1,43 @@
+/*
+ * store_sync_internal.h - shared by store_sync.c and store_sync_peer.c
+ * (the store's side of sync, see store_sync.h), plus the one hook the
+ * store's verify needs from sync.
+ */
+#ifndef QP_STORE_SYNC_INTERNAL_H
+#define QP_STORE_SYNC_INTERNAL_H
+
+#include <lmdb.h>
+
+#include "delta.h"
+#include "store.h"
+
+/* Indexes of struct qp_store's sync_db (apply.h). */
+enum {
+	QP__SDB_CERTS,
+	QP__SDB_REVOKED,
+	QP__SDB_PEERS,
+	QP__SDB_ACKS,
+	QP__SDB_KV,
+	QP__SDB_N
+};
+
+/* Open sync's databases once per store; call first in every public sync
+ * function (no transaction of s may be active on the first call).
+ * Errors: QP_EINVAL (s NULL), storage codes. */
+int qp__sync_ready(qp_store *s);
+
+/* Run fn in a write transaction and commit it; on a full map the
+ * transaction is aborted, the map grown and fn run again.  Returns fn's
+ * error (transaction aborted) or the commit's. */
+int qp__sync_write(qp_store *s, int (*fn)(qp_store *, MDB_txn *, void *),
+                   void *ctx);
+
+/* Begin a read-only transaction (QP_ESTORE when it cannot be begun). */
+int qp__sync_read(qp_store *s, MDB_txn **txn);
+
+/* For qp_store_verify's replay: 1 when the held delta hdr is covered by a
+ * revocation (its ops are in quarantine, not in the record state), 0 when
+ * not, or a storage code.  txn is any transaction of s. */
+int qp__store_revoked(qp_store *s, MDB_txn *txn, const qp_delta_hdr *hdr);
+
+#endif

@@ -1,0 +1,660 @@
+# t_sync.sh - sync between real quipud processes on loopback: a hub and
+# field nodes converge, org scope, conflicts, a hub killed mid-sync,
+# refusals (wrong hub key, expired certificate, revoked key), hostile
+# peers (tests/tools/qp_evil.c) and bundles.  The spec is
+# /work/notes/sync.md (issue 3).
+
+# ---------------------------------------------------------------------------
+# Helpers
+
+# free_port: a TCP port on 127.0.0.1 that was free a moment ago.
+free_port() {
+	python3 -c 'import socket
+s = socket.socket()
+s.bind(("127.0.0.1", 0))
+print(s.getsockname()[1])
+s.close()'
+}
+
+# hub_init DIR: a hub listening on a free loopback port; sets HUB_ADDR.
+hub_init() {
+	local key port
+	port=$(free_port)
+	key=$(q -d "$1" init --role hub --listen "127.0.0.1:$port")
+	printf '%s' "$key" | grep -Eq '^[0-9a-f]{64}$' || fail "hub init printed '$key'"
+	HUB_ADDR=127.0.0.1:$port
+}
+
+# hub_org HUB NAME RUCBASE: an org on the hub with a service and a session
+# (attendance refers to a session); sets ORG, SVC, SES.
+hub_org() {
+	local hub=$1
+	ORG=$(NODE=$hub add org '{"ruc":"'"$(ruc "$3")"'","name":"'"$2"'","type":"cooperative"}')
+	SVC=$(NODE=$hub add service '{"org":"'"$ORG"'","title":"Manejo integrado de la roya","area":"production","provider":"Equipo técnico"}')
+	SES=$(NODE=$hub add session '{"org":"'"$ORG"'","service":"'"$SVC"'","starts_at":"2026-11-23T09:00:00-05:00"}')
+}
+
+# enroll HUB DEV NAME ORG... [-- EXTRA ARGS]: print DEV's join token.
+enroll() {
+	local hub=$1 dev=$2 name=$3 key
+	local -a args=()
+	shift 3
+	while [ $# -gt 0 ] && [ "$1" != -- ]; do
+		args+=(--org "$1")
+		shift
+	done
+	[ $# -gt 0 ] && shift
+	key=$(q -d "$dev" id)
+	q -d "$hub" enroll --pubkey "$key" "${args[@]}" --name "$name" "$@"
+}
+
+# dev_new HUB DEV NAME ORG...: a field node, started, enrolled and joined.
+dev_new() {
+	local hub=$1 dev=$2 name=$3 tok
+	shift 3
+	node_init "$dev"
+	qpd_start "$dev"
+	tok=$(enroll "$hub" "$dev" "$name" "$@")
+	case $tok in quipu1:*) ;; *) fail "enroll printed '$tok', not a token" ;; esac
+	q -d "$dev" join "$tok" >/dev/null
+}
+
+# sync_ok DEV [TIMEOUT]: `quipu sync --wait` must succeed.
+sync_ok() {
+	q -d "$1" sync --wait --timeout "${2:-30}" >/dev/null
+}
+
+# wait_for SECS WHAT CMD...: poll CMD (quietly) until it succeeds.
+wait_for() {
+	local secs=$1 what=$2 i
+	shift 2
+	for i in $(seq 1 $((secs * 5))); do
+		"$@" >/dev/null 2>&1 && return 0
+		sleep 0.2
+	done
+	fail "$what: not within $secs s"
+}
+
+# deviation TEXT: a failure the case records and reports at its end, so
+# that the checks after it still run.
+deviation() {
+	echo "DEVIATION: $*" >&2
+	echo "$*" >>"$QP_CASE_DIR/deviations"
+}
+
+has_record() {
+	timeout 5 "$QUIPU" -d "$1" get "$2"
+}
+
+digest() {
+	q -d "$1" status --json >"$QP_CASE_DIR/st.json"
+	py find "$QP_CASE_DIR/st.json" digest
+}
+
+# n_of DIR KIND [ARGS]: records of KIND listed on DIR.
+n_of() {
+	local dir=$1
+	shift
+	q -d "$dir" list "$@" >"$QP_CASE_DIR/n_of.out"
+	grep -c . "$QP_CASE_DIR/n_of.out" || true
+}
+
+# same_digests DIR...: all nodes report the same state digest.
+same_digests() {
+	local d0 d dir
+	d0=$(timeout 10 "$QUIPU" -d "$1" status --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["store"]["digest"])') || return 1
+	for dir in "$@"; do
+		d=$(timeout 10 "$QUIPU" -d "$dir" status --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["store"]["digest"])') || return 1
+		[ "$d" = "$d0" ] || return 1
+	done
+}
+
+# peer_field DIR EXPR: a Python expression over p (the first peer of
+# `status --json`) and s (the whole status), printed.
+peer_field() {
+	q -d "$1" status --json >"$QP_CASE_DIR/st.json"
+	python3 - "$QP_CASE_DIR/st.json" "$2" <<'PY'
+import json, sys
+s = json.load(open(sys.argv[1]))
+peers = s.get("peers") or []
+p = peers[0] if peers else {}
+v = eval(sys.argv[2])
+print(v if isinstance(v, (str, int)) and not isinstance(v, bool) else json.dumps(v))
+PY
+}
+
+# dev_write DEV N DNI0 [TAG]: N producers of $ORG (DNIs DNI0+1...) and one
+# attendance each at $SES, as two requests.
+dev_write() {
+	local dev=$1 n=$2 dni0=$3 p
+	py gen-producers "$n" "$ORG" "$dni0" >"$QP_CASE_DIR/w.jsonl"
+	q -d "$dev" add producer --file "$QP_CASE_DIR/w.jsonl" >"$QP_CASE_DIR/w.ids"
+	: >"$QP_CASE_DIR/a.jsonl"
+	while read -r p; do
+		printf '{"org":"%s","session":"%s","producer":"%s","status":"present"}\n' \
+			"$ORG" "$SES" "$p" >>"$QP_CASE_DIR/a.jsonl"
+	done <"$QP_CASE_DIR/w.ids"
+	q -d "$dev" add attendance --file "$QP_CASE_DIR/a.jsonl" >/dev/null
+}
+
+# evil_build: compile tests/tools/qp_evil.c once per run into $QP_ROOT
+# against the build directory next to BINDIR (or $QP_BUILD); sets EVIL.
+evil_build() {
+	local build=${QP_BUILD:-$QP_BIN/../build} top mp
+	top=$(cd "$QP_HERE/../.." && pwd)
+	EVIL=$QP_ROOT/qp_evil
+	[ -x "$EVIL" ] && return 0
+	[ -f "$build/libquipu.a" ] || fail "no $build/libquipu.a to build qp_evil (set QP_BUILD)"
+	mp=msgpack
+	pkg-config --exists msgpack-c 2>/dev/null && mp=msgpack-c
+	# shellcheck disable=SC2046
+	cc -std=c11 -D_GNU_SOURCE -O1 -g -Wall -Wextra -Werror -Wshadow \
+		-Wno-missing-field-initializers -I"$top/proto" \
+		$(pkg-config --cflags libsodium "$mp" jansson libzstd) \
+		"$top/tests/tools/qp_evil.c" "$build/libquipu.a" \
+		$(pkg-config --libs lmdb libsodium "$mp" libuv jansson libzstd geos proj) \
+		-lm -o "$EVIL.tmp" || fail "qp_evil does not build"
+	mv "$EVIL.tmp" "$EVIL"
+}
+
+# ---------------------------------------------------------------------------
+
+qp_case sync_converge
+case_sync_converge() {
+	local HUB D i n d dirs round
+	HUB=$QP_CASE_DIR/hub
+	hub_init "$HUB"
+	qpd_start "$HUB"
+	hub_org "$HUB" "Cooperativa Convergente" 2060123456
+	dirs="$HUB"
+	for i in 1 2 3; do
+		D=$QP_CASE_DIR/tablet$i
+		dev_new "$HUB" "$D" "tablet$i" "$ORG"
+		sync_ok "$D"
+		# The org, service and session reach every tablet.
+		wait_for 30 "tablet$i receives the session" has_record "$D" "$SES"
+		has_record "$D" "$ORG" >/dev/null || fail "tablet$i lacks the org record"
+		dirs="$dirs $D"
+	done
+
+	# Offline: the hub is down while every tablet records its own work.
+	qpd_stop "$HUB"
+	for i in 1 2 3; do
+		dev_write "$QP_CASE_DIR/tablet$i" 20 "4${i}000000"
+		# A sync with the hub down fails with a reason, at once.
+		qrun -d "$QP_CASE_DIR/tablet$i" sync --wait --timeout 5
+		[ "$RC" -ne 0 ] || fail "sync --wait with the hub down succeeded"
+		assert_err_one_line
+		assert_err_has "quipu: sync: "
+	done
+	for i in 1 2 3; do
+		assert_eq "$(n_of "$QP_CASE_DIR/tablet$i" producer)" 20 "tablet$i producers"
+	done
+
+	qpd_start "$HUB"
+	for round in 1 2; do
+		for i in 1 2 3; do
+			sync_ok "$QP_CASE_DIR/tablet$i"
+		done
+	done
+	n=$(n_of "$HUB" producer)
+	assert_eq "$n" 60 "hub producers after the sync"
+	# shellcheck disable=SC2086
+	wait_for 30 "all four nodes reach the same state digest" same_digests $dirs
+	for D in $dirs; do
+		assert_eq "$(n_of "$D" producer)" 60 "producers on $D"
+		assert_eq "$(n_of "$D" attendance)" 60 "attendance on $D"
+		assert_eq "$(n_of "$D" session)" 1 "sessions on $D"
+	done
+	d=$(digest "$HUB")
+	note "digest $d"
+	q -d "$HUB" verify >/dev/null
+	q -d "$QP_CASE_DIR/tablet2" verify >/dev/null
+	# The hub knows its three tablets.
+	q -d "$HUB" peers --json >peers.json
+	python3 - peers.json <<'PY' || fail "hub peers"
+import json, sys
+p = json.load(open(sys.argv[1]))
+p = p.get("peers", p) if isinstance(p, dict) else p
+names = sorted(x.get("name") for x in p)
+assert names == ["tablet1", "tablet2", "tablet3"], names
+PY
+	for D in $dirs; do
+		qpd_stop "$D"
+		assert_eq "$QPD_STATUS" 0 "quipud exit status on $D"
+	done
+}
+
+qp_case sync_scope
+case_sync_scope() {
+	local HUB DA DB ORG_A ORG_B SES_A SES_B
+	HUB=$QP_CASE_DIR/hub
+	hub_init "$HUB"
+	qpd_start "$HUB"
+	hub_org "$HUB" "Cooperativa Alfa" 2060123456
+	ORG_A=$ORG SES_A=$SES
+	hub_org "$HUB" "Asociación Beta" 2060765432
+	ORG_B=$ORG SES_B=$SES
+
+	DA=$QP_CASE_DIR/alfa
+	DB=$QP_CASE_DIR/beta
+	dev_new "$HUB" "$DA" alfa1 "$ORG_A"
+	dev_new "$HUB" "$DB" beta1 "$ORG_B"
+	sync_ok "$DA"
+	sync_ok "$DB"
+	wait_for 30 "alfa receives its session" has_record "$DA" "$SES_A"
+	wait_for 30 "beta receives its session" has_record "$DB" "$SES_B"
+	ORG=$ORG_A SES=$SES_A dev_write "$DA" 10 44000000
+	ORG=$ORG_B SES=$SES_B dev_write "$DB" 7 45000000
+	for r in 1 2; do
+		sync_ok "$DA"
+		sync_ok "$DB"
+	done
+	sleep 2 # what the hub pushes after the acks has time to arrive
+
+	assert_eq "$(n_of "$HUB" producer --org "$ORG_A")" 10 "hub: org A producers"
+	assert_eq "$(n_of "$HUB" producer --org "$ORG_B")" 7 "hub: org B producers"
+	# beta holds org B only: nothing of org A, not even the org record.
+	assert_eq "$(n_of "$DB" producer --org "$ORG_A")" 0 "beta: org A producers"
+	assert_eq "$(n_of "$DB" producer)" 7 "beta: producers"
+	assert_eq "$(n_of "$DB" org)" 1 "beta: orgs"
+	has_record "$DB" "$ORG_A" >/dev/null 2>&1 && fail "beta holds the org A record"
+	has_record "$DB" "$SES_A" >/dev/null 2>&1 && fail "beta holds the org A session"
+	assert_eq "$(n_of "$DB" attendance)" 7 "beta: attendance"
+	# ... and alfa nothing of org B.
+	assert_eq "$(n_of "$DA" producer)" 10 "alfa: producers"
+	assert_eq "$(n_of "$DA" org)" 1 "alfa: orgs"
+	[ "$(digest "$DB")" != "$(digest "$HUB")" ] || fail "beta's digest equals the hub's"
+	[ "$(digest "$DA")" != "$(digest "$DB")" ] || fail "alfa's digest equals beta's"
+}
+
+qp_case sync_conflict
+case_sync_conflict() {
+	local HUB D1 D2 P
+	HUB=$QP_CASE_DIR/hub
+	hub_init "$HUB"
+	qpd_start "$HUB"
+	hub_org "$HUB" "Cooperativa Discordia" 2060123456
+	P=$(NODE=$HUB add producer '{"org":"'"$ORG"'","dni":"40123456","name":"Rosa Huamán","sex":"F","community":"Anexo 1"}')
+	D1=$QP_CASE_DIR/t1
+	D2=$QP_CASE_DIR/t2
+	dev_new "$HUB" "$D1" t1 "$ORG"
+	dev_new "$HUB" "$D2" t2 "$ORG"
+	sync_ok "$D1"
+	sync_ok "$D2"
+	wait_for 30 "t1 receives the producer" has_record "$D1" "$P"
+	wait_for 30 "t2 receives the producer" has_record "$D2" "$P"
+
+	qpd_stop "$HUB"
+	printf '{"community":"Anexo Uno"}\n' | q -d "$D1" update "$P" >/dev/null
+	printf '{"community":"Anexo Dos"}\n' | q -d "$D2" update "$P" >/dev/null
+	qpd_start "$HUB"
+	for r in 1 2; do
+		sync_ok "$D1"
+		sync_ok "$D2"
+	done
+
+	q -d "$HUB" conflicts --json >conflicts.json
+	python3 - conflicts.json "$P" <<'PY' || fail "hub conflicts: $(head -c 1500 conflicts.json)"
+import json, sys
+text = open(sys.argv[1]).read()
+try:
+    c = json.loads(text)
+except ValueError:
+    c = [json.loads(l) for l in text.splitlines() if l.strip()]
+if isinstance(c, dict):
+    c = c["conflicts"]
+assert len(c) == 1, "%d conflicts, want 1" % len(c)
+c = c[0]
+assert c["id"] == sys.argv[2], c
+assert c["kind"] == "producer", c
+assert c["field"] == "community", c
+vals = sorted(v["value"] for v in c["values"])
+assert vals == ["Anexo Dos", "Anexo Uno"], vals
+for v in c["values"]:
+    # The spec does not say how long "author" is; full keys (64 hex) would
+    # let a script match them with `quipu id`.
+    assert len(v["author"]) >= 16 and v["hlc"], v
+    if len(v["author"]) != 64:
+        print("note: conflict author is %r, not a full key" % v["author"])
+assert len({v["author"] for v in c["values"]}) == 2, "both authors"
+PY
+	# Every node ends with the same state (whichever value wins).
+	wait_for 30 "the three nodes converge" same_digests "$HUB" "$D1" "$D2"
+}
+
+qp_case sync_hub_kill
+case_sync_hub_kill() {
+	local HUB D n resent spid
+	HUB=$QP_CASE_DIR/hub
+	D=$QP_CASE_DIR/tablet
+	hub_init "$HUB"
+	qpd_start "$HUB"
+	hub_org "$HUB" "Cooperativa Interrumpida" 2060123456
+	dev_new "$HUB" "$D" tablet "$ORG"
+	sync_ok "$D"
+	wait_for 30 "the tablet receives the org" has_record "$D" "$ORG"
+
+	# 5,000 records written offline in 500 deltas.
+	qpd_stop "$HUB"
+	py gen-producers 5000 "$ORG" 46000000 >many.jsonl
+	q -d "$D" import many.jsonl --kind producer --batch 10 >/dev/null
+	assert_eq "$(n_of "$D" producer)" 5000 "tablet producers"
+
+	qpd_start "$HUB"
+	timeout 120 "$QUIPU" -d "$D" sync --wait --timeout 60 >sync1.out 2>&1 &
+	spid=$!
+	sleep 0.5
+	qpd_kill9 "$HUB"
+	wait "$spid" || true
+	note "first sync: $(cat sync1.out)"
+	qpd_start "$HUB"
+	n=$(n_of "$HUB" producer)
+	note "hub held $n of 5000 producers after the crash"
+	sync_ok "$D" 60
+	assert_eq "$(n_of "$HUB" producer)" 5000 "hub producers"
+	resent=$(peer_field "$D" 'sum(x["counters"]["deltas_resent_after_ack"] for x in s["peers"])')
+	assert_eq "$resent" 0 "deltas_resent_after_ack on the tablet"
+	assert_eq "$(peer_field "$D" 'p["pending"]')" 0 "pending on the tablet"
+	wait_for 30 "hub and tablet converge" same_digests "$HUB" "$D"
+	q -d "$HUB" verify >/dev/null
+}
+
+qp_case sync_refusals
+case_sync_refusals() {
+	local HUB H2 OK DW DX DR tok fake fpid key err exp p0 p1 p2 n addr1
+	HUB=$QP_CASE_DIR/hub
+	H2=$QP_CASE_DIR/hub2
+	hub_init "$HUB"
+	addr1=$HUB_ADDR
+	qpd_start "$HUB"
+	hub_org "$HUB" "Cooperativa Rechazadora" 2060123456
+	OK=$QP_CASE_DIR/ok
+	dev_new "$HUB" "$OK" ok "$ORG"
+	sync_ok "$OK"
+	wait_for 30 "ok receives the org" has_record "$OK" "$ORG"
+	n=0
+	still_serving() {
+		n=$((n + 1))
+		add_one "$OK" "4700000$n"
+		sync_ok "$OK" 20
+	}
+	add_one() {
+		printf '{"org":"%s","dni":"%s","name":"Productor %s","sex":"M"}\n' \
+			"$ORG" "$2" "$2" | q -d "$1" add producer
+	}
+
+	# 1. A token of another hub pointing at this hub's address: the hub
+	#    does not know the certificate's issuer.
+	hub_init "$H2"
+	qpd_start "$H2"
+	DW=$QP_CASE_DIR/wrong
+	node_init "$DW"
+	qpd_start "$DW"
+	tok=$(enroll "$H2" "$DW" wrong "$ORG" -- --address "$addr1")
+	q -d "$DW" join "$tok" >/dev/null
+	qrun -d "$DW" sync --wait --timeout 10
+	[ "$RC" -ne 0 ] || fail "sync with another hub's token succeeded"
+	assert_err_one_line
+	err=$(peer_field "$DW" 'p.get("last_error", "")')
+	note "another hub's token: exit $RC, $(cat err); last_error: $err"
+	[ -n "$err" ] || fail "no last_error after a refused sync"
+	still_serving
+
+	# 2. The right token with its address changed to an impostor that
+	#    answers with its own key: "hub key does not match".
+	evil_build
+	fake=$(free_port)
+	"$EVIL" fakehub "$fake" >fakehub.out 2>&1 &
+	fpid=$!
+	DX=$QP_CASE_DIR/mitm
+	node_init "$DX"
+	qpd_start "$DX"
+	tok=$(enroll "$HUB" "$DX" mitm "$ORG")
+	tok=$(python3 - "$tok" "127.0.0.1:$fake" <<'PY'
+import base64, sys
+t, addr = sys.argv[1], sys.argv[2].encode()
+b = t[len("quipu1:"):]
+raw = base64.urlsafe_b64decode(b + "=" * (-len(b) % 4))
+raw = bytes([len(addr)]) + addr + raw[1 + raw[0]:]
+print("quipu1:" + base64.urlsafe_b64encode(raw).decode().rstrip("="))
+PY
+)
+	q -d "$DX" join "$tok" >/dev/null
+	qrun -d "$DX" sync --wait --timeout 10
+	kill "$fpid" 2>/dev/null || true
+	wait "$fpid" 2>/dev/null || true
+	[ "$RC" -ne 0 ] || fail "sync with an impostor hub succeeded"
+	err=$(peer_field "$DX" 'p.get("last_error", "")')
+	note "impostor: $(cat err); last_error: $err; fakehub: $(cat fakehub.out)"
+	grep -q "welcomed" fakehub.out || fail "the tablet never reached the impostor"
+	printf '%s\n%s\n' "$err" "$(cat err)" | grep -q "hub key does not match" ||
+		fail "impostor hub: 'hub key does not match' not reported: $err / $(cat err)"
+	still_serving
+
+	# 3. An expired certificate.
+	DR=$QP_CASE_DIR/expiring
+	node_init "$DR"
+	qpd_start "$DR"
+	exp=$(date -u -d '+12 seconds' +%Y-%m-%dT%H:%M:%SZ)
+	qrun -d "$HUB" enroll --pubkey "$(q -d "$DR" id)" --org "$ORG" --name expiring \
+		--expires "$(date -u -d '-1 day' +%Y-%m-%d)"
+	[ "$RC" -ne 0 ] || fail "enroll with an expiry in the past succeeded"
+	assert_err_one_line
+	tok=$(enroll "$HUB" "$DR" expiring "$ORG" -- --expires "$exp")
+	q -d "$DR" join "$tok" >/dev/null
+	sync_ok "$DR"
+	wait_for 20 "expiring receives the org" has_record "$DR" "$ORG"
+	while [ "$(date -u +%s)" -le "$(date -u -d "$exp" +%s)" ]; do sleep 0.5; done
+	sleep 1
+	# The session opened before the expiry may still be up: the hub must
+	# not take what the device writes after it anyway.
+	p0=$(add_one "$DR" 48000001)
+	qrun -d "$DR" sync --wait --timeout 10
+	note "expired, session opened before: exit $RC: $(cat err)"
+	[ "$RC" -ne 0 ] || deviation "sync --wait after the certificate expired succeeded (over a session opened before the expiry)"
+	has_record "$HUB" "$p0" >/dev/null 2>&1 &&
+		deviation "the hub took a record written after the device's certificate expired (session opened before the expiry)"
+	# A new handshake with the expired certificate is refused.
+	qpd_stop "$DR"
+	qpd_start "$DR"
+	add_one "$DR" 48000002 >/dev/null
+	qrun -d "$DR" sync --wait --timeout 10
+	[ "$RC" -ne 0 ] || fail "sync with an expired certificate succeeded"
+	assert_err_one_line
+	err=$(peer_field "$DR" 'p.get("last_error", "")')
+	note "expired: $(cat err); last_error: $err"
+	printf '%s\n' "$err" | grep -q "certificate expired" ||
+		fail "last_error '$err' does not mention 'certificate expired'"
+	still_serving
+
+	# 4. A revoked key: what it wrote before stays, later deltas are
+	#    refused or quarantined.
+	DR=$QP_CASE_DIR/revoked
+	dev_new "$HUB" "$DR" revoked "$ORG"
+	sync_ok "$DR"
+	wait_for 20 "revoked receives the org" has_record "$DR" "$ORG"
+	p1=$(add_one "$DR" 49000001)
+	sync_ok "$DR"
+	has_record "$HUB" "$p1" >/dev/null || fail "the hub lacks the record written before revocation"
+	key=$(q -d "$DR" id)
+	q -d "$HUB" revoke "$key" >revoke.out
+	p2=$(add_one "$DR" 49000002)
+	qrun -d "$DR" sync --wait --timeout 10
+	[ "$RC" -ne 0 ] || fail "sync of a revoked key succeeded"
+	err=$(peer_field "$DR" 'p.get("last_error", "")')
+	note "revoked: $(cat err); last_error: $err"
+	printf '%s\n%s\n' "$err" "$(cat err)" | grep -qi "revoked" ||
+		fail "revoked key: 'revoked' not reported: $err / $(cat err)"
+	has_record "$HUB" "$p2" >/dev/null 2>&1 && fail "the hub took a record written after revocation"
+	has_record "$HUB" "$p1" >/dev/null || fail "the record written before revocation was lost"
+	# Carried on a stick instead, the delta is refused or quarantined.
+	q -d "$DR" bundle export "$QP_CASE_DIR/revoked.qpb" >/dev/null
+	qrun -d "$HUB" bundle import "$QP_CASE_DIR/revoked.qpb"
+	note "bundle import of the revoked key: $(cat out) $(cat err)"
+	q -d "$HUB" quarantine --json >quarantine.json
+	has_record "$HUB" "$p2" >/dev/null 2>&1 && fail "the hub applied a revoked key's delta from a bundle"
+	grep -qi revoked quarantine.json || grep -qi revoked out ||
+		fail "neither the quarantine nor the import names the revocation: $(head -c 600 quarantine.json) / $(cat out)"
+	still_serving
+	qpd_alive "$HUB" || fail "the hub died"
+	[ ! -s deviations ] || fail "$(tr '\n' ';' <deviations)"
+}
+
+qp_case sync_hostile
+case_sync_hostile() {
+	local HUB OK E tok before after res forks ORG_A spid n
+	evil_build
+	HUB=$QP_CASE_DIR/hub
+	hub_init "$HUB"
+	qpd_start "$HUB"
+	hub_org "$HUB" "Cooperativa Asediada" 2060765432
+	local ORG_B=$ORG
+	hub_org "$HUB" "Cooperativa Atacada" 2060123456
+	ORG_A=$ORG
+	OK=$QP_CASE_DIR/ok
+	dev_new "$HUB" "$OK" ok "$ORG"
+	sync_ok "$OK"
+	wait_for 30 "ok receives the org" has_record "$OK" "$ORG"
+	E=$QP_CASE_DIR/evil
+	node_init "$E"
+	tok=$(enroll "$HUB" "$E" evil "$ORG_A")
+	n=0
+	serves() {
+		n=$((n + 1))
+		printf '{"org":"%s","dni":"4710000%s","name":"Vecino %s","sex":"M"}\n' \
+			"$ORG_A" "$n" "$n" | q -d "$OK" add producer >/dev/null
+		sync_ok "$OK" 20 || fail "after $1 the hub no longer serves"
+		qpd_alive "$HUB" || fail "the hub died after $1"
+	}
+	evil() {
+		before=$(digest "$HUB")
+		res=$(timeout 90 "$EVIL" "$1" "$HUB_ADDR" "$E/key" "$tok" "$ORG_A" "${2:-}") ||
+			fail "qp_evil $1 failed: $res"
+		after=$(digest "$HUB")
+		note "qp_evil $1: $res"
+		echo "$1: $res" >>evil.results
+	}
+
+	evil good
+	case $res in "result: ack received=2") ;; *) fail "good deltas: $res" ;; esac
+	[ "$before" != "$after" ] || fail "good deltas did not change the hub's state"
+	serves good
+
+	evil replay
+	assert_eq "$after" "$before" "digest after a replay"
+	serves replay
+
+	evil forged
+	assert_eq "$after" "$before" "digest after a forged signature"
+	case $res in *"ack received"*) note "forged delta answered with an ACK" ;; esac
+	serves forged
+
+	evil flip
+	assert_eq "$after" "$before" "digest after a flipped byte"
+	serves flip
+
+	evil wrongorg "$ORG_B"
+	assert_eq "$after" "$before" "digest after a delta of an org not in the certificate"
+	serves wrongorg
+	[ "$(n_of "$HUB" producer --org "$ORG_B")" -eq 0 ] || fail "the hub took a producer of org B"
+
+	evil fork
+	forks=$(status_num "$HUB" forks)
+	[ "$forks" -ge 1 ] || fail "store.forks is $forks after a fork"
+	serves fork
+
+	evil oversize
+	case $res in "result: closed") ;; *) fail "oversize frame: $res" ;; esac
+	assert_eq "$after" "$before" "digest after an oversize frame"
+	serves oversize
+
+	evil oversize_pre
+	case $res in "result: closed" | "result: refused"*) ;; *) fail "oversize frame before HELLO: $res" ;; esac
+	serves oversize_pre
+
+	evil random
+	case $res in "result: closed") ;; *) fail "random bytes: $res" ;; esac
+	serves random
+
+	# A peer that stalls mid-handshake is dropped at the handshake
+	# timeout, and others are served meanwhile.
+	timeout 90 "$EVIL" stall "$HUB_ADDR" "$E/key" "$tok" "$ORG_A" >stall.out 2>&1 &
+	spid=$!
+	sleep 1
+	serves "a stalled handshake (meanwhile)"
+	wait "$spid" || fail "qp_evil stall failed: $(cat stall.out)"
+	note "stall: $(cat stall.out)"
+	echo "stall: $(cat stall.out)" >>evil.results
+	python3 - stall.out <<'PY' || fail "stalled peer: $(cat stall.out)"
+import re, sys
+m = re.match(r"result: closed after ([0-9.]+) s", open(sys.argv[1]).read())
+assert m and float(m.group(1)) <= 40, "not closed within 40 s"
+PY
+	serves stall
+	q -d "$HUB" verify >/dev/null
+	cat evil.results
+}
+
+qp_case bundle_roundtrip
+case_bundle_roundtrip() {
+	local HUB A B C nb before out
+	HUB=$QP_CASE_DIR/hub
+	hub_init "$HUB"
+	qpd_start "$HUB"
+	hub_org "$HUB" "Cooperativa Andariega" 2060123456
+	A=$QP_CASE_DIR/a
+	B=$QP_CASE_DIR/b
+	C=$QP_CASE_DIR/c
+	for d in "$A" "$B" "$C"; do
+		dev_new "$HUB" "$d" "$(basename "$d")" "$ORG"
+		sync_ok "$d"
+		wait_for 30 "$(basename "$d") receives the session" has_record "$d" "$SES"
+	done
+	# No network from here on: only sticks.
+	for d in "$HUB" "$A" "$B" "$C"; do qpd_stop "$d"; done
+	for d in "$A" "$B" "$C"; do qpd_start "$d"; done
+
+	dev_write "$A" 12 50000000
+	q -d "$A" bundle export "$QP_CASE_DIR/a.qpb" >a.out
+	note "A exported: $(cat a.out)"
+	[ -s a.qpb ] || fail "empty bundle"
+	nb=$(n_of "$B" producer)
+	q -d "$B" bundle import "$QP_CASE_DIR/a.qpb" >b.out
+	note "B imported: $(cat b.out)"
+	assert_eq "$(n_of "$B" producer)" $((nb + 12)) "B's producers after the import"
+	assert_eq "$(n_of "$B" attendance)" 12 "B's attendance after the import"
+	# Importing it again changes nothing.
+	before=$(digest "$B")
+	q -d "$B" bundle import "$QP_CASE_DIR/a.qpb" >/dev/null
+	assert_eq "$(digest "$B")" "$before" "B's digest after a second import"
+
+	# Relayed: A -> C -> hub.
+	q -d "$C" bundle import "$QP_CASE_DIR/a.qpb" >/dev/null
+	assert_eq "$(n_of "$C" producer)" 12 "C's producers after the import"
+	q -d "$C" bundle export "$QP_CASE_DIR/c.qpb" >c.out
+	note "C exported: $(cat c.out)"
+	for d in "$A" "$B" "$C"; do qpd_stop "$d"; done
+	qpd_start "$HUB"
+
+	# A truncated bundle: a clean one-line error, nothing applied.
+	head -c $(($(stat -c %s c.qpb) * 2 / 3)) c.qpb >cut.qpb
+	before=$(digest "$HUB")
+	qrun -d "$HUB" bundle import "$QP_CASE_DIR/cut.qpb"
+	assert_rc 1 "import of a truncated bundle"
+	assert_err_one_line
+	grep -qi "truncat" err || fail "the error does not say truncated: $(cat err)"
+	assert_eq "$(digest "$HUB")" "$before" "hub digest after a truncated bundle"
+	assert_eq "$(n_of "$HUB" producer)" 0 "hub producers after a truncated bundle"
+	# Garbage is refused the same way.
+	head -c 5000 /dev/urandom >junk.qpb
+	qrun -d "$HUB" bundle import "$QP_CASE_DIR/junk.qpb"
+	assert_rc 1 "import of garbage"
+	assert_err_one_line
+
+	q -d "$HUB" bundle import "$QP_CASE_DIR/c.qpb" >hub.out
+	note "hub imported: $(cat hub.out)"
+	assert_eq "$(n_of "$HUB" producer)" 12 "hub producers from the relayed bundle"
+	assert_eq "$(n_of "$HUB" attendance)" 12 "hub attendance from the relayed bundle"
+	q -d "$HUB" verify >/dev/null
+}
