@@ -12,9 +12,9 @@
 #include "util.h"
 #include "wire.h"
 
-static json_t *fail(int code, const char *fmt, const char *arg)
+json_t *qp__peer_fail(int code, const char *fmt, const char *arg)
 {
-	char msg[QP_ERRMSG_LEN];
+	char msg[QP_PATH_MAX + 256];
 	snprintf(msg, sizeof(msg), fmt, arg ? arg : "");
 	return json_pack("{s:b, s:s, s:s}", "ok", 0, "error", msg, "code",
 			 qp_err_name(code));
@@ -61,19 +61,19 @@ static json_t *do_enroll(qp_peers *p, const json_t *m)
 	int rc;
 
 	if (!p->is_hub)
-		return fail(QP_EINVAL, "enroll: only a hub enrols devices (this node is a field node)", NULL);
+		return qp__peer_fail(QP_EINVAL, "enroll: only a hub enrols devices (this node is a field node)", NULL);
 	memset(&c, 0, sizeof(c));
 	if (parse_key(json_object_get(m, "pubkey"), c.device) != 0)
-		return fail(QP_EINVAL, "enroll: pubkey must be 64 hex digits (quipu id on the device)", NULL);
+		return qp__peer_fail(QP_EINVAL, "enroll: pubkey must be 64 hex digits (quipu id on the device)", NULL);
 	if (name == NULL || *name == '\0' || strlen(name) > QP_CERT_NAME_MAX)
-		return fail(QP_EINVAL, "enroll: name must be 1 to 64 bytes", NULL);
+		return qp__peer_fail(QP_EINVAL, "enroll: name must be 1 to 64 bytes", NULL);
 	if (!json_is_array(orgs) || json_array_size(orgs) == 0 ||
 	    json_array_size(orgs) > QP_CERT_ORGS_MAX)
-		return fail(QP_EINVAL, "enroll: at least one org (and at most 256)", NULL);
+		return qp__peer_fail(QP_EINVAL, "enroll: at least one org (and at most 256)", NULL);
 	json_array_foreach(orgs, i, v) {
 		const char *o = json_string_value(v);
 		if (o == NULL || qp_uuid_parse(o, c.orgs[i]) != 0)
-			return fail(QP_EINVAL, "enroll: org '%.40s' is not an id", o);
+			return qp__peer_fail(QP_EINVAL, "enroll: org '%.40s' is not an id", o);
 	}
 	c.norgs = json_array_size(orgs);
 	if (role == NULL || strcmp(role, "technician") == 0)
@@ -83,25 +83,25 @@ static json_t *do_enroll(qp_peers *p, const json_t *m)
 	else if (strcmp(role, "hub") == 0)
 		c.role = QP_ROLE_HUB;
 	else
-		return fail(QP_EINVAL, "enroll: role must be technician, relay or hub, not '%.20s'", role);
+		return qp__peer_fail(QP_EINVAL, "enroll: role must be technician, relay or hub, not '%.20s'", role);
 	c.version = QP_CERT_VERSION;
 	memcpy(c.issuer, p->node->pk, QP_KEY_LEN);
 	c.issued_at = qp__now_s();
 	c.serial = qp_hlc_wall_ms();
 	c.expires_at = expires > 0 ? (uint64_t)expires : 0;
 	if (c.expires_at != 0 && c.expires_at <= c.issued_at)
-		return fail(QP_EINVAL, "enroll: the expiry date is in the past", NULL);
+		return qp__peer_fail(QP_EINVAL, "enroll: the expiry date is in the past", NULL);
 	snprintf(c.name, sizeof(c.name), "%s", name);
 	if (addr == NULL)
 		addr = p->listen_addr[0] ? p->listen_addr : NULL;
 	if (addr == NULL || qp_token_addr_split(addr, NULL, 0, NULL) != 0)
-		return fail(QP_EINVAL, "enroll: give --address HOST:PORT that devices can dial (got '%.60s')", addr);
+		return qp__peer_fail(QP_EINVAL, "enroll: give --address HOST:PORT that devices can dial (got '%.60s')", addr);
 	if ((rc = qp_cert_build(&c, p->node->sk, &cert, &certlen)) != 0)
-		return fail(rc, "enroll: cannot sign the certificate", NULL);
+		return qp__peer_fail(rc, "enroll: cannot sign the certificate", NULL);
 	if ((rc = qp_store_cert_put(p->store, cert, certlen)) != 0 ||
 	    (rc = qp_token_encode(addr, p->node->pk, cert, certlen, &token)) != 0) {
 		free(cert);
-		return fail(rc, "enroll: %s", qp_strerror(rc));
+		return qp__peer_fail(rc, "enroll: %s", qp_strerror(rc));
 	}
 	free(cert);
 	rep = ok();
@@ -122,22 +122,22 @@ static json_t *do_join(qp_peers *p, const json_t *m)
 	int rc;
 
 	if (tok == NULL || qp_token_decode(tok, &addr, hub_pk, &cert, &certlen) != 0)
-		return fail(QP_EPROTO, "join: not a valid join token", NULL);
+		return qp__peer_fail(QP_EPROTO, "join: not a valid join token", NULL);
 	if (qp_cert_parse(cert, certlen, &c) != 0 ||
 	    memcmp(c.device, p->node->pk, QP_KEY_LEN) != 0) {
 		free(cert);
 		free(addr);
-		return fail(QP_EAUTH, "join: this token was made for another device's key (run quipu id here and enrol that key)", NULL);
+		return qp__peer_fail(QP_EAUTH, "join: this token was made for another device's key (run quipu id here and enrol that key)", NULL);
 	}
 	if (c.expires_at != 0 && c.expires_at <= qp__now_s()) {
 		free(cert);
 		free(addr);
-		return fail(QP_EEXPIRED, "join: the certificate in this token has expired", NULL);
+		return qp__peer_fail(QP_EEXPIRED, "join: the certificate in this token has expired", NULL);
 	}
 	if ((rc = qp_store_kv_put(p->store, "join", tok, strlen(tok))) != 0) {
 		free(cert);
 		free(addr);
-		return fail(rc, "join: cannot store the token: %s", qp_strerror(rc));
+		return qp__peer_fail(rc, "join: cannot store the token: %s", qp_strerror(rc));
 	}
 	qp__peer_set_join(p, hub_pk, addr, cert, certlen);
 	qp_store_cert_put(p->store, cert, certlen);
@@ -161,10 +161,10 @@ static json_t *do_revoke(qp_peers *p, const json_t *m)
 	int rc;
 
 	if (!p->is_hub)
-		return fail(QP_EINVAL, "revoke: only a hub revokes keys", NULL);
+		return qp__peer_fail(QP_EINVAL, "revoke: only a hub revokes keys", NULL);
 	memset(&r, 0, sizeof(r));
 	if (parse_key(json_object_get(m, "key"), r.key) != 0)
-		return fail(QP_EINVAL, "revoke: key must be 64 hex digits", NULL);
+		return qp__peer_fail(QP_EINVAL, "revoke: key must be 64 hex digits", NULL);
 	r.version = 1;
 	memcpy(r.issuer, p->node->pk, QP_KEY_LEN);
 	r.at = qp__now_s();
@@ -192,11 +192,11 @@ static json_t *do_revoke(qp_peers *p, const json_t *m)
 		r.after_seq = max;
 	}
 	if ((rc = qp_revocation_build(&r, p->node->sk, &rev, &revlen)) != 0)
-		return fail(rc, "revoke: cannot sign", NULL);
+		return qp__peer_fail(rc, "revoke: cannot sign", NULL);
 	rc = qp_store_revocation_put(p->store, rev, revlen);
 	free(rev);
 	if (rc != 0)
-		return fail(rc, "revoke: %s", qp_strerror(rc));
+		return qp__peer_fail(rc, "revoke: %s", qp_strerror(rc));
 	/* Close a live session of that key at once. */
 	for (qp_session *s = p->sessions; s != NULL; s = s->next)
 		if (s->established && memcmp(s->peer, r.key, QP_KEY_LEN) == 0)
@@ -322,11 +322,15 @@ json_t *qp_peers_api(qp_peers *p, const char *op, const json_t *m,
 		return do_revoke(p, m);
 	if (strcmp(op, "peers") == 0)
 		return do_peers(p);
+	if (strcmp(op, "bundle_export") == 0)
+		return qp__peer_bundle_export(p, m);
+	if (strcmp(op, "bundle_import") == 0)
+		return qp__peer_bundle_import(p, m);
 	if (strcmp(op, "conflicts") == 0 || strcmp(op, "quarantine") == 0) {
 		rc = op[0] == 'c' ? qp_store_conflicts(p->store, limit > 0 ? (size_t)limit : 0, &list)
 				  : qp_store_quarantine(p->store, limit > 0 ? (size_t)limit : 0, &list);
 		if (rc != 0)
-			return fail(rc, "%s", qp_strerror(rc));
+			return qp__peer_fail(rc, "%s", qp_strerror(rc));
 		rep = ok();
 		json_object_set_new(rep, op, list);
 		return rep;
@@ -334,7 +338,7 @@ json_t *qp_peers_api(qp_peers *p, const char *op, const json_t *m,
 	if (strcmp(op, "sync") == 0) {
 		json_int_t t = json_integer_value(json_object_get(m, "timeout_ms"));
 		if (!p->joined)
-			return fail(QP_EINVAL, "sync: this node has not joined a hub (quipu join TOKEN)", NULL);
+			return qp__peer_fail(QP_EINVAL, "sync: this node has not joined a hub (quipu join TOKEN)", NULL);
 		if (json_is_true(json_object_get(m, "wait"))) {
 			qp__peer_wait(p, d, t > 0 ? (uint64_t)t : 60000);
 			return NULL;

@@ -102,5 +102,10 @@ uint64_t qp__now_s(void);
 /* Queue a `sync --wait` request: completed when the hub has acknowledged
  * every local delta, or with an error at the timeout.  Dials now. */
 void qp__peer_wait(qp_peers *p, qp_deferred *d, uint64_t timeout_ms);
+/* An error reply {"ok": false, "error": fmt with arg, "code": name}. */
+json_t *qp__peer_fail(int code, const char *fmt, const char *arg);
+/* bundle_export / bundle_import API operations (peer_bundle.c). */
+json_t *qp__peer_bundle_export(qp_peers *p, const json_t *m);
+json_t *qp__peer_bundle_import(qp_peers *p, const json_t *m);
 
 #endif

@@ -1,0 +1,324 @@
+/* peer_bundle.c - `quipu bundle export|import`: the deltas of the sync
+ * exchange written to a file and read back, so a USB stick can carry them
+ * (proto/bundle.h).  The same checks as the network apply on import. */
+#include "peer_internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "bundle.h"
+#include "err.h"
+#include "store_sync.h"
+#include "util.h"
+
+#define QP_BUNDLE_FILE_MAX (2ull << 30) /* largest bundle read back */
+#define QP_BUNDLE_BATCH 512
+
+static int vv_add(void *ctx, const qp_feed *f, uint64_t seq)
+{
+	return qp_vv_set(ctx, f, seq);
+}
+
+/* "since": [{"author": hex, "org": uuid, "seq": n}...] into vv. */
+static int parse_since(const json_t *a, qp_vv *vv)
+{
+	const json_t *e;
+	size_t i;
+	json_array_foreach(a, i, e) {
+		qp_feed f;
+		const char *au = json_string_value(json_object_get(e, "author"));
+		const char *org = json_string_value(json_object_get(e, "org"));
+		json_int_t seq = json_integer_value(json_object_get(e, "seq"));
+		if (au == NULL || org == NULL || seq < 0 ||
+		    qp_unhex(au, f.author, QP_KEY_LEN) != 0 ||
+		    qp_uuid_parse(org, f.org) != 0)
+			return QP_EINVAL;
+		if (qp_vv_get(vv, &f) < (uint64_t)seq && qp_vv_set(vv, &f, (uint64_t)seq) != 0)
+			return QP_ETOOBIG;
+	}
+	return 0;
+}
+
+typedef struct wctx {
+	int fd;
+	qp_bundle_writer *w;
+	size_t bytes;
+	int rc;
+} wctx;
+
+static int write_fd(void *ctx, const uint8_t *buf, size_t len)
+{
+	wctx *c = ctx;
+	while (len > 0) {
+		ssize_t n = write(c->fd, buf, len);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		buf += n;
+		len -= (size_t)n;
+		c->bytes += (size_t)n;
+	}
+	return 0;
+}
+
+static int add_delta(void *ctx, uint64_t seq, const uint8_t *d, size_t len)
+{
+	wctx *c = ctx;
+	(void)seq;
+	c->rc = qp_bundle_writer_add(c->w, d, len);
+	return c->rc;
+}
+
+json_t *qp__peer_bundle_export(qp_peers *p, const json_t *m)
+{
+	const char *path = json_string_value(json_object_get(m, "path"));
+	const char *forkey = json_string_value(json_object_get(m, "for"));
+	const json_t *since = json_object_get(m, "since");
+	qp_vv mine, theirs;
+	qp_vv_range *miss = NULL;
+	size_t nmiss = 0, i;
+	uint64_t count = 0;
+	qp_cert c;
+	int have_scope = 0, rc;
+	char tmp[QP_PATH_MAX + 16];
+	wctx w = {-1, NULL, 0, 0};
+	json_t *rep = NULL;
+
+	if (path == NULL || path[0] != '/' || strlen(path) >= QP_PATH_MAX)
+		return qp__peer_fail(QP_EINVAL, "bundle export: an absolute file path is required", NULL);
+	qp_vv_init(&mine);
+	qp_vv_init(&theirs);
+	if (since != NULL && (!json_is_array(since) || parse_since(since, &theirs) != 0)) {
+		rep = qp__peer_fail(QP_EINVAL, "bundle export: since must be a list of {author, org, seq}", NULL);
+		goto out;
+	}
+	if (forkey != NULL) {
+		uint8_t key[QP_KEY_LEN], *cert = NULL;
+		size_t clen;
+		if (qp_unhex(forkey, key, QP_KEY_LEN) != 0) {
+			rep = qp__peer_fail(QP_EINVAL, "bundle export: --for needs a 64-hex key", NULL);
+			goto out;
+		}
+		/* Only that device's orgs, less what it acknowledged. */
+		if (qp_store_cert_get(p->store, key, &cert, &clen) == 0 &&
+		    qp_cert_parse(cert, clen, &c) == 0)
+			have_scope = 1;
+		free(cert);
+		if ((rc = qp_store_heads(p->store, vv_add, &mine)) != 0) {
+			rep = qp__peer_fail(rc, "bundle export: %s", qp_strerror(rc));
+			goto out;
+		}
+		for (i = 0; i < mine.n; i++) {
+			uint64_t a = 0;
+			qp_store_ack_get(p->store, key, &mine.e[i].feed, &a);
+			if (a > qp_vv_get(&theirs, &mine.e[i].feed))
+				qp_vv_set(&theirs, &mine.e[i].feed, a);
+		}
+		qp_vv_free(&mine);
+		qp_vv_init(&mine);
+	}
+	if ((rc = qp_store_heads(p->store, vv_add, &mine)) != 0 ||
+	    (rc = qp_vv_missing(&mine, &theirs,
+				have_scope ? (const uint8_t (*)[QP_UUID_LEN])c.orgs : NULL,
+				have_scope ? c.norgs : 0, &miss, &nmiss)) != 0) {
+		rep = qp__peer_fail(rc, "bundle export: %s", qp_strerror(rc));
+		goto out;
+	}
+	for (i = 0; i < nmiss; i++)
+		count += miss[i].to - miss[i].from;
+	if (count > UINT32_MAX) {
+		rep = qp__peer_fail(QP_ETOOBIG, "bundle export: too many deltas for one bundle", NULL);
+		goto out;
+	}
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	w.fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (w.fd < 0) {
+		rep = qp__peer_fail(-errno, "bundle export: cannot create %s", tmp);
+		goto out;
+	}
+	rc = qp_bundle_writer_open(write_fd, &w, p->node->pk, qp__now_s(),
+				   (uint32_t)count, since ? &theirs : NULL, &w.w);
+	for (i = 0; rc == 0 && i < nmiss; i++) {
+		rc = qp_store_read_deltas(p->store, &miss[i].feed, miss[i].from,
+					  (size_t)(miss[i].to - miss[i].from), 0,
+					  add_delta, &w);
+		if (rc == 0)
+			rc = w.rc;
+	}
+	if (rc == 0)
+		rc = qp_bundle_writer_finish(w.w);
+	if (rc == 0 && fsync(w.fd) != 0)
+		rc = -errno;
+	if (close(w.fd) != 0 && rc == 0)
+		rc = -errno;
+	w.fd = -1;
+	if (rc == 0 && rename(tmp, path) != 0)
+		rc = -errno;
+	if (rc != 0) {
+		unlink(tmp);
+		rep = qp__peer_fail(rc, "bundle export: %s", qp_strerror(rc));
+		goto out;
+	}
+	rep = json_pack("{s:b, s:s, s:I, s:I}", "ok", 1, "path", path, "deltas",
+			(json_int_t)count, "bytes", (json_int_t)w.bytes);
+out:
+	qp_bundle_writer_free(w.w);
+	if (w.fd >= 0)
+		close(w.fd);
+	free(miss);
+	qp_vv_free(&mine);
+	qp_vv_free(&theirs);
+	return rep;
+}
+
+/* Read a whole file (bounded) into memory. */
+static int slurp(const char *path, uint8_t **out, size_t *len)
+{
+	struct stat st;
+	uint8_t *buf;
+	size_t got = 0;
+	int fd = open(path, O_RDONLY | O_CLOEXEC), rc = 0;
+
+	if (fd < 0)
+		return -errno;
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+		close(fd);
+		return QP_EINVAL;
+	}
+	if ((uint64_t)st.st_size > QP_BUNDLE_FILE_MAX) {
+		close(fd);
+		return QP_ETOOBIG;
+	}
+	buf = qp_xmalloc((size_t)st.st_size + 1);
+	while (got < (size_t)st.st_size) {
+		ssize_t n = read(fd, buf + got, (size_t)st.st_size - got);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			rc = n < 0 ? -errno : -EIO;
+			break;
+		}
+		got += (size_t)n;
+	}
+	close(fd);
+	if (rc != 0) {
+		free(buf);
+		return rc;
+	}
+	*out = buf;
+	*len = got;
+	return 0;
+}
+
+typedef struct imp {
+	qp_peers *p;
+	const uint8_t *d[QP_BUNDLE_BATCH];
+	size_t len[QP_BUNDLE_BATCH];
+	size_t n;
+	uint64_t total, applied, dups, refused;
+	json_t *reasons;
+	int rc;
+} imp;
+
+static void imp_flush(imp *im)
+{
+	int rcs[QP_BUNDLE_BATCH];
+	char (*whys)[QP_ERRMSG_LEN] = qp_xcalloc(QP_BUNDLE_BATCH, QP_ERRMSG_LEN);
+	size_t dups = 0, i;
+	int rc;
+
+	if (im->n == 0 || im->rc != 0) {
+		free(whys);
+		return;
+	}
+	rc = qp_store_ingest(im->p->store, im->d, im->len, im->n, rcs, whys, &dups);
+	if (rc != 0) {
+		im->rc = rc;
+		free(whys);
+		return;
+	}
+	for (i = 0; i < im->n; i++) {
+		if (rcs[i] == 0)
+			continue;
+		im->refused++;
+		if (json_array_size(im->reasons) < 20)
+			json_array_append_new(im->reasons,
+					      json_pack("{s:I, s:s}", "index",
+							(json_int_t)(im->total + i),
+							"reason", whys[i][0] ? whys[i] : qp_strerror(rcs[i])));
+	}
+	/* Applied: accepted and new (duplicates change nothing). */
+	for (i = 0; i < im->n; i++)
+		im->applied += rcs[i] == 0;
+	im->applied -= dups;
+	im->dups += dups;
+	im->total += im->n;
+	im->n = 0;
+	free(whys);
+}
+
+json_t *qp__peer_bundle_import(qp_peers *p, const json_t *m)
+{
+	const char *path = json_string_value(json_object_get(m, "path"));
+	qp_bundle_reader r;
+	uint8_t *buf = NULL;
+	size_t len = 0;
+	const uint8_t *d;
+	size_t dlen;
+	imp im;
+	json_t *rep;
+	int rc;
+
+	if (path == NULL || path[0] != '/')
+		return qp__peer_fail(QP_EINVAL, "bundle import: an absolute file path is required", NULL);
+	if ((rc = slurp(path, &buf, &len)) != 0)
+		return qp__peer_fail(rc, "bundle import: cannot read %s", path);
+	memset(&im, 0, sizeof(im));
+	im.p = p;
+	im.reasons = json_array();
+	/* A damaged bundle is bad input and changes nothing: check all of it
+	 * (every length and the trailer checksum) before storing any delta. */
+	if ((rc = qp_bundle_reader_open(&r, buf, len)) == 0) {
+		while ((rc = qp_bundle_reader_next(&r, &d, &dlen)) == 1)
+			;
+		if (rc == 0)
+			rc = qp_bundle_reader_finish(&r);
+	}
+	if (rc != 0) {
+		rep = qp__peer_fail(rc, "bundle import: %s; nothing was imported",
+				    r.why[0] ? r.why : "not a quipu bundle");
+		qp_bundle_reader_free(&r);
+		goto out;
+	}
+	qp_bundle_reader_free(&r);
+	qp_bundle_reader_open(&r, buf, len);
+	while (qp_bundle_reader_next(&r, &d, &dlen) == 1) {
+		im.d[im.n] = d;
+		im.len[im.n++] = dlen;
+		if (im.n == QP_BUNDLE_BATCH)
+			imp_flush(&im);
+	}
+	imp_flush(&im);
+	qp_bundle_reader_free(&r);
+	if (im.rc != 0)
+		rep = qp__peer_fail(im.rc, "bundle import: storing failed: %s",
+				    qp_strerror(im.rc));
+	else
+		rep = json_pack("{s:b, s:I, s:I, s:I, s:I, s:O}", "ok", 1, "deltas",
+				(json_int_t)im.total, "applied", (json_int_t)im.applied,
+				"duplicates", (json_int_t)im.dups, "refused_count",
+				(json_int_t)im.refused, "refused", im.reasons);
+	if (im.applied > 0)
+		qp_peers_kick(p); /* carry them on to the hub */
+out:
+	json_decref(im.reasons);
+	free(buf);
+	return rep;
+}
