@@ -374,6 +374,14 @@ static void on_message(qp_link *l, const uint8_t *buf, size_t len, void *ud)
 
 	s->last_activity_ms = uv_now(s->p->loop);
 	s->st->last_contact_ms = qp_hlc_wall_ms();
+	/* A certificate that expires during a session ends it there. */
+	if (!s->outbound && s->cert.expires_at != 0 &&
+	    qp__now_s() >= s->cert.expires_at) {
+		if (type > 0)
+			qp_sync_msg_free(&m);
+		session_fail(s, QP_EEXPIRED, "certificate expired");
+		return;
+	}
 	if (type < 0) {
 		session_fail(s, type, "malformed sync message");
 		return;
@@ -535,6 +543,35 @@ static void session_unlink(qp_peers *p, qp_session *s)
 
 /* ---- hub side: who may connect ----------------------------------- */
 
+typedef struct revfind {
+	const uint8_t *key;
+	const uint8_t *root;
+	int found;
+	uint64_t after;
+} revfind;
+
+static int rev_find(void *ctx, const uint8_t *rev, size_t len)
+{
+	revfind *f = ctx;
+	qp_revocation r;
+	if (qp_revocation_verify(rev, len, f->root, &r) == 0 &&
+	    memcmp(r.key, f->key, QP_KEY_LEN) == 0) {
+		f->found = 1;
+		f->after = r.after_seq;
+		return 1;
+	}
+	return 0;
+}
+
+int qp__peer_revoked(qp_peers *p, const uint8_t key[QP_KEY_LEN], uint64_t *after)
+{
+	revfind f = {key, p->have_root ? p->root : p->node->pk, 0, 0};
+	qp_store_revocations(p->store, rev_find, &f);
+	if (f.found && after != NULL)
+		*after = f.after;
+	return f.found;
+}
+
 static int check_peer(void *ctx, const uint8_t pk[QP_KEY_LEN],
 		      const uint8_t *cert, size_t certlen, char *why,
 		      size_t whylen)
@@ -559,7 +596,8 @@ static int check_peer(void *ctx, const uint8_t pk[QP_KEY_LEN],
 		return rc;
 	}
 	s->have_cert = 1;
-	if (qp_store_trusted(p->store, pk, s->cert.orgs[0], whyt, sizeof(whyt)) == QP_EREVOKED) {
+	(void)whyt;
+	if (qp__peer_revoked(p, pk, NULL)) {
 		snprintf(why, whylen, "key revoked");
 		return QP_EREVOKED;
 	}

@@ -260,6 +260,23 @@ json_t *qp_peers_status(qp_peers *p)
 	return a;
 }
 
+typedef struct ackedctx {
+	qp_peers *p;
+	const qp_cert *c;
+	uint64_t acked;
+} ackedctx;
+
+static int acked_feed(void *ctx, const qp_feed *f, uint64_t head)
+{
+	ackedctx *a = ctx;
+	uint64_t seq = 0;
+	if (!qp_cert_allows_org(a->c, f->org))
+		return 0;
+	qp_store_ack_get(a->p->store, a->c->device, f, &seq);
+	a->acked += seq < head ? seq : head;
+	return 0;
+}
+
 /* Enrolled devices (certificates held) with what we know of each. */
 typedef struct peers_ctx {
 	qp_peers *p;
@@ -279,7 +296,22 @@ static int peer_row(void *ctx, const uint8_t *cert, size_t len)
 	row = cert_json(&c);
 	qp_store_pending(pc->p->store, c.device, (const uint8_t (*)[QP_UUID_LEN])c.orgs,
 			 c.norgs, &lag);
+	json_object_set(row, "key", json_object_get(row, "device"));
 	json_object_set_new(row, "lag", json_integer((json_int_t)lag));
+	{
+		ackedctx a = {pc->p, &c, 0};
+		qp_store_heads(pc->p->store, acked_feed, &a);
+		json_object_set_new(row, "acked", json_integer((json_int_t)a.acked));
+	}
+	/* pending: deltas in its scope it has not acknowledged (= lag). */
+	json_object_set_new(row, "pending", json_integer((json_int_t)lag));
+	{
+		uint64_t after = 0;
+		int rv = qp__peer_revoked(pc->p, c.device, &after);
+		json_object_set_new(row, "revoked", json_boolean(rv));
+		if (rv)
+			json_object_set_new(row, "revoked_after_seq", json_integer((json_int_t)after));
+	}
 	for (st = pc->p->stats; st != NULL; st = st->next)
 		if (memcmp(st->key, c.device, QP_KEY_LEN) == 0) {
 			json_t *s = stat_json(pc->p, st);

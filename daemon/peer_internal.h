@@ -102,6 +102,8 @@ uint64_t qp__now_s(void);
 /* Queue a `sync --wait` request: completed when the hub has acknowledged
  * every local delta, or with an error at the timeout.  Dials now. */
 void qp__peer_wait(qp_peers *p, qp_deferred *d, uint64_t timeout_ms);
+/* 1 when key has been revoked (by the root), with its cut in *after. */
+int qp__peer_revoked(qp_peers *p, const uint8_t key[QP_KEY_LEN], uint64_t *after);
 /* An error reply {"ok": false, "error": fmt with arg, "code": name}. */
 json_t *qp__peer_fail(int code, const char *fmt, const char *arg);
 /* bundle_export / bundle_import API operations (peer_bundle.c). */

@@ -376,7 +376,7 @@ case_sync_refusals() {
 	n=0
 	still_serving() {
 		n=$((n + 1))
-		add_one "$OK" "4700000$n"
+		add_one "$OK" "$((47000000 + n))" >/dev/null
 		sync_ok "$OK" 20
 	}
 	add_one() {
@@ -551,8 +551,8 @@ case_sync_hostile() {
 	n=0
 	serves() {
 		n=$((n + 1))
-		printf '{"org":"%s","dni":"4710000%s","name":"Vecino %s","sex":"M"}\n' \
-			"$ORG_A" "$n" "$n" | q -d "$OK" add producer >/dev/null
+		printf '{"org":"%s","dni":"%08d","name":"Vecino %s","sex":"M"}\n' \
+			"$ORG_A" "$((47100000 + n))" "$n" | q -d "$OK" add producer >/dev/null
 		sync_ok "$OK" 20 || fail "after $1 the hub no longer serves"
 		qpd_alive "$HUB" || fail "the hub died after $1"
 	}
