@@ -79,11 +79,15 @@ static const uint8_t (*session_scope(qp_session *s, size_t *n))[QP_UUID_LEN]
 	return (const uint8_t (*)[QP_UUID_LEN])c->orgs;
 }
 
-static int in_scope(qp_session *s, const qp_feed *f)
+static int in_scope_org(qp_session *s, const uint8_t org[QP_UUID_LEN])
 {
 	const qp_cert *c = s->outbound ? &s->p->mycert : &s->cert;
-	/* A hub-role peer relays everything it may hold. */
-	return qp_cert_allows_org(c, f->org);
+	return qp_cert_allows_org(c, org);
+}
+
+static int in_scope(qp_session *s, const qp_feed *f)
+{
+	return in_scope_org(s, f->org);
 }
 
 static int send_vector(qp_session *s)
@@ -152,7 +156,7 @@ static int cert_collect(void *ctx, const uint8_t *cert, size_t len)
 	if (qp_cert_parse(cert, len, &c) != 0)
 		return 0;
 	for (i = 0; i < c.norgs; i++)
-		if (qp_cert_allows_org(&b->s->cert, c.orgs[i])) {
+		if (in_scope_org(b->s, c.orgs[i])) {
 			blobs_add(b, cert, len);
 			break;
 		}
@@ -163,6 +167,24 @@ static int rev_collect(void *ctx, const uint8_t *rev, size_t len)
 {
 	blobs_add(ctx, rev, len);
 	return 0;
+}
+
+static int count_one(void *ctx, const uint8_t *d, size_t len)
+{
+	(void)d;
+	(void)len;
+	(*(size_t *)ctx)++;
+	return 0;
+}
+
+/* How many certificates and revocations the store holds: when this
+ * changes during a session, the peer is sent them again. */
+static size_t trust_count(qp_peers *p)
+{
+	size_t n = 0;
+	qp_store_certs(p->store, count_one, &n);
+	qp_store_revocations(p->store, count_one, &n);
+	return n;
 }
 
 static int send_trust(qp_session *s)
@@ -193,6 +215,8 @@ static int send_trust(qp_session *s)
 			rc = send_msg(s, m, len);
 	}
 	blobs_free(&b);
+	if (rc == 0)
+		s->trust_sent = trust_count(s->p);
 	return rc;
 }
 
@@ -243,6 +267,14 @@ static void session_pump(qp_session *s)
 	qp_vv_free(&mine);
 	if (rc != 0)
 		return;
+	/* New certificates or revocations (a device enrolled since the
+	 * session began) go before the deltas they vouch for. */
+	if (nmiss > 0 && (!s->outbound || p->is_hub) &&
+	    trust_count(p) != s->trust_sent && send_trust(s) != 0) {
+		free(miss);
+		session_fail(s, -EIO, "cannot send certificates");
+		return;
+	}
 	while (s->inflight < QP_PEER_WINDOW && i < nmiss &&
 	       qp_link_queued(s->link) < (16u << 20)) {
 		batch b;
@@ -409,12 +441,23 @@ static void on_message(qp_link *l, const uint8_t *buf, size_t len, void *ud)
 		on_ack(s, &m);
 		break;
 	case QP_SYNC_CERTS:
-		for (i = 0; i < m.nitems; i++)
-			qp_store_cert_put(s->p->store, m.items[i], m.lens[i]);
+		for (i = 0; i < m.nitems; i++) {
+			int rc = qp_store_cert_put(s->p->store, m.items[i], m.lens[i]);
+			/* Certificates from outside our anchors are expected (a
+			 * regional hub's own, issued by its national hub). */
+			if (rc != 0)
+				qp_log_msg(s->p->lg, rc == QP_EAUTH ? QP_LOG_DEBUG : QP_LOG_WARN,
+					   "certificate from %s not kept: %s",
+					   qp_link_addr(s->link), qp_strerror(rc));
+		}
 		break;
 	case QP_SYNC_REVOKES:
-		for (i = 0; i < m.nitems; i++)
-			qp_store_revocation_put(s->p->store, m.items[i], m.lens[i]);
+		for (i = 0; i < m.nitems; i++) {
+			int rc = qp_store_revocation_put(s->p->store, m.items[i], m.lens[i]);
+			if (rc != 0)
+				qp_log_warn(s->p->lg, "revocation from %s refused: %s",
+					    qp_link_addr(s->link), qp_strerror(rc));
+		}
 		break;
 	case QP_SYNC_DONE:
 		s->peer_done = 1;
@@ -457,7 +500,9 @@ static void on_established(qp_link *l, void *ud)
 	key_short(s->peer, k);
 	qp_log_info(p->lg, "sync session with %s (%s) at %s", k, s->st->name,
 		    qp_link_addr(l));
-	if (!s->outbound && send_trust(s) != 0) {
+	/* A hub hands its devices (and a regional hub its national hub) the
+	 * certificates that vouch for the deltas that follow. */
+	if ((!s->outbound || p->is_hub) && send_trust(s) != 0) {
 		session_fail(s, -EIO, "cannot send certificates");
 		return;
 	}
@@ -683,6 +728,9 @@ void qp__peer_set_join(qp_peers *p, const uint8_t hub_pk[QP_KEY_LEN],
 		memcpy(p->root, hub_pk, QP_KEY_LEN);
 		p->have_root = 1;
 		qp_store_set_root(p->store, hub_pk);
+	} else {
+		/* A regional hub: the national hub is a second anchor. */
+		qp_store_set_upstream(p->store, hub_pk);
 	}
 }
 

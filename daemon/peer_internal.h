@@ -54,6 +54,7 @@ typedef struct qp_session {
 	qp_vv sent;       /* per feed: what the peer has, or has been sent */
 	qp_vv acked;      /* per feed: what the peer acknowledged */
 	int got_vector;
+	size_t trust_sent; /* certificates + revocations last sent */
 	int inflight;
 	int done_sent, peer_done;
 	uint64_t last_activity_ms;

@@ -124,6 +124,30 @@ static int root_get(qp_store *s, MDB_txn *txn, uint8_t root[QP_KEY_LEN])
 	return 0;
 }
 
+/* The upstream hub of a regional hub, from kv "upstream": a second trust
+ * anchor.  0 and *up set, or QP_ENOTFOUND. */
+static int upstream_get(qp_store *s, MDB_txn *txn, uint8_t up[QP_KEY_LEN])
+{
+	MDB_val k = {8, "upstream"}, d;
+	int rc = qp__mdb(mdb_get(txn, s->sync_db[QP__SDB_KV], &k, &d));
+	if (rc != 0)
+		return rc;
+	if (d.mv_size != QP_KEY_LEN)
+		return QP_ECORRUPT;
+	memcpy(up, d.mv_data, QP_KEY_LEN);
+	return 0;
+}
+
+/* Is key one of the anchors: the root, or the upstream hub? */
+static int is_anchor(qp_store *s, MDB_txn *txn, const uint8_t root[QP_KEY_LEN],
+		     const uint8_t key[QP_KEY_LEN])
+{
+	uint8_t up[QP_KEY_LEN];
+	if (memcmp(key, root, QP_KEY_LEN) == 0)
+		return 1;
+	return upstream_get(s, txn, up) == 0 && memcmp(key, up, QP_KEY_LEN) == 0;
+}
+
 /* The stored certificate of key, decoded (it was verified when stored). */
 static int cert_load(qp_store *s, MDB_txn *txn, const uint8_t key[QP_KEY_LEN],
                      qp_cert *c)
@@ -144,15 +168,14 @@ static int issuer_ok(qp_store *s, MDB_txn *txn, const uint8_t root[QP_KEY_LEN],
 	int rc;
 
 	*via = 0;
-	if (memcmp(issuer, root, QP_KEY_LEN) == 0)
+	if (is_anchor(s, txn, root, issuer))
 		return 0;
 	rc = cert_load(s, txn, issuer, hub);
 	if (rc == QP_ENOTFOUND)
 		return QP_EAUTH;
 	if (rc != 0)
 		return rc;
-	if (hub->role != QP_ROLE_HUB ||
-	    memcmp(hub->issuer, root, QP_KEY_LEN) != 0)
+	if (hub->role != QP_ROLE_HUB || !is_anchor(s, txn, root, hub->issuer))
 		return QP_EAUTH;
 	*via = 1;
 	return 0;
@@ -180,7 +203,7 @@ static int trusted_tx(qp_store *s, MDB_txn *txn,
 		               a8);
 	if (rc != 0)
 		return rc;
-	if (memcmp(author, root, QP_KEY_LEN) == 0)
+	if (is_anchor(s, txn, root, author))
 		return 0;
 	rc = cert_load(s, txn, author, &c);
 	if (rc == QP_ENOTFOUND)
@@ -292,6 +315,23 @@ int qp_store_set_root(qp_store *s, const uint8_t root[QP_KEY_LEN])
 	if ((rc = qp__sync_ready(s)) != 0)
 		return rc;
 	return qp__sync_write(s, root_put, (void *)root);
+}
+
+static int upstream_put(qp_store *s, MDB_txn *txn, void *ctx)
+{
+	MDB_val k = {8, "upstream"}, d = {QP_KEY_LEN, ctx};
+	return qp__mdb(mdb_put(txn, s->sync_db[QP__SDB_KV], &k, &d, 0));
+}
+
+/* Set the upstream hub of a regional hub (see store_sync.h). */
+int qp_store_set_upstream(qp_store *s, const uint8_t up[QP_KEY_LEN])
+{
+	int rc;
+	if (up == NULL)
+		return QP_EINVAL;
+	if ((rc = qp__sync_ready(s)) != 0)
+		return rc;
+	return qp__sync_write(s, upstream_put, (void *)up);
 }
 
 /* Get the trust root (see store_sync.h). */

@@ -56,6 +56,11 @@ int qp_store_set_root(qp_store *s, const uint8_t root[QP_KEY_LEN]);
 /* Get it: QP_ENOTFOUND when not set (a field node that never joined). */
 int qp_store_get_root(qp_store *s, uint8_t root[QP_KEY_LEN]);
 
+/* A hub that joined a higher hub (regional -> national) trusts that hub
+ * as a second anchor: its deltas, the certificates it issued, and the hubs
+ * it certified.  Persisted in kv ("upstream"). */
+int qp_store_set_upstream(qp_store *s, const uint8_t up[QP_KEY_LEN]);
+
 /* Store a certificate after verifying it was issued by the root or by a
  * hub the root certified (expiry is not checked here: an expired
  * certificate still vouches for what was signed while it was valid).

@@ -329,9 +329,13 @@ PY
 	python3 - "$((ND * PER))" "$((t1 - t0))" "$ND" "$hwm" <<'PY'
 import json, sys
 n, us, nd, hwm = map(int, sys.argv[1:])
+# Every device is in the same org, so while it ingests the hub also
+# forwards each device's records to the nd-1 others ("fanout_records"):
+# the seconds are until every device's sync --wait returned.
 print(json.dumps({"bench": "hub_ingest_%d" % nd, "value": round(n / (us / 1e6), 1),
                   "unit": "records/s", "records": n, "devices": nd,
-                  "seconds": us / 1e6, "peak_rss_kb": hwm},
+                  "seconds": us / 1e6, "peak_rss_kb": hwm,
+                  "fanout_records": n * (nd - 1)},
                  separators=(",", ":")))
 PY
 	for d in "$TMP"/m-dev* "$hub"; do
