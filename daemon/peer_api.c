@@ -220,7 +220,7 @@ static void iso(uint64_t ms, char out[32])
 static json_t *stat_json(qp_peers *p, const qp_peer_stat *st)
 {
 	char key[2 * QP_KEY_LEN + 1], a[32], b[32], c[32];
-	uint64_t pending = 0;
+	uint64_t pending = 0, bin = st->bytes_in, bout = st->bytes_out;
 	json_t *o;
 
 	qp_hex(st->key, QP_KEY_LEN, key);
@@ -236,14 +236,23 @@ static json_t *stat_json(qp_peers *p, const qp_peer_stat *st)
 	if (strcmp(st->state, "backoff") == 0 && st->next_attempt_ms > uv_now(p->loop))
 		json_object_set_new(o, "next_attempt_s",
 				    json_integer((json_int_t)((st->next_attempt_ms - uv_now(p->loop)) / 1000)));
+	{
+		/* Bytes of a live session count too, not only closed ones. */
+		for (qp_session *s = p->sessions; s != NULL; s = s->next)
+			if (s->st == st && s->link != NULL) {
+				const qp_link_stats *ls = qp_link_stats_get(s->link);
+				bin += ls->bytes_in;
+				bout += ls->bytes_out;
+			}
+	}
 	json_object_set_new(o, "counters",
 			    json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
 				      "deltas_sent", (json_int_t)st->deltas_sent,
 				      "deltas_received", (json_int_t)st->deltas_received,
 				      "deltas_refused", (json_int_t)st->deltas_refused,
 				      "deltas_resent_after_ack", (json_int_t)st->resent_after_ack,
-				      "bytes_in", (json_int_t)st->bytes_in,
-				      "bytes_out", (json_int_t)st->bytes_out,
+				      "bytes_in", (json_int_t)bin,
+				      "bytes_out", (json_int_t)bout,
 				      "sessions", (json_int_t)st->sessions));
 	return o;
 }

@@ -2,7 +2,8 @@
 # network namespaces joined by a veth pair shaped with netem (256 kbit/s,
 # 300 ms each way, 3% loss), the link taken down twice during the sync.
 # Needs root, `ip netns` and the sch_netem qdisc; otherwise the case says
-# SKIP with the reason.  The namespaces and their addresses (10.254.N.0/30,
+# SKIP with the reason (QP_LOSSY_NO_NETEM=1 runs it unshaped instead, to
+# test the namespaces and link drops alone).  The namespaces and their addresses (10.254.N.0/30,
 # only inside the namespaces) are the test's own and are removed at exit.
 
 lossy_cleanup() {
@@ -46,9 +47,15 @@ case_sync_lossy() {
 	for ns in "$NS_H" "$NS_D"; do ip -n "$ns" link set lo up; done
 	ip -n "$NS_H" link set "$vh" up
 	ip -n "$NS_D" link set "$vd" up
-	out=$(tc -n "$NS_H" qdisc add dev "$vh" root netem rate 256kbit delay 300ms loss 3% 2>&1) ||
+	if out=$(tc -n "$NS_H" qdisc add dev "$vh" root netem rate 256kbit delay 300ms loss 3% 2>&1); then
+		tc -n "$NS_D" qdisc add dev "$vd" root netem rate 256kbit delay 300ms loss 3%
+	elif [ "${QP_LOSSY_NO_NETEM:-0}" = 1 ]; then
+		# Debugging aid: without netem, still test the namespaces and
+		# the link drops.
+		note "netem unavailable ($out): running without shaping"
+	else
 		skip "netem unavailable (sch_netem): $out"
-	tc -n "$NS_D" qdisc add dev "$vd" root netem rate 256kbit delay 300ms loss 3%
+	fi
 
 	HUB=$QP_CASE_DIR/hub
 	D=$QP_CASE_DIR/tablet
@@ -105,6 +112,7 @@ case_sync_lossy() {
 	echo "lossy: $((t1 - t0)) s, $tries attempt(s)"
 	NODE=$HUB
 	assert_eq "$(count producer)" 5000 "hub producers"
+	false
 	ok=0
 	for i in $(seq 1 240); do
 		if [ "$(status_num "$HUB" digest)" = "$(status_num "$D" digest)" ]; then
