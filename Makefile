@@ -45,6 +45,7 @@ CLIENT_SRC := $(wildcard client/*.c)
 UNIT_SRC   := $(wildcard tests/unit/*.c)
 FUZZ_SRC   := $(wildcard tests/fuzz/fuzz_*.c)
 BENCH_SRC  := $(wildcard tests/bench/*.c)
+TOOL_SRC   := $(wildcard tests/tools/*.c)
 
 PROTO_OBJ  := $(PROTO_SRC:%.c=$(BUILD)/%.o)
 DAEMON_OBJ := $(DAEMON_SRC:%.c=$(BUILD)/%.o)
@@ -55,6 +56,7 @@ LIBQUIPU   := $(BUILD)/libquipu.a
 LIBQUIPUD  := $(BUILD)/libquipud.a
 FUZZ_BINS  := $(FUZZ_SRC:tests/fuzz/%.c=$(BIN)/%)
 BENCH_BINS := $(BENCH_SRC:tests/bench/%.c=$(BIN)/%)
+TOOL_BINS  := $(TOOL_SRC:tests/tools/%.c=$(BIN)/%)
 
 .SECONDARY:
 
@@ -96,6 +98,11 @@ $(BIN)/fuzz_%: $(BUILD)/tests/fuzz/fuzz_%.o $(BUILD)/tests/fuzz/replay.o $(LIBQU
 	@mkdir -p $(BIN)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
+# Test tools (a hostile sync peer) used by the integration tests.
+$(BIN)/qp_%: $(BUILD)/tests/tools/qp_%.o $(LIBQUIPUD) $(LIBQUIPU)
+	@mkdir -p $(BIN)
+	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
+
 $(BIN)/bench_%: $(BUILD)/tests/bench/bench_%.o $(LIBQUIPUD) $(LIBQUIPU)
 	@mkdir -p $(BIN)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
@@ -107,10 +114,10 @@ fuzz-replay: $(FUZZ_BINS)
 	@set -e; for f in $(FUZZ_BINS); do n=$${f#$(BIN)/fuzz_}; \
 	  $$f tests/fuzz/corpus/$$n; done
 
-integration: all
+integration: all $(TOOL_BINS)
 	@tests/integration/run.sh $(BIN)
 
-check: all $(BIN)/check_unit $(FUZZ_BINS)
+check: all $(BIN)/check_unit $(FUZZ_BINS) $(TOOL_BINS)
 	$(BIN)/check_unit
 	@$(MAKE) --no-print-directory fuzz-replay
 	@tests/integration/run.sh $(BIN)

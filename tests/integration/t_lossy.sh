@@ -112,7 +112,6 @@ case_sync_lossy() {
 	echo "lossy: $((t1 - t0)) s, $tries attempt(s)"
 	NODE=$HUB
 	assert_eq "$(count producer)" 5000 "hub producers"
-	false
 	ok=0
 	for i in $(seq 1 240); do
 		if [ "$(status_num "$HUB" digest)" = "$(status_num "$D" digest)" ]; then

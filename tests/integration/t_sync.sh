@@ -143,6 +143,11 @@ evil_build() {
 	local build=${QP_BUILD:-$QP_BIN/../build} top mp
 	top=$(cd "$QP_HERE/../.." && pwd)
 	EVIL=$QP_ROOT/qp_evil
+	# make check builds it next to quipu, with the same flags.
+	if [ -x "$QP_BIN/qp_evil" ]; then
+		EVIL=$QP_BIN/qp_evil
+		return 0
+	fi
 	[ -x "$EVIL" ] && return 0
 	[ -f "$build/libquipu.a" ] || fail "no $build/libquipu.a to build qp_evil (set QP_BUILD)"
 	mp=msgpack
