@@ -26,7 +26,7 @@ netns_wrapper() {
 
 qp_case sync_lossy
 case_sync_lossy() {
-	local HUB D net tag vh vd out qh qd tok t0 t1 tries rc ok
+	local HUB D net tag vh vd out qh qd tok t0 t1 tries rc ok spid i flap ns
 	[ "$(id -u)" -eq 0 ] || skip "needs root (network namespaces, netem)"
 	command -v ip >/dev/null 2>&1 || skip "no ip command (iproute2)"
 	command -v tc >/dev/null 2>&1 || skip "no tc command (iproute2)"
@@ -86,7 +86,12 @@ case_sync_lossy() {
 	q -d "$D" import many.jsonl --kind producer --batch 50 >/dev/null
 	ip -n "$NS_D" link set "$vd" up
 	t0=$(date +%s)
-	timeout 700 "$QUIPU" -d "$D" sync --wait --timeout 600 >sync.out 2>&1 &
+	(
+		rc=0
+		timeout 700 "$QUIPU" -d "$D" sync --wait --timeout 600 >sync.out 2>&1 || rc=$?
+		date +%s >sync.end
+		exit "$rc"
+	) &
 	spid=$!
 	for flap in 1 2; do
 		sleep 6
@@ -107,6 +112,7 @@ case_sync_lossy() {
 		timeout 700 "$QUIPU" -d "$D" sync --wait --timeout 300 >sync.out 2>&1 || rc=$?
 	done
 	t1=$(date +%s)
+	[ "$tries" -gt 1 ] || t1=$(cat sync.end)
 	[ "$rc" -eq 0 ] || fail "sync over the lossy link: exit $rc: $(cat sync.out)"
 	note "synced 5000 records over the lossy link in $((t1 - t0)) s, $tries attempt(s)"
 	echo "lossy: $((t1 - t0)) s, $tries attempt(s)"
