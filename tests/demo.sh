@@ -21,6 +21,8 @@ DATA="$PWD/demo-data"
 NODE="$DATA/node"
 EXPORT="$DATA/export"
 QPD_PID=""
+HUB_PID=""
+HUB="$DATA/hub"
 STEP="start"
 
 unset QUIPU_DATA
@@ -42,9 +44,17 @@ stop_daemon() {
 	return "$rc"
 }
 
+stop_hub() {
+	[ -n "$HUB_PID" ] || return 0
+	kill -TERM "$HUB_PID" 2>/dev/null || true
+	wait "$HUB_PID" 2>/dev/null || true
+	HUB_PID=""
+}
+
 on_exit() {
 	local rc=$?
 	trap - EXIT
+	stop_hub
 	if [ -n "$QPD_PID" ]; then
 		stop_daemon || true
 	fi
@@ -189,7 +199,33 @@ run status
 step "12. Verify every signature and hash link, rebuild the state from the log"
 run verify
 
-step "13. Stop quipud"
+step "13. Signal at last: sync with the cooperative's hub"
+# The hub is the same binary in hub role, here on a free loopback port.
+PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+printf '$ quipu -d demo-data/hub init --role hub --listen 127.0.0.1:%s\n' "$PORT"
+"$QUIPU" -d "$HUB" init --role hub --listen "127.0.0.1:$PORT" >/dev/null
+"$QUIPUD" -d "$HUB" >"$DATA/hub.log" 2>&1 &
+HUB_PID=$!
+for _ in $(seq 1 200); do
+	"$QUIPU" -d "$HUB" status >/dev/null 2>&1 && break
+	sleep 0.05
+done
+KEY=$("$QUIPU" -d "$NODE" id)
+printf '$ quipu -d demo-data/hub enroll --pubkey %s… --org %s --name "Tableta Pichanaki 1"\n' "${KEY:0:16}" "$ORG"
+TOKEN=$("$QUIPU" -d "$HUB" enroll --pubkey "$KEY" --org "$ORG" --name "Tableta Pichanaki 1")
+printf '%s…\n' "${TOKEN:0:60}"
+run join "$TOKEN"
+run sync --wait --timeout 60
+NODE_DIGEST=$("$QUIPU" -d "$NODE" status --json | python3 -c 'import json, sys; print(json.load(sys.stdin)["store"]["digest"])')
+HUB_DIGEST=$("$QUIPU" -d "$HUB" status --json | python3 -c 'import json, sys; print(json.load(sys.stdin)["store"]["digest"])')
+echo "tablet state digest: $NODE_DIGEST"
+echo "hub state digest:    $HUB_DIGEST"
+[ "$NODE_DIGEST" = "$HUB_DIGEST" ] || { echo "demo: the hub and the tablet differ" >&2; exit 1; }
+printf '$ quipu -d demo-data/hub peers\n'
+"$QUIPU" -d "$HUB" peers
+stop_hub
+
+step "14. Stop quipud"
 STEP="stopping quipud"
 if stop_daemon; then
 	echo "quipud stopped cleanly"
