@@ -15,6 +15,7 @@
 
 static void session_pump(qp_session *s);
 static void tick_waiters(qp_peers *p);
+static void waiter_done(qp_waiter *w, json_t *reply);
 
 uint64_t qp__now_s(void)
 {
@@ -365,6 +366,8 @@ static void on_deltas(qp_session *s, const qp_sync_msg *m)
 		/* What the peer sent, it has. */
 		if (head > qp_vv_get(&s->sent, &h.feed))
 			qp_vv_set(&s->sent, &h.feed, head);
+		if (head > qp_vv_get(&s->acked, &h.feed))
+			qp_vv_set(&s->acked, &h.feed, head);
 	}
 	/* The sender holds what it sent. */
 	qp_store_ack_set_many(p->store, s->peer, heads.e, heads.n);
@@ -392,6 +395,21 @@ static void on_ack(qp_session *s, const qp_sync_msg *m)
 			qp_vv_set(&s->acked, &m->entries[i].feed, m->entries[i].seq);
 	}
 	s->st->last_ack_ms = qp_hlc_wall_ms();
+	if (s->inflight == 0) {
+		/* Sent but not taken: the peer refused them (its log and
+		 * `quipu quarantine` say why).  Say so here too. */
+		uint64_t lost = 0;
+		for (i = 0; i < s->sent.n; i++) {
+			uint64_t a = qp_vv_get(&s->acked, &s->sent.e[i].feed);
+			if (s->sent.e[i].seq > a)
+				lost += s->sent.e[i].seq - a;
+		}
+		if (lost > 0)
+			snprintf(s->st->last_error, sizeof(s->st->last_error),
+				 "%s refused %llu delta%s (its log says why)",
+				 s->outbound ? "hub" : "peer", (unsigned long long)lost,
+				 lost == 1 ? "" : "s");
+	}
 	session_pump(s);
 	tick_waiters(p);
 }
@@ -510,6 +528,43 @@ static void on_established(qp_link *l, void *ud)
 		session_fail(s, -EIO, "cannot send version vector");
 }
 
+/* Failures that retrying cannot fix: the hub refused us, or is not the
+ * hub we pinned. */
+static int refusal_code(int code)
+{
+	return code == QP_EAUTH || code == QP_EEXPIRED || code == QP_EREVOKED ||
+	       code == QP_ESIG || code == QP_EVERSION;
+}
+
+static void fail_waiters(qp_peers *p, int code, const char *why)
+{
+	qp_waiter *w;
+	char msg[600];
+
+	snprintf(msg, sizeof(msg), "sync: %s", why);
+	while ((w = p->waiters) != NULL) {
+		p->waiters = w->next;
+		waiter_done(w, json_pack("{s:b, s:s, s:s}", "ok", 0, "error", msg,
+					 "code", qp_err_name(code)));
+	}
+}
+
+/* Keep what survives a restart of quipud: name, address, last contact. */
+static void note_peer(qp_peers *p, const qp_peer_stat *st)
+{
+	char when[32];
+	json_t *o;
+
+	if (st->last_contact_ms == 0)
+		return;
+	qp_hlc_iso(QP_HLC_MAKE(st->last_contact_ms, 0), when, sizeof(when));
+	o = json_pack("{s:s, s:s, s:s}", "name", st->name, "address", st->addr,
+		      "last_contact", when);
+	if (o != NULL)
+		qp_store_peer_note(p->store, st->key, o);
+	json_decref(o);
+}
+
 static void on_closed(qp_link *l, int code, const char *why, void *ud)
 {
 	qp_session *s = ud;
@@ -549,7 +604,13 @@ static void on_closed(qp_link *l, int code, const char *why, void *ud)
 		}
 		p->up = NULL;
 		qp_log_info(p->lg, "sync with hub ended: %s", why);
+		/* A refusal will not mend itself by retrying: tell whoever
+		 * waits at once instead of at their timeout. */
+		if (refusal_code(code))
+			fail_waiters(p, code, why);
 	}
+	if (s->st != NULL)
+		note_peer(p, s->st);
 	for (pp = &p->sessions; *pp != NULL; pp = &(*pp)->next)
 		if (*pp == s) {
 			*pp = s->next;
@@ -765,8 +826,8 @@ static void tick_waiters(qp_peers *p)
 		if (now >= w->deadline_ms) {
 			*pp = w->next;
 			snprintf(msg, sizeof(msg),
-				 "sync: %llu deltas not acknowledged by the hub after the timeout%s%s",
-				 (unsigned long long)pending,
+				 "sync: %llu delta%s not acknowledged by the hub after the timeout%s%s",
+				 (unsigned long long)pending, pending == 1 ? "" : "s",
 				 st && st->last_error[0] ? "; last error: " : "",
 				 st && st->last_error[0] ? st->last_error : "");
 			waiter_done(w, json_pack("{s:b, s:s, s:s, s:I}", "ok", 0, "error", msg,

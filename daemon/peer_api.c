@@ -331,8 +331,15 @@ static int peer_row(void *ctx, const uint8_t *cert, size_t len)
 			json_object_set(row, "counters", json_object_get(s, "counters"));
 			json_decref(s);
 		}
-	if (json_object_get(row, "last_contact") == NULL)
-		json_object_set_new(row, "last_contact", json_string("never"));
+	if (json_object_get(row, "last_contact") == NULL) {
+		/* Not seen since quipud started: what was noted before. */
+		json_t *note = NULL;
+		const char *lc = NULL;
+		if (qp_store_peer_get(pc->p->store, c.device, &note) == 0)
+			lc = json_string_value(json_object_get(note, "last_contact"));
+		json_object_set_new(row, "last_contact", json_string(lc ? lc : "never"));
+		json_decref(note);
+	}
 	json_array_append_new(pc->list, row);
 	return 0;
 }
