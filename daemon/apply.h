@@ -30,7 +30,6 @@
 
 #include <jansson.h>
 #include <lmdb.h>
-#include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -68,11 +67,6 @@ struct qp_store {
 	int sync_open;      /* sync_db holds them */
 	unsigned psize; /* LMDB page size */
 	off_t filled;   /* the data file is known written up to here */
-	/* Shared mode (qp__store_share): quipud commits on a writer thread
-	 * while its loop thread keeps using the store.  mu is held by the
-	 * thread using the store; see qp__store_lock. */
-	pthread_mutex_t mu;
-	int shared;
 };
 
 #define QP__MAP_RETRIES 40 /* map doublings before a transaction gives up */
@@ -108,20 +102,6 @@ int qp__read_begin(qp_store *s, qp__tx *t, MDB_txn **txn);
 size_t qp__entries(MDB_txn *txn, MDB_dbi dbi);
 int qp__digest_db(MDB_txn *txn, MDB_dbi dbi, uint8_t out[QP_HASH_LEN],
                   size_t *count);
-
-/* Sharing one store between two threads (quipud's loop and its writer
- * thread).  In shared mode every top-level transaction begun by
- * qp__store_txn_begin first takes s->mu unless the calling thread holds it
- * already, and the thread keeps it until it calls qp__store_unlock: a
- * thread's transactions, map growth and the in-memory state (clock, uuid
- * generator, lazily opened databases) are then never used by two threads
- * at once.  qp__store_share turns the mode on (before a second thread
- * exists) or off (after it is gone; releases mu if this thread holds it).
- * qp__store_lock takes mu unless this thread holds it; qp__store_unlock
- * releases it if this thread holds it.  No-ops when not shared. */
-void qp__store_share(qp_store *s, int on);
-void qp__store_lock(qp_store *s);
-void qp__store_unlock(qp_store *s);
 
 /* Map an LMDB return code: 0, QP_ENOTFOUND, QP_EEXIST, QP__EMAPFULL,
  * else QP_ESTORE. */

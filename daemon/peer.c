@@ -326,6 +326,28 @@ static void session_pump(qp_session *s)
 	}
 }
 
+/* ---- acknowledgements ---------------------------------------------- */
+
+/* Acknowledgements are gathered in memory and stored every tick (and when
+ * the session ends) in one transaction: one sync per tick instead of one
+ * per batch.  Losing the last tick's worth in a crash costs a few deltas
+ * sent again, which the receiver takes as duplicates. */
+static void ack_note(qp_session *s, const qp_vv_entry *e, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (e[i].seq > qp_vv_get(&s->ack_dirty, &e[i].feed))
+			qp_vv_set(&s->ack_dirty, &e[i].feed, e[i].seq);
+}
+
+static void ack_flush(qp_session *s)
+{
+	if (s->ack_dirty.n == 0 || !s->established)
+		return;
+	qp_store_ack_set_many(s->p->store, s->peer, s->ack_dirty.e, s->ack_dirty.n);
+	qp_vv_free(&s->ack_dirty);
+	qp_vv_init(&s->ack_dirty);
+}
+
 /* ---- receiving --------------------------------------------------- */
 
 static void on_deltas(qp_session *s, const qp_sync_msg *m)
@@ -370,7 +392,7 @@ static void on_deltas(qp_session *s, const qp_sync_msg *m)
 			qp_vv_set(&s->acked, &h.feed, head);
 	}
 	/* The sender holds what it sent. */
-	qp_store_ack_set_many(p->store, s->peer, heads.e, heads.n);
+	ack_note(s, heads.e, heads.n);
 	s->st->deltas_received += m->nitems - refused;
 	s->st->deltas_refused += refused;
 	free(rcs);
@@ -389,7 +411,7 @@ static void on_ack(qp_session *s, const qp_sync_msg *m)
 
 	if (s->inflight > 0)
 		s->inflight--;
-	qp_store_ack_set_many(p->store, s->peer, m->entries, m->nentries);
+	ack_note(s, m->entries, m->nentries);
 	for (i = 0; i < m->nentries; i++) {
 		if (m->entries[i].seq > qp_vv_get(&s->acked, &m->entries[i].feed))
 			qp_vv_set(&s->acked, &m->entries[i].feed, m->entries[i].seq);
@@ -444,7 +466,7 @@ static void on_message(qp_link *l, const uint8_t *buf, size_t len, void *ud)
 		}
 		qp_vv_merge(&s->acked, m.entries, m.nentries);
 		/* What the peer holds needs no sending and is not pending. */
-		qp_store_ack_set_many(s->p->store, s->peer, m.entries, m.nentries);
+		ack_note(s, m.entries, m.nentries);
 		if (!m.more) {
 			/* A new round: answer it with DONE once caught up. */
 			s->got_vector = 1;
@@ -616,6 +638,8 @@ static void on_closed(qp_link *l, int code, const char *why, void *ud)
 			*pp = s->next;
 			break;
 		}
+	ack_flush(s);
+	qp_vv_free(&s->ack_dirty);
 	qp_vv_free(&s->sent);
 	qp_vv_free(&s->acked);
 	free(s);
@@ -631,6 +655,7 @@ static qp_session *session_new(qp_peers *p, int outbound)
 	s->outbound = outbound;
 	qp_vv_init(&s->sent);
 	qp_vv_init(&s->acked);
+	qp_vv_init(&s->ack_dirty);
 	s->next = p->sessions;
 	p->sessions = s;
 	return s;
@@ -845,6 +870,8 @@ static void on_tick(uv_timer_t *t)
 	uint64_t now = uv_now(p->loop);
 	qp_session *s, *next;
 
+	for (s = p->sessions; s != NULL; s = s->next)
+		ack_flush(s);
 	tick_waiters(p);
 	if (p->joined && p->up == NULL) {
 		qp_peer_stat *st = qp__peer_stat(p, p->hub_pk);

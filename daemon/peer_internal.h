@@ -53,6 +53,7 @@ typedef struct qp_session {
 	qp_peer_stat *st;
 	qp_vv sent;       /* per feed: what the peer has, or has been sent */
 	qp_vv acked;      /* per feed: what the peer acknowledged */
+	qp_vv ack_dirty;  /* acknowledgements not yet stored */
 	int got_vector;
 	size_t trust_sent; /* certificates + revocations last sent */
 	int inflight;

@@ -2,8 +2,6 @@
 #include "server.h"
 
 #include <errno.h>
-#include <pthread.h>
-#include <signal.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,7 +10,6 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "apply.h"
 #include "err.h"
 #include "frame.h"
 #include "hlc.h"
@@ -77,23 +74,6 @@ struct qp_server {
 	qp_client *clients;
 	qp_peers *peers; /* sync engine, or NULL */
 	qp_req *wfirst, *wlast;
-	/* The batch being committed: its requests (linked by wnext) and
-	 * their groups. */
-	qp_req *batch;
-	qp_wgroup *groups;
-	size_t nbatch;
-	/* The writer thread commits a batch while the loop goes on reading
-	 * requests and sending replies; one batch at a time.  wjob, wdone,
-	 * wrc and wquit are shared with it under wmu; busy (a batch was
-	 * handed over and not yet finished) is the loop's. */
-	int threaded;
-	int busy;
-	pthread_t wthread;
-	pthread_mutex_t wmu;
-	pthread_cond_t wcond;
-	uv_async_t wasync;
-	int wjob, wdone, wrc, wquit;
-	uint64_t tmp_lockwait, tmp_write, tmp_n; /* PERF2TMP */
 	int stopping;
 	int handles; /* open handles of the server itself */
 	uint64_t started_ms;
@@ -111,7 +91,6 @@ typedef struct qp_out {
 static void client_close(qp_client *c);
 static void client_flush(qp_client *c);
 static void server_release(qp_server *srv);
-static void writer_start(qp_server *srv);
 static void on_server_handle_closed(uv_handle_t *h);
 
 /* ---- replies ------------------------------------------------------ */
@@ -354,40 +333,26 @@ static void answer_waiting_reads(qp_client *c)
 	}
 }
 
-/* Take every write received so far as the next batch (srv->batch,
- * srv->groups).  Returns its number of requests. */
-static size_t batch_take(qp_server *srv)
+/* Commit every write received so far in one transaction and answer it. */
+static void commit_pending(qp_server *srv)
 {
-	qp_req *r;
-	size_t n = 0, i = 0;
+	qp_req *r, *next;
+	qp_wgroup *groups;
+	size_t n = 0, i = 0, records = 0;
+	char msg[QP_ERRMSG_LEN];
+	int rc;
 
 	for (r = srv->wfirst; r != NULL; r = r->wnext)
 		n++;
 	if (n == 0)
-		return 0;
-	srv->groups = qp_xcalloc(n, sizeof(*srv->groups));
+		return;
+	groups = qp_xcalloc(n, sizeof(*groups));
 	for (r = srv->wfirst; r != NULL; r = r->wnext, i++) {
-		srv->groups[i].writes = r->writes;
-		srv->groups[i].n = r->nwrites;
+		groups[i].writes = r->writes;
+		groups[i].n = r->nwrites;
+		records += r->nwrites;
 	}
-	srv->batch = srv->wfirst;
-	srv->nbatch = n;
-	srv->wfirst = srv->wlast = NULL;
-	srv->npending = 0;
-	return n;
-}
-
-/* The batch's commit returned rc: answer its requests, then the reads
- * that waited behind them. */
-static void batch_finish(qp_server *srv, int rc)
-{
-	qp_wgroup *groups = srv->groups;
-	size_t n = srv->nbatch, i, records = 0;
-	char msg[QP_ERRMSG_LEN];
-	qp_req *r, *next;
-
-	for (i = 0; i < n; i++)
-		records += groups[i].n;
+	rc = qp_store_write(srv->store, groups, n);
 	if (rc != 0)
 		qp_log_error(srv->lg, "commit of %zu requests failed: %s", n,
 			     qp_strerror(rc));
@@ -400,7 +365,7 @@ static void batch_finish(qp_server *srv, int rc)
 		srv->max_batch = n;
 
 	i = 0;
-	for (r = srv->batch; r != NULL; r = next, i++) {
+	for (r = srv->wfirst; r != NULL; r = next, i++) {
 		qp_wgroup *g = &groups[i];
 		next = r->wnext;
 		r->wnext = NULL;
@@ -431,9 +396,8 @@ static void batch_finish(qp_server *srv, int rc)
 		r->is_write = 0;
 		r->client->waiting_writes--;
 	}
-	srv->batch = NULL;
-	srv->groups = NULL;
-	srv->nbatch = 0;
+	srv->wfirst = srv->wlast = NULL;
+	srv->npending = 0;
 	if (rc == 0 && srv->peers != NULL)
 		qp_peers_kick(srv->peers); /* push new deltas to the hub */
 	srv->want = n > srv->want - srv->want / 8 ? n : srv->want - srv->want / 8;
@@ -443,85 +407,6 @@ static void batch_finish(qp_server *srv, int rc)
 		answer_waiting_reads(c);
 		client_flush(c);
 	}
-}
-
-/* Commit every write received so far on the loop thread and answer it. */
-static void commit_sync(qp_server *srv)
-{
-	if (batch_take(srv) == 0)
-		return;
-	batch_finish(srv, qp_store_write(srv->store, srv->groups, srv->nbatch));
-}
-
-/* The writer thread: commits each batch handed over, then wakes the loop.
- * It holds the store's lock while it writes; the loop takes the lock again
- * (qp__store_txn_begin) the next time it uses the store. */
-static void *writer_main(void *arg)
-{
-	qp_server *srv = arg;
-	int rc;
-
-	pthread_mutex_lock(&srv->wmu);
-	for (;;) {
-		while (!srv->wjob && !srv->wquit)
-			pthread_cond_wait(&srv->wcond, &srv->wmu);
-		if (!srv->wjob)
-			break;
-		pthread_mutex_unlock(&srv->wmu);
-		uint64_t t0 = uv_hrtime(); /* PERF2TMP */
-		qp__store_lock(srv->store);
-		uint64_t t1 = uv_hrtime(); /* PERF2TMP */
-		rc = qp_store_write(srv->store, srv->groups, srv->nbatch);
-		qp__store_unlock(srv->store);
-		if (srv->nbatch >= 4) { srv->tmp_lockwait += srv->nbatch; srv->tmp_write += uv_hrtime() - t1; srv->tmp_n++; } (void)t0; /* PERF2TMP */
-		pthread_mutex_lock(&srv->wmu);
-		srv->wjob = 0;
-		srv->wrc = rc;
-		srv->wdone = 1;
-		pthread_cond_broadcast(&srv->wcond);
-		uv_async_send(&srv->wasync);
-	}
-	pthread_mutex_unlock(&srv->wmu);
-	return NULL;
-}
-
-/* Hand every write received so far to the writer thread. */
-static void commit_start(qp_server *srv)
-{
-	if (batch_take(srv) == 0)
-		return;
-	qp__store_unlock(srv->store); /* the writer takes it */
-	pthread_mutex_lock(&srv->wmu);
-	srv->wjob = 1;
-	pthread_cond_signal(&srv->wcond);
-	pthread_mutex_unlock(&srv->wmu);
-	srv->busy = 1;
-}
-
-/* Answer the batch in flight once the writer is done with it; with wait
- * set, block until it is. */
-static void commit_reap(qp_server *srv, int wait)
-{
-	int done, rc;
-
-	if (!srv->busy)
-		return;
-	pthread_mutex_lock(&srv->wmu);
-	while (wait && !srv->wdone)
-		pthread_cond_wait(&srv->wcond, &srv->wmu);
-	done = srv->wdone;
-	rc = srv->wrc;
-	srv->wdone = 0;
-	pthread_mutex_unlock(&srv->wmu);
-	if (!done)
-		return;
-	srv->busy = 0;
-	batch_finish(srv, rc);
-}
-
-static void on_commit_done(uv_async_t *h)
-{
-	commit_reap(h->data, 0);
 }
 
 static void on_idle(uv_idle_t *h)
@@ -534,13 +419,8 @@ static void on_check(uv_check_t *h)
 	qp_server *srv = h->data;
 	uint64_t now;
 
-	if (srv->npending == 0 || srv->busy) {
-		if (srv->idling) { /* the writer's wake-up ends the wait */
-			uv_idle_stop(&srv->idle);
-			srv->idling = 0;
-		}
+	if (srv->npending == 0)
 		return;
-	}
 	if (srv->npending < srv->want && !srv->stopping) {
 		now = uv_hrtime();
 		if (now - srv->last_ns < QP_GATHER_IDLE_NS &&
@@ -556,10 +436,7 @@ static void on_check(uv_check_t *h)
 		uv_idle_stop(&srv->idle);
 		srv->idling = 0;
 	}
-	if (srv->threaded)
-		commit_start(srv);
-	else
-		commit_sync(srv);
+	commit_pending(srv);
 }
 
 /* ---- requests ------------------------------------------------------- */
@@ -893,48 +770,8 @@ int qp_server_start(uv_loop_t *loop, qp_node *node, qp_store *store,
 	uv_idle_init(loop, &srv->idle);
 	srv->idle.data = srv;
 	srv->handles++;
-	writer_start(srv);
 	*out = srv;
 	return 0;
-}
-
-/* Start the writer thread; without it commits run on the loop thread. */
-static void writer_start(qp_server *srv)
-{
-	sigset_t all, old;
-
-	if (uv_async_init(srv->loop, &srv->wasync, on_commit_done) != 0)
-		return;
-	srv->wasync.data = srv;
-	srv->handles++;
-	pthread_mutex_init(&srv->wmu, NULL);
-	pthread_cond_init(&srv->wcond, NULL);
-	qp__store_share(srv->store, 1);
-	/* Signals stay with the loop thread. */
-	sigfillset(&all);
-	pthread_sigmask(SIG_SETMASK, &all, &old);
-	srv->threaded = pthread_create(&srv->wthread, NULL, writer_main, srv) == 0;
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	if (!srv->threaded) {
-		qp_log_warn(srv->lg, "no writer thread: commits run on the loop");
-		qp__store_share(srv->store, 0);
-	}
-}
-
-/* Finish the batch in flight and end the writer thread. */
-static void writer_stop(qp_server *srv)
-{
-	if (!srv->threaded)
-		return;
-	commit_reap(srv, 1);
-	pthread_mutex_lock(&srv->wmu);
-	srv->wquit = 1;
-	pthread_cond_signal(&srv->wcond);
-	pthread_mutex_unlock(&srv->wmu);
-	pthread_join(srv->wthread, NULL);
-	qp_log_warn(srv->lg, "PERF2TMP commits %lu write %.1f us avg batch %.1f", (unsigned long)srv->tmp_n, srv->tmp_write / 1e3 / (srv->tmp_n ? srv->tmp_n : 1), srv->tmp_lockwait * 1.0 / (srv->tmp_n ? srv->tmp_n : 1)); /* PERF2TMP */
-	srv->threaded = 0;
-	qp__store_share(srv->store, 0);
 }
 
 void qp_server_set_peers(qp_server *srv, qp_peers *peers)
@@ -948,10 +785,6 @@ static void server_release(qp_server *srv)
 {
 	if (srv->handles > 0 || srv->clients != NULL)
 		return;
-	if (srv->wasync.data != NULL) { /* writer_start got that far */
-		pthread_cond_destroy(&srv->wcond);
-		pthread_mutex_destroy(&srv->wmu);
-	}
 	free(srv);
 }
 
@@ -983,10 +816,8 @@ void qp_server_stop(qp_server *srv)
 			c->reading = 0;
 		}
 	}
-	/* Finish the commit in flight and the commit of everything received
-	 * since, and answer them. */
-	writer_stop(srv);
-	commit_sync(srv);
+	/* Finish the commit of everything already received, and answer it. */
+	commit_pending(srv);
 	for (c = srv->clients; c != NULL; c = next) {
 		uv_shutdown_t *sh;
 		next = c->next;
@@ -1004,7 +835,5 @@ void qp_server_stop(qp_server *srv)
 	uv_idle_stop(&srv->idle);
 	uv_close((uv_handle_t *)&srv->idle, on_server_handle_closed);
 	uv_close((uv_handle_t *)&srv->listener, on_server_handle_closed);
-	if (srv->wasync.data != NULL)
-		uv_close((uv_handle_t *)&srv->wasync, on_server_handle_closed);
 	unlink(srv->node->sock);
 }

@@ -81,45 +81,11 @@ static void prefill(qp_store *s)
 		s->filled = off;
 }
 
-/* The store whose mu this thread holds (shared mode), else NULL. */
-static _Thread_local qp_store *held;
-
-/* Shared mode on or off (see apply.h). */
-void qp__store_share(qp_store *s, int on)
-{
-	if (!on)
-		qp__store_unlock(s);
-	s->shared = on;
-}
-
-/* Take the store's lock unless this thread holds it (see apply.h). */
-void qp__store_lock(qp_store *s)
-{
-	if (!s->shared || held == s)
-		return;
-	pthread_mutex_lock(&s->mu);
-	held = s;
-}
-
-/* Release the store's lock if this thread holds it (see apply.h). */
-void qp__store_unlock(qp_store *s)
-{
-	if (held != s)
-		return;
-	held = NULL;
-	pthread_mutex_unlock(&s->mu);
-}
-
-/* Begin a transaction, adopting a map grown by another process.  In shared
- * mode a top-level transaction first takes the store's lock. */
+/* Begin a transaction, adopting a map grown by another process. */
 int qp__store_txn_begin(qp_store *s, MDB_txn *parent, unsigned flags,
                         MDB_txn **txn)
 {
-	int rc;
-
-	if (parent == NULL)
-		qp__store_lock(s);
-	rc = mdb_txn_begin(s->env, parent, flags, txn);
+	int rc = mdb_txn_begin(s->env, parent, flags, txn);
 	if (rc == MDB_MAP_RESIZED) {
 		if (mdb_env_set_mapsize(s->env, 0) != 0)
 			return QP_ESTORE;
@@ -237,7 +203,6 @@ int qp_store_open(const char *path, const uint8_t pk[QP_KEY_LEN],
 	if ((rc = qp_crypto_init()) != 0)
 		return rc;
 	s = qp_xcalloc(1, sizeof(*s));
-	pthread_mutex_init(&s->mu, NULL);
 	memcpy(s->pk, pk, QP_KEY_LEN);
 	memcpy(s->sk, sk, QP_SKEY_LEN);
 	if (mdb_env_create(&s->env) != 0) {
@@ -282,7 +247,6 @@ fail:
 	rc = rc == QP__EMAPFULL ? QP_ESTORE : rc;
 	mdb_env_close(s->env);
 	sodium_memzero(s->sk, sizeof(s->sk));
-	pthread_mutex_destroy(&s->mu);
 	free(s);
 	return rc;
 }
@@ -292,10 +256,8 @@ void qp_store_close(qp_store *s)
 {
 	if (s == NULL)
 		return;
-	qp__store_unlock(s);
 	mdb_env_close(s->env);
 	sodium_memzero(s->sk, sizeof(s->sk));
-	pthread_mutex_destroy(&s->mu);
 	free(s);
 }
 
