@@ -687,26 +687,6 @@ typedef struct ingctx {
 	int *rcs;
 } ingctx;
 
-static int has_fork(qp_store *s, MDB_txn *txn, const qp_feed *feed)
-{
-	MDB_cursor *c;
-	MDB_val k = {QP__FEED_LEN, (void *)feed}, d;
-	int rc;
-
-	if (qp__entries(txn, s->db.forks) == 0)
-		return 0;
-	if ((rc = mdb_cursor_open(txn, s->db.forks, &c)) != 0)
-		return qp__mdb(rc);
-	rc = mdb_cursor_get(c, &k, &d, MDB_SET_RANGE);
-	if (rc == 0)
-		rc = k.mv_size >= QP__FEED_LEN &&
-		     memcmp(k.mv_data, feed, QP__FEED_LEN) == 0;
-	else
-		rc = rc == MDB_NOTFOUND ? 0 : qp__mdb(rc);
-	mdb_cursor_close(c);
-	return rc;
-}
-
 static int keep_fork(qp_store *s, MDB_txn *txn, const uint8_t *buf, size_t len,
                      const qp_delta_hdr *hdr, int code)
 {
@@ -745,7 +725,7 @@ static int keep_revoked(qp_store *s, qp__tx *t, const uint8_t *buf, size_t len,
 			return 0;
 		return keep_fork(s, t->txn, buf, len, hdr, QP_EFORK);
 	}
-	if ((rc = has_fork(s, t->txn, &hdr->feed)) != 0)
+	if ((rc = qp__store_has_fork(s, t->txn, (const uint8_t *)&hdr->feed)) != 0)
 		return rc > 0 ? QP_EFORK : rc;
 	if (hdr->seq > hseq + 1)
 		return QP_ESEQ;

@@ -40,4 +40,8 @@ int qp__sync_read(qp_store *s, MDB_txn **txn);
  * not, or a storage code.  txn is any transaction of s. */
 int qp__store_revoked(qp_store *s, MDB_txn *txn, const qp_delta_hdr *hdr);
 
+/* Does the forks database hold a delta of this feed (author + org, 48
+ * bytes)?  1, 0, or a storage code (store_verify.c). */
+int qp__store_has_fork(qp_store *s, MDB_txn *txn, const uint8_t *feed);
+
 #endif

@@ -231,7 +231,9 @@ static int is_fatal(int rc)
 	       rc == QP_ECORRUPT;
 }
 
-static int has_fork(qp_store *s, MDB_txn *txn, const uint8_t *feed)
+/* Does the forks database hold anything of this feed (48 bytes)?  1, 0,
+ * or a storage code.  Shared with store_sync.c. */
+int qp__store_has_fork(qp_store *s, MDB_txn *txn, const uint8_t *feed)
 {
 	MDB_cursor *c;
 	MDB_val k = {QP__FEED_LEN, (void *)feed}, d;
@@ -289,7 +291,7 @@ static int ingest_one(qp_store *s, qp__tx *t, const uint8_t *buf, size_t len)
 		rc = keep_fork(s, t->txn, buf, len, &hdr);
 		return rc != 0 ? rc : QP_EFORK;
 	}
-	if ((rc = has_fork(s, t->txn, key)) != 0)
+	if ((rc = qp__store_has_fork(s, t->txn, key)) != 0)
 		return rc > 0 ? QP_EFORK : rc;
 	if (hdr.seq > hseq + 1)
 		return QP_ESEQ;
