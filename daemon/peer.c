@@ -15,6 +15,7 @@
 
 static void session_pump(qp_session *s);
 static void tick_waiters(qp_peers *p);
+static void peers_release(qp_peers *p);
 static void waiter_done(qp_waiter *w, json_t *reply);
 
 uint64_t qp__now_s(void)
@@ -643,7 +644,9 @@ static void on_closed(qp_link *l, int code, const char *why, void *ud)
 	qp_vv_free(&s->sent);
 	qp_vv_free(&s->acked);
 	free(s);
-	tick_waiters(p);
+	if (!p->stopping)
+		tick_waiters(p);
+	peers_release(p);
 }
 
 static const qp_link_cbs session_cbs = {on_established, on_message, on_closed};
@@ -658,6 +661,7 @@ static qp_session *session_new(qp_peers *p, int outbound)
 	qp_vv_init(&s->ack_dirty);
 	s->next = p->sessions;
 	p->sessions = s;
+	p->handles++; /* released when the session is freed */
 	return s;
 }
 
@@ -670,6 +674,7 @@ static void session_unlink(qp_peers *p, qp_session *s)
 			break;
 		}
 	free(s);
+	peers_release(p);
 }
 
 /* ---- hub side: who may connect ----------------------------------- */
@@ -951,7 +956,13 @@ static int start_listener(qp_peers *p, const char *addr)
 
 static void on_handle_closed(uv_handle_t *h)
 {
-	qp_peers *p = h->data;
+	peers_release(h->data);
+}
+
+/* Drop one reference (a handle or a session); the last frees the engine,
+ * so a session closing after qp_peers_stop still finds it. */
+static void peers_release(qp_peers *p)
+{
 	if (--p->handles > 0)
 		return;
 	while (p->stats != NULL) {
