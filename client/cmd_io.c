@@ -89,6 +89,20 @@ static void collect(import *im)
 		return;
 	}
 	if (json_is_true(json_object_get(reply, "ok"))) {
+		json_t *wv;
+		/* Accepted with warnings (geometry): said, not refused. */
+		json_array_foreach(json_object_get(reply, "warnings"), at, wv) {
+			idx = json_object_get(wv, "index");
+			const char *w =
+				json_string_value(json_object_get(wv, "warning"));
+			if (w == NULL || !json_is_integer(idx) ||
+			    json_integer_value(idx) < 0 ||
+			    (size_t)json_integer_value(idx) >= b->n)
+				continue;
+			progress(im, 1);
+			fprintf(stderr, "quipu: warning: line %zu: %s\n",
+				b->lines[json_integer_value(idx)], w);
+		}
 		if (!im->refused) {
 			im->committed += b->n;
 			im->last_line = b->lines[b->n - 1];

@@ -120,6 +120,17 @@ int qp_cmd_add(qp_cli *c, int argc, char **argv)
 	json_array_foreach(ids, i, obj)
 		printf("%s\n", json_string_value(obj) ? json_string_value(obj)
 						      : "?");
+	/* Accepted with warnings (geometry): said on stderr, still exit 0. */
+	json_array_foreach(json_object_get(reply, "warnings"), i, obj) {
+		idx = json_object_get(obj, "index");
+		const char *w = json_string_value(json_object_get(obj, "warning"));
+		if (w == NULL || !json_is_integer(idx) ||
+		    json_integer_value(idx) < 0 ||
+		    (size_t)json_integer_value(idx) >= n)
+			continue;
+		fprintf(stderr, "quipu: warning: line %zu: %s\n",
+			lines[json_integer_value(idx)], w);
+	}
 	status = QP_EXIT_OK;
 out:
 	json_decref(reply);

@@ -35,6 +35,7 @@
 #include <sys/types.h>
 
 #include "delta.h"
+#include "geo.h"
 #include "hlc.h"
 #include "schema.h"
 #include "uuid.h"
@@ -67,6 +68,7 @@ struct qp_store {
 	int sync_open;      /* sync_db holds them */
 	unsigned psize; /* LMDB page size */
 	off_t filled;   /* the data file is known written up to here */
+	qp_geo *geo;    /* geometry checker (GEOS context: this thread's) */
 };
 
 #define QP__MAP_RETRIES 40 /* map doublings before a transaction gives up */
@@ -102,6 +104,21 @@ int qp__read_begin(qp_store *s, qp__tx *t, MDB_txn **txn);
 size_t qp__entries(MDB_txn *txn, MDB_dbi dbi);
 int qp__digest_db(MDB_txn *txn, MDB_dbi dbi, uint8_t out[QP_HASH_LEN],
                   size_t *count);
+
+/* The EUDR geometry checks (geo.h) of a record rec of kind (a name): a
+ * plot's "geometry" with its "area_ha" and "accuracy_m" when present, a
+ * session's "place" (which must be a Point).  Returns 1 when the record
+ * has nothing to check (other kinds, a session without place); 0 with *res
+ * filled, *path set to the message prefix ("plot.geometry",
+ * "session.place") and, when fixed is non-NULL, *fixed a new reference to
+ * the geometry with its winding fixed (NULL when it needed none); or
+ * QP_EGEOM / QP_ETOOBIG / QP_EINVAL with one line in err.  Used by the
+ * write path (refuse, store the fixed geometry) and by qp_store_get
+ * (measured area and warnings, derived from the stored geometry, so every
+ * node and a rebuild agree without keeping them in the state). */
+int qp__geo_check(qp_store *s, const char *kind, const json_t *rec,
+                  qp_geo_result *res, const char **path, json_t **fixed,
+                  char *err, size_t errlen);
 
 /* Map an LMDB return code: 0, QP_ENOTFOUND, QP_EEXIST, QP__EMAPFULL,
  * else QP_ESTORE. */

@@ -333,6 +333,40 @@ static void answer_waiting_reads(qp_client *c)
 	}
 }
 
+/* Attach "warnings": [{"index": i, "warning": text}] to the reply of an
+ * accepted add or update of records with geometry: what the EUDR checks
+ * accepted but flagged (qp_store_get derives it from the stored record). */
+static void reply_warnings(qp_server *srv, qp_req *r, const qp_wgroup *g)
+{
+	const char *op = json_string_value(json_object_get(r->msg, "op"));
+	const char *kind = json_string_value(json_object_get(r->msg, "kind"));
+	json_t *list = NULL, *rec, *meta;
+	const char *w;
+
+	if (op == NULL || (strcmp(op, "update") != 0 &&
+			   (strcmp(op, "add") != 0 || kind == NULL ||
+			    (strcmp(kind, "plot") != 0 &&
+			     strcmp(kind, "session") != 0))))
+		return;
+	for (size_t k = 0; k < g->n; k++) {
+		if (qp_store_get(srv->store, g->ids[k], &rec, &meta) != 0)
+			continue;
+		w = json_string_value(json_object_get(meta, "warnings"));
+		if (w != NULL) {
+			if (list == NULL)
+				list = json_array();
+			json_array_append_new(list,
+					      json_pack("{s:I, s:s}", "index",
+							(json_int_t)k,
+							"warning", w));
+		}
+		json_decref(rec);
+		json_decref(meta);
+	}
+	if (list != NULL)
+		json_object_set_new(r->reply, "warnings", list);
+}
+
 /* Commit every write received so far in one transaction and answer it. */
 static void commit_pending(qp_server *srv)
 {
@@ -379,6 +413,7 @@ static void commit_pending(qp_server *srv)
 				json_object_set_new(r->reply, "id",
 						    json_string(g->ids[0]));
 			json_object_set_new(r->reply, "ids", ids);
+			reply_warnings(srv, r, g);
 			srv->records_written += g->n;
 		} else {
 			const char *e = g->err[0] ? g->err

@@ -19,6 +19,7 @@
 #include "util.h"
 
 #include <lmdb.h>
+#include <math.h>
 #include <sodium.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -205,7 +206,12 @@ int qp_store_open(const char *path, const uint8_t pk[QP_KEY_LEN],
 	s = qp_xcalloc(1, sizeof(*s));
 	memcpy(s->pk, pk, QP_KEY_LEN);
 	memcpy(s->sk, sk, QP_SKEY_LEN);
+	if ((rc = qp_geo_new(&s->geo)) != 0) {
+		free(s);
+		return rc;
+	}
 	if (mdb_env_create(&s->env) != 0) {
+		qp_geo_free(s->geo);
 		free(s);
 		return QP_ESTORE;
 	}
@@ -246,6 +252,7 @@ int qp_store_open(const char *path, const uint8_t pk[QP_KEY_LEN],
 fail:
 	rc = rc == QP__EMAPFULL ? QP_ESTORE : rc;
 	mdb_env_close(s->env);
+	qp_geo_free(s->geo);
 	sodium_memzero(s->sk, sizeof(s->sk));
 	free(s);
 	return rc;
@@ -257,6 +264,7 @@ void qp_store_close(qp_store *s)
 	if (s == NULL)
 		return;
 	mdb_env_close(s->env);
+	qp_geo_free(s->geo);
 	sodium_memzero(s->sk, sizeof(s->sk));
 	free(s);
 }
@@ -345,6 +353,71 @@ int qp__digest_db(MDB_txn *txn, MDB_dbi dbi, uint8_t out[QP_HASH_LEN],
 	return 0;
 }
 
+/* ---- geometry ----------------------------------------------------- */
+
+/* A record's numeric field as a double, NAN when absent (see geo.h). */
+static double num_or_nan(const json_t *rec, const char *name)
+{
+	const json_t *v = json_object_get(rec, name);
+	return json_is_number(v) ? json_number_value(v) : NAN;
+}
+
+/* Check a plot's geometry or a session's place (see apply.h). */
+int qp__geo_check(qp_store *s, const char *kind, const json_t *rec,
+                  qp_geo_result *res, const char **path, json_t **fixed,
+                  char *err, size_t errlen)
+{
+	qp_geo_opts o = qp_geo_opts_default();
+	const json_t *g;
+	double ha = NAN, acc = NAN;
+
+	if (kind == NULL)
+		return 1;
+	if (strcmp(kind, "plot") == 0) {
+		g = json_object_get(rec, "geometry");
+		ha = num_or_nan(rec, "area_ha");
+		acc = num_or_nan(rec, "accuracy_m");
+		o.path = "plot.geometry";
+	} else if (strcmp(kind, "session") == 0) {
+		g = json_object_get(rec, "place");
+		o.path = "session.place";
+	} else {
+		return 1;
+	}
+	if (g == NULL)
+		return 1;
+	*path = o.path;
+	return qp_geo_check_plot(s->geo, g, ha, acc, &o, res, fixed, err,
+	                         errlen);
+}
+
+/* Add what the geometry checks derive to a record's meta: the measured
+ * geodesic area of a polygon plot, the warnings, or the reason a stored
+ * geometry fails them (one received from an older node). */
+static void geo_meta(qp_store *s, const json_t *rec, json_t *m)
+{
+	qp_geo_result res;
+	const char *path = NULL;
+	char err[QP_ERRMSG_LEN], w[QP_ERRMSG_LEN + sizeof res.warnings];
+	const char *kind = json_string_value(json_object_get(rec, "kind"));
+	int rc = qp__geo_check(s, kind, rec, &res, &path, NULL, err,
+	                       sizeof err);
+
+	if (rc == 1)
+		return;
+	if (rc != 0) {
+		json_object_set_new(m, "geometry_error", json_string(err));
+		return;
+	}
+	if (!(res.flags & QP_GEO_F_POINT))
+		json_object_set_new(m, "area_ha_measured",
+		                    json_real(res.area_ha));
+	if (res.warnings[0] != '\0') {
+		qp_fmt(w, sizeof w, "%s: %s", path, res.warnings);
+		json_object_set_new(m, "warnings", json_string(w));
+	}
+}
+
 /* ---- reads -------------------------------------------------------- */
 
 static void put_iso(json_t *o, const char *key, uint64_t hlc)
@@ -394,6 +467,7 @@ int qp_store_get(qp_store *s, const char *id, json_t **rec, json_t **meta)
 		}
 		json_object_set_new(m, "conflicts",
 		                    json_integer((json_int_t)nc));
+		geo_meta(s, json_object_get(st, "r"), m);
 		*meta = m;
 	}
 	*rec = json_incref(json_object_get(st, "r"));

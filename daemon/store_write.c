@@ -240,6 +240,34 @@ static int check_natkey(wctx *w, const qp_kind *k, const json_t *rec,
 	    (k->flags & QP_K_UNIQUE_GLOBAL) ? "" : " in this org", owner);
 }
 
+/* The EUDR geometry checks of a record the schema accepted (see geo.h):
+ * a broken geometry refuses the write with geo.h's message; a geometry
+ * with the wrong winding is replaced in rec by its fixed copy, so the op,
+ * the log and the state all hold the geometry as stored.  Warnings do not
+ * refuse: qp_store_get derives them (and the measured area) from the
+ * stored geometry. */
+static int check_geometry(wctx *w, const qp_kind *k, json_t *rec)
+{
+	qp_geo_result res;
+	const char *path = NULL;
+	json_t *fixed = NULL;
+	char msg[QP_ERRMSG_LEN];
+	int rc;
+
+	rc = qp__geo_check(w->s, k->name, rec, &res, &path, &fixed, msg,
+	                   sizeof msg);
+	if (rc == 1)
+		return 0;
+	if (rc != 0)
+		return werr(w, QP_EVALID, "%s", msg);
+	if (fixed != NULL)
+		json_object_set_new(rec,
+		                    strcmp(k->name, "plot") == 0 ? "geometry"
+		                                                 : "place",
+		                    fixed);
+	return 0;
+}
+
 static int do_create(wctx *w, const qp_write *wr, char *id_out)
 {
 	const char *kname = wr->kind, *rk = NULL, *name;
@@ -303,7 +331,7 @@ static int do_create(wctx *w, const qp_write *wr, char *id_out)
 	w->self_kind = k->name;
 	rc = qp_schema_validate(k, rec, ref_cb, w, w->err, w->errlen);
 	w->self_id = w->self_kind = NULL;
-	if (rc != 0)
+	if (rc != 0 || (rc = check_geometry(w, k, rec)) != 0)
 		goto out;
 	if (qp_uuid_parse(json_string_value(json_object_get(rec, "org")),
 	                  orgb) != 0) {
@@ -404,7 +432,8 @@ static int do_update(wctx *w, const qp_write *wr, char *id_out)
 	w->self_kind = k->name;
 	rc = qp_schema_validate(k, merged, ref_cb, w, w->err, w->errlen);
 	w->self_id = w->self_kind = NULL;
-	if (rc != 0 || (rc = check_natkey(w, k, merged, id)) != 0)
+	if (rc != 0 || (rc = check_geometry(w, k, merged)) != 0 ||
+	    (rc = check_natkey(w, k, merged, id)) != 0)
 		goto out;
 
 	op.fields = json_object();

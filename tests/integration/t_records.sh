@@ -33,7 +33,7 @@ case_records_every_kind() {
 	P2=$(add_check producer '{"org":"'"$ORG"'","dni":"41234567","name":"José Ccori Mamani","sex":"M"}')
 	P3=$(add_check producer '{"org":"'"$ORG2"'","dni":"40123456","name":"Rosa Layme","sex":"F"}')
 
-	PLOT1=$(add_check plot '{"org":"'"$ORG"'","producer":"'"$P1"'","crop":"coffee","geometry":{"type":"Polygon","coordinates":[[[-76.123456,-11.987654],[-76.121234,-11.987601],[-76.121301,-11.989912],[-76.123389,-11.989955],[-76.123456,-11.987654]]]},"accuracy_m":3.5,"altitude_m":1450,"captured_at":"2026-11-23T09:30:00-05:00"}')
+	PLOT1=$(add_check plot '{"org":"'"$ORG"'","producer":"'"$P1"'","crop":"coffee","geometry":{"type":"Polygon","coordinates":[[[-76.123456,-11.987654],[-76.123389,-11.989955],[-76.121301,-11.989912],[-76.121234,-11.987601],[-76.123456,-11.987654]]]},"accuracy_m":3.5,"altitude_m":1450,"captured_at":"2026-11-23T09:30:00-05:00"}')
 	add_check plot '{"org":"'"$ORG"'","producer":"'"$P2"'","crop":"coffee","geometry":{"type":"Point","coordinates":[-76.134567,-11.976543]},"area_ha":1.5}' >/dev/null
 
 	SVC=$(add_check service '{"org":"'"$ORG"'","title":"Manejo integrado de la roya","area":"production","provider":"Programa Sierra Productiva","sessions_planned":3,"hours":12}')

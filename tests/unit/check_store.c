@@ -329,6 +329,71 @@ START_TEST(create_kinds_and_get)
 }
 END_TEST
 
+/* Plot geometry goes through geo.h at write time: a bow-tie is refused
+ * naming ring and vertex and leaves nothing; a clockwise ring is stored
+ * counter-clockwise (op and state alike: verify rebuilds the same); the
+ * measured area and warnings are in the meta. */
+START_TEST(plot_geometry_checked)
+{
+	tenv e;
+	char org[37], p[37], pl[37], err[QP_ERRMSG_LEN];
+	json_int_t d0;
+	json_t *rec, *meta, *ring;
+	const char *w;
+
+	t_open(&e);
+	add_org(e.s, "2060000009", org);
+	add_producer(e.s, org, "40000009", "Rosa", p);
+	d0 = stat_int(e.s, "deltas");
+	ck_assert_int_eq(
+	    addf(e.s, "plot", NULL, err,
+	         "{\"org\":\"%s\",\"producer\":\"%s\",\"crop\":\"coffee\","
+	         "\"geometry\":{\"type\":\"Polygon\",\"coordinates\":"
+	         "[[[-74.64,-11.25],[-74.639085,-11.2491],"
+	         "[-74.639085,-11.25],[-74.64,-11.2491],[-74.64,-11.25]]]}}",
+	         org, p),
+	    QP_EVALID);
+	ck_assert_msg(strstr(err, "plot.geometry: ring 0 self-intersects "
+	                          "near vertex ") == err,
+	              "%s", err);
+	ck_assert_int_eq(stat_int(e.s, "deltas"), d0);
+	ck_assert_uint_eq(list_n(e.s, "plot", NULL, 1), 0);
+
+	/* Clockwise, declared 3.2 ha for about 1 ha. */
+	ck_assert_msg(
+	    addf(e.s, "plot", pl, err,
+	         "{\"org\":\"%s\",\"producer\":\"%s\",\"crop\":\"coffee\","
+	         "\"area_ha\":3.2,"
+	         "\"geometry\":{\"type\":\"Polygon\",\"coordinates\":"
+	         "[[[-74.64,-11.25],[-74.64,-11.2491],"
+	         "[-74.639085,-11.2491],[-74.639085,-11.25],[-74.64,-11.25]]]}}",
+	         org, p) == 0,
+	    "%s", err);
+	ck_assert_int_eq(qp_store_get(e.s, pl, &rec, &meta), 0);
+	ring = json_array_get(
+	    json_object_get(json_object_get(rec, "geometry"), "coordinates"),
+	    0);
+	/* Reversed: the second position is now the south-east corner. */
+	ck_assert(json_real_value(json_array_get(json_array_get(ring, 1), 0)) ==
+	          -74.639085);
+	ck_assert(json_real_value(json_array_get(json_array_get(ring, 1), 1)) ==
+	          -11.25);
+	ck_assert(json_real_value(json_object_get(meta, "area_ha_measured")) >
+	          0.95);
+	ck_assert(json_real_value(json_object_get(meta, "area_ha_measured")) <
+	          1.05);
+	w = json_string_value(json_object_get(meta, "warnings"));
+	ck_assert_msg(w != NULL && strstr(w, "plot.geometry: declared area "
+	                                     "3.20 ha differs from measured") ==
+	                               w,
+	              "%s", w ? w : "(none)");
+	json_decref(rec);
+	json_decref(meta);
+	verify_ok(e.s);
+	t_close(&e);
+}
+END_TEST
+
 START_TEST(list_by_kind_and_org)
 {
 	tenv e;
@@ -1202,6 +1267,7 @@ Suite *suite_store(void)
 	tcase_add_test(tc, reopen_keeps_records);
 	tcase_add_test(tc, newer_schema_refused);
 	tcase_add_test(tc, create_kinds_and_get);
+	tcase_add_test(tc, plot_geometry_checked);
 	tcase_add_test(tc, list_by_kind_and_org);
 	tcase_add_test(tc, refused_group_changes_nothing);
 	tcase_add_test(tc, references_must_resolve);
