@@ -50,7 +50,10 @@
  * (connected|idle|backoff), pending, last_ack, last_success, last_error,
  * next_attempt_s, counters}].
  *
- * (1) Acknowledged only after the write is durable.  All records of one
+ * (1) Acknowledged only after the write is durable.  An accepted add of
+ * plots or sessions, or an update, may carry "warnings": [{"index": i,
+ * "warning": text}] (declared area far from the measured one, low GPS
+ * accuracy): the record was written.  All records of one
  * request are accepted or refused together; on refusal "index" names the
  * failing record (0-based) and nothing was written.
  *
