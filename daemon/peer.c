@@ -419,6 +419,9 @@ static void on_ack(qp_session *s, const qp_sync_msg *m)
 	}
 	s->st->last_ack_ms = qp_hlc_wall_ms();
 	if (s->inflight == 0) {
+		/* Caught up: store the acknowledgements now rather than at the
+		 * next tick, so a waiting `sync --wait` sees them at once. */
+		ack_flush(s);
 		/* Sent but not taken: the peer refused them (its log and
 		 * `quipu quarantine` say why).  Say so here too. */
 		uint64_t lost = 0;
