@@ -14,7 +14,7 @@
 #include "sync.h"
 
 #define QP_PEER_WINDOW 4          /* unacknowledged batches in flight */
-#define QP_PEER_BACKOFF_MIN 1000  /* ms */
+#define QP_PEER_BACKOFF_MIN 250   /* ms */
 #define QP_PEER_BACKOFF_MAX 300000
 #define QP_PEER_PULL_MS 60000     /* a joined node syncs at least this often */
 #define QP_PEER_IDLE_CLOSE_MS 30000
