@@ -70,6 +70,8 @@ int qp_cmd_sync(qp_cli *c, int argc, char **argv);
 int qp_cmd_conflicts(qp_cli *c, int argc, char **argv);
 int qp_cmd_quarantine(qp_cli *c, int argc, char **argv);
 int qp_cmd_bundle(qp_cli *c, int argc, char **argv);
+/* Review (cmd_check.c). */
+int qp_cmd_check(qp_cli *c, int argc, char **argv);
 
 /* Print "quipu: <message>\n" on stderr. */
 void qp_cli_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

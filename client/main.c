@@ -189,6 +189,15 @@ static const qp_cmd cmds[] = {
 	  "                      [{\"author\": KEY, \"org\": ORG, \"seq\": N}, ...]\n"
 	  DATA_HELP,
 	  "write or read an offline bundle of deltas" },
+	{ "check", qp_cmd_check,
+	  "usage: quipu [-d DIR] check duplicates [--json]\n"
+	  "Find records that should be one: producers with the same DNI in an\n"
+	  "organisation, organisations with the same RUC (tablets that never\n"
+	  "saw each other can both register one; run it at the hub after sync).\n"
+	  "Each finding lists the records' ids.\n\n"
+	  "  -j, --json          print the findings as one JSON array\n"
+	  DATA_HELP,
+	  "find duplicate producers (DNI) and organisations (RUC)" },
 };
 
 #define NCMDS (sizeof(cmds) / sizeof(cmds[0]))

@@ -32,3 +32,39 @@ case_sync_hub_to_hub() {
 	p=$(peer_field "$REG" 'p["counters"]["deltas_resent_after_ack"]')
 	assert_eq "$p" 0 "regional hub re-sent deltas after an ack"
 }
+
+# Two tablets that never saw each other register the same producer (same
+# DNI, same org): each is valid on its own tablet; after sync the hub
+# holds both and `quipu check duplicates` finds them.
+qp_case sync_duplicates
+case_sync_duplicates() {
+	local HUB=$QP_CASE_DIR/hub A=$QP_CASE_DIR/a B=$QP_CASE_DIR/b ra rb out
+	hub_init "$HUB"
+	qpd_start "$HUB"
+	hub_org "$HUB" "Cooperativa Duplicada" 2060111222
+	dev_new "$HUB" "$A" "tableta A" "$ORG"
+	dev_new "$HUB" "$B" "tableta B" "$ORG"
+	sync_ok "$A"
+	sync_ok "$B"
+	q -d "$HUB" check duplicates >"$QP_CASE_DIR/none.out"
+	assert_eq "$(cat "$QP_CASE_DIR/none.out")" "no duplicates" "before"
+	# The hub is out of reach while both tablets register the producer.
+	qpd_stop "$HUB"
+	ra=$(NODE=$A add producer '{"org":"'"$ORG"'","dni":"47112233","name":"Juana Mamani","sex":"F"}')
+	rb=$(NODE=$B add producer '{"org":"'"$ORG"'","dni":"47112233","name":"Juana Mamani Q.","sex":"F"}')
+	qpd_start "$HUB"
+	sync_ok "$A" || fail "tablet A sync"
+	sync_ok "$B" || fail "tablet B sync"
+	out=$(q -d "$HUB" check duplicates --json)
+	python3 - "$out" "$ra" "$rb" "$ORG" <<'PY' || fail "check duplicates: $out"
+import json, sys
+found, ra, rb, org = json.loads(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
+assert len(found) == 1, found
+f = found[0]
+assert f["kind"] == "producer" and f["field"] == "dni" and f["value"] == "47112233", f
+assert f["org"] == org, f
+assert sorted(f["ids"]) == sorted([ra, rb]), f
+PY
+	q -d "$HUB" check duplicates | grep -q "producer dni 47112233" ||
+		fail "human output lacks the finding"
+}
