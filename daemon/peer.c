@@ -717,7 +717,6 @@ static int check_peer(void *ctx, const uint8_t pk[QP_KEY_LEN],
 {
 	qp_session *s = ctx;
 	qp_peers *p = s->p;
-	char whyt[QP_ERRMSG_LEN];
 	int rc;
 
 	rc = qp_cert_verify(cert, certlen, p->node->pk, qp__now_s(), &s->cert);
@@ -735,7 +734,6 @@ static int check_peer(void *ctx, const uint8_t pk[QP_KEY_LEN],
 		return rc;
 	}
 	s->have_cert = 1;
-	(void)whyt;
 	if (qp__peer_revoked(p, pk, NULL)) {
 		snprintf(why, whylen, "key revoked");
 		return QP_EREVOKED;

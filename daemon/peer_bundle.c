@@ -99,6 +99,10 @@ json_t *qp__peer_bundle_export(qp_peers *p, const json_t *m)
 		rep = qp__peer_fail(QP_EINVAL, "bundle export: since must be a list of {author, org, seq}", NULL);
 		goto out;
 	}
+	if ((rc = qp_store_heads(p->store, vv_add, &mine)) != 0) {
+		rep = qp__peer_fail(rc, "bundle export: %s", qp_strerror(rc));
+		goto out;
+	}
 	if (forkey != NULL) {
 		uint8_t key[QP_KEY_LEN], *cert = NULL;
 		size_t clen;
@@ -111,21 +115,14 @@ json_t *qp__peer_bundle_export(qp_peers *p, const json_t *m)
 		    qp_cert_parse(cert, clen, &c) == 0)
 			have_scope = 1;
 		free(cert);
-		if ((rc = qp_store_heads(p->store, vv_add, &mine)) != 0) {
-			rep = qp__peer_fail(rc, "bundle export: %s", qp_strerror(rc));
-			goto out;
-		}
 		for (i = 0; i < mine.n; i++) {
 			uint64_t a = 0;
 			qp_store_ack_get(p->store, key, &mine.e[i].feed, &a);
 			if (a > qp_vv_get(&theirs, &mine.e[i].feed))
 				qp_vv_set(&theirs, &mine.e[i].feed, a);
 		}
-		qp_vv_free(&mine);
-		qp_vv_init(&mine);
 	}
-	if ((rc = qp_store_heads(p->store, vv_add, &mine)) != 0 ||
-	    (rc = qp_vv_missing(&mine, &theirs,
+	if ((rc = qp_vv_missing(&mine, &theirs,
 				have_scope ? (const uint8_t (*)[QP_UUID_LEN])c.orgs : NULL,
 				have_scope ? c.norgs : 0, &miss, &nmiss)) != 0) {
 		rep = qp__peer_fail(rc, "bundle export: %s", qp_strerror(rc));

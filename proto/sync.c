@@ -124,31 +124,11 @@ const char *qp_sync_type_name(int type)
 	}
 }
 
-/* Encode a VECTOR; see sync.h. */
-int qp_sync_encode_vector(const qp_vv_entry *e, size_t n, int more,
-                          uint8_t **out, size_t *outlen)
-{
-	wr w;
-	int rc;
-
-	if (out == NULL || outlen == NULL)
-		return QP_EINVAL;
-	if (n > QP_SYNC_VECTOR_MAX)
-		return QP_ETOOBIG;
-	rc = check_order(e, n);
-	if (rc != 0)
-		return rc;
-	wr_init(&w, 16 + n * (ENTRY_MIN + 8));
-	wr_head(&w, QP_SYNC_VECTOR, 2);
-	wr_check(&w,
-	         more ? msgpack_pack_true(&w.pk) : msgpack_pack_false(&w.pk));
-	wr_entries(&w, e, n);
-	return wr_finish(&w, out, outlen);
-}
-
-/* Encode an ACK; see sync.h. */
-int qp_sync_encode_ack(const qp_vv_entry *e, size_t n, uint64_t received,
-                       uint8_t **out, size_t *outlen)
+/* VECTOR and ACK share their shape: [type, ver, scalar, entries], the
+ * scalar being VECTOR's "more" flag or ACK's "received" count. */
+static int encode_entries_msg(int type, int more, uint64_t received,
+                              const qp_vv_entry *e, size_t n, uint8_t **out,
+                              size_t *outlen)
 {
 	wr w;
 	int rc;
@@ -161,10 +141,28 @@ int qp_sync_encode_ack(const qp_vv_entry *e, size_t n, uint64_t received,
 	if (rc != 0)
 		return rc;
 	wr_init(&w, 24 + n * (ENTRY_MIN + 8));
-	wr_head(&w, QP_SYNC_ACK, 2);
-	wr_check(&w, msgpack_pack_uint64(&w.pk, received));
+	wr_head(&w, type, 2);
+	if (type == QP_SYNC_VECTOR)
+		wr_check(&w, more ? msgpack_pack_true(&w.pk)
+		                  : msgpack_pack_false(&w.pk));
+	else
+		wr_check(&w, msgpack_pack_uint64(&w.pk, received));
 	wr_entries(&w, e, n);
 	return wr_finish(&w, out, outlen);
+}
+
+/* Encode a VECTOR; see sync.h. */
+int qp_sync_encode_vector(const qp_vv_entry *e, size_t n, int more,
+                          uint8_t **out, size_t *outlen)
+{
+	return encode_entries_msg(QP_SYNC_VECTOR, more, 0, e, n, out, outlen);
+}
+
+/* Encode an ACK; see sync.h. */
+int qp_sync_encode_ack(const qp_vv_entry *e, size_t n, uint64_t received,
+                       uint8_t **out, size_t *outlen)
+{
+	return encode_entries_msg(QP_SYNC_ACK, 0, received, e, n, out, outlen);
 }
 
 /* 1 when a batch of n deltas totalling bytes may take one of len bytes. */

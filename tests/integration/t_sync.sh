@@ -691,4 +691,15 @@ case_bundle_roundtrip() {
 	assert_eq "$(n_of "$HUB" producer)" 12 "hub producers from the relayed bundle"
 	assert_eq "$(n_of "$HUB" attendance)" 12 "hub attendance from the relayed bundle"
 	q -d "$HUB" verify >/dev/null
+
+	# --for KEY: only what that device has not acknowledged.  Every device
+	# acknowledged the hub's setup records when it synced; none has seen
+	# A's new deltas through the hub.
+	q -d "$HUB" bundle export "$QP_CASE_DIR/all.qpb" >all.out
+	q -d "$HUB" bundle export "$QP_CASE_DIR/forb.qpb" --for "$(q -d "$B" id)" >forb.out
+	python3 - all.out forb.out <<'PY' || fail "bundle --for: $(cat all.out) / $(cat forb.out)"
+import re, sys
+n = [int(re.search(r"wrote (\d+) deltas", open(f).read()).group(1)) for f in sys.argv[1:]]
+assert 0 < n[1] < n[0], n
+PY
 }
