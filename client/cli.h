@@ -72,6 +72,24 @@ int qp_cmd_quarantine(qp_cli *c, int argc, char **argv);
 int qp_cmd_bundle(qp_cli *c, int argc, char **argv);
 /* Review (cmd_check.c). */
 int qp_cmd_check(qp_cli *c, int argc, char **argv);
+/* `check plots` (cmd_plots.c) and `check lots` (cmd_lots.c): argv[0] is the
+ * subcommand name. */
+int qp_check_plots(qp_cli *c, int argc, char **argv);
+int qp_check_lots(qp_cli *c, int argc, char **argv);
+/* Field domain: traceability (cmd_trace.c), reports (cmd_report.c),
+ * reference layers (cmd_plots.c). */
+int qp_cmd_trace(qp_cli *c, int argc, char **argv);
+int qp_cmd_dds(qp_cli *c, int argc, char **argv);
+int qp_cmd_report(qp_cli *c, int argc, char **argv);
+int qp_cmd_layer(qp_cli *c, int argc, char **argv);
+
+/* The reference layers stored in DIR/layers (cmd_plots.c): every one, or
+ * only the one named only.  On success returns 0, *layers gets a malloc'd
+ * array of *n layers whose JSON is held by *owner (json_decref it and free
+ * *layers after use).  Otherwise returns an exit status (error printed). */
+struct qp_layer;
+int qp_cli_layers(qp_cli *c, const char *only, struct qp_layer **layers,
+		  json_t **owner, size_t *n);
 
 /* Print "quipu: <message>\n" on stderr. */
 void qp_cli_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -164,5 +182,12 @@ int qp_cli_outfmt(const char *s, int allow_geojson);
  * (errors printed). */
 int qp_cli_list_write(qp_cli *c, const qp_kind *k, const char *org,
 		      int voided, qp_outfmt fmt, FILE *out, size_t *count);
+
+/* Every record of kind (restricted to org when non-NULL; voided records
+ * included only when voided), paged over `list`.  On success returns 0 and
+ * *out gets a new JSON array in id order; otherwise returns an exit status
+ * (error printed). */
+int qp_cli_fetch_all(qp_cli *c, const char *kind, const char *org,
+		     int voided, json_t **out);
 
 #endif

@@ -12,40 +12,6 @@
 #include "util.h"
 #include "wire.h"
 
-/* Every record of kind (voided ones left out), paged over the API.  On
- * success *out is a new array. */
-static int fetch_all(qp_cli *c, const char *kind, json_t **out)
-{
-	char after[QP_UUID_STRLEN + 1] = "";
-	json_t *all = json_array(), *req, *reply = NULL, *recs;
-	const char *next;
-	int status;
-
-	for (;;) {
-		req = json_pack("{s:s, s:s, s:i}", "op", "list", "kind", kind,
-				"limit", (int)QP_API_LIST_MAX);
-		if (after[0] != '\0')
-			json_object_set_new(req, "after", json_string(after));
-		status = qp_cli_call(c, req, &reply);
-		json_decref(req);
-		if (status != 0) {
-			json_decref(all);
-			return status;
-		}
-		recs = json_object_get(reply, "records");
-		json_array_extend(all, recs);
-		next = json_string_value(json_object_get(reply, "next"));
-		if (next == NULL || next[0] == '\0' || json_array_size(recs) == 0) {
-			json_decref(reply);
-			break;
-		}
-		snprintf(after, sizeof(after), "%s", next);
-		json_decref(reply);
-	}
-	*out = all;
-	return 0;
-}
-
 /* Group recs by the text of field (and org when per_org), and append one
  * finding per group of two or more to found. */
 static void group(json_t *recs, const char *kind, const char *field,
@@ -81,7 +47,7 @@ static void group(json_t *recs, const char *kind, const char *field,
 	json_decref(groups);
 }
 
-int qp_cmd_check(qp_cli *c, int argc, char **argv)
+static int check_duplicates(qp_cli *c, int argc, char **argv)
 {
 	static const struct option opts[] = {
 		QP_CLI_COMMON_OPTS,
@@ -101,17 +67,15 @@ int qp_cmd_check(qp_cli *c, int argc, char **argv)
 		if (o == 'j')
 			json = 1;
 	}
-	if (optind >= argc || strcmp(argv[optind], "duplicates") != 0)
-		return qp_cli_usage("check", "what to check: duplicates");
 	if (optind + 1 != argc)
 		return qp_cli_usage("check", "unexpected argument '%s'", argv[optind + 1]);
 
 	found = json_array();
-	if ((status = fetch_all(c, "producer", &recs)) == 0) {
+	if ((status = qp_cli_fetch_all(c, "producer", NULL, 0, &recs)) == 0) {
 		group(recs, "producer", "dni", 1, found);
 		json_decref(recs);
 		recs = NULL;
-		if ((status = fetch_all(c, "org", &recs)) == 0)
+		if ((status = qp_cli_fetch_all(c, "org", NULL, 0, &recs)) == 0)
 			group(recs, "org", "ruc", 0, found);
 		json_decref(recs);
 	}
@@ -141,4 +105,46 @@ int qp_cmd_check(qp_cli *c, int argc, char **argv)
 	}
 	json_decref(found);
 	return QP_EXIT_OK;
+}
+
+/* The first operand of argv (skipping options and the value of -d/--data),
+ * or NULL. */
+static const char *first_operand(int argc, char **argv)
+{
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "-d") == 0 || strcmp(argv[i], "--data") == 0)
+			i++;
+		else if (argv[i][0] != '-')
+			return argv[i];
+	}
+	return NULL;
+}
+
+/* check SUBCOMMAND: each subcommand parses the whole argv (argv[0] is
+ * "check", so --help and usage errors speak of `check`). */
+int qp_cmd_check(qp_cli *c, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		QP_CLI_COMMON_OPTS,
+		{ "json", no_argument, NULL, 'j' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *what = first_operand(argc, argv);
+	int status = 0, o;
+
+	if (what != NULL && strcmp(what, "duplicates") == 0)
+		return check_duplicates(c, argc, argv);
+	if (what != NULL && strcmp(what, "plots") == 0)
+		return qp_check_plots(c, argc, argv);
+	if (what != NULL && strcmp(what, "lots") == 0)
+		return qp_check_lots(c, argc, argv);
+	optind = 0;
+	while ((o = qp_cli_getopt(c, argc, argv, QP_CLI_COMMON_SHORT "j", opts,
+				  &status)) != -1)
+		if (o == -2)
+			return status;
+	if (what == NULL)
+		return qp_cli_usage("check", "what to check: duplicates, plots or lots");
+	return qp_cli_usage("check", "unknown check '%s' (duplicates, plots or lots)",
+			    what);
 }

@@ -166,3 +166,41 @@ int qp_cli_list_write(qp_cli *c, const qp_kind *k, const char *org,
 	*count = n;
 	return QP_EXIT_OK;
 }
+
+/* Every record of a kind, paged over the API (see cli.h). */
+int qp_cli_fetch_all(qp_cli *c, const char *kind, const char *org,
+		     int voided, json_t **out)
+{
+	char after[QP_UUID_STRLEN + 1] = "";
+	json_t *all = json_array(), *req, *reply = NULL, *recs;
+	const char *next;
+	int status;
+
+	for (;;) {
+		req = json_pack("{s:s, s:s, s:i}", "op", "list", "kind", kind,
+				"limit", (int)QP_API_LIST_MAX);
+		if (after[0] != '\0')
+			json_object_set_new(req, "after", json_string(after));
+		if (org != NULL)
+			json_object_set_new(req, "org", json_string(org));
+		if (voided)
+			json_object_set_new(req, "voided", json_true());
+		status = qp_cli_call(c, req, &reply);
+		json_decref(req);
+		if (status != 0) {
+			json_decref(all);
+			return status;
+		}
+		recs = json_object_get(reply, "records");
+		json_array_extend(all, recs);
+		next = json_string_value(json_object_get(reply, "next"));
+		if (next == NULL || next[0] == '\0' || json_array_size(recs) == 0) {
+			json_decref(reply);
+			break;
+		}
+		snprintf(after, sizeof(after), "%s", next);
+		json_decref(reply);
+	}
+	*out = all;
+	return 0;
+}

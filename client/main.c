@@ -191,13 +191,80 @@ static const qp_cmd cmds[] = {
 	  "write or read an offline bundle of deltas" },
 	{ "check", qp_cmd_check,
 	  "usage: quipu [-d DIR] check duplicates [--json]\n"
-	  "Find records that should be one: producers with the same DNI in an\n"
-	  "organisation, organisations with the same RUC (tablets that never\n"
-	  "saw each other can both register one; run it at the hub after sync).\n"
-	  "Each finding lists the records' ids.\n\n"
+	  "       quipu [-d DIR] check plots [--json] [--min-overlap PCT]\n"
+	  "                                  [--layer NAME]...\n"
+	  "       quipu [-d DIR] check lots [--json]\n"
+	  "Review what tablets that never saw each other wrote, once they have\n"
+	  "synced (run it at the hub).  Exit 0 whether or not anything is found.\n\n"
+	  "duplicates  producers with the same DNI in an organisation,\n"
+	  "            organisations with the same RUC\n"
+	  "plots       plots of different producers that overlap by more than\n"
+	  "            PCT% of the smaller one (default 5), duplicate plots (the\n"
+	  "            same land recorded twice), and plots that intersect a\n"
+	  "            loaded forest-loss layer (`quipu layer load`); each finding\n"
+	  "            names both records and the overlap area in hectares\n"
+	  "lots        mass balance: lots consumed by more kg than they hold, and\n"
+	  "            merge/split/transform events whose outputs exceed their\n"
+	  "            inputs times the product's yield (plus tolerance)\n\n"
 	  "  -j, --json          print the findings as one JSON array\n"
+	  "  --min-overlap PCT   plots: overlap threshold, percent of the\n"
+	  "                      smaller plot (default 5)\n"
+	  "  --layer NAME        plots: check only against layer NAME (default:\n"
+	  "                      every loaded layer)\n"
 	  DATA_HELP,
-	  "find duplicate producers (DNI) and organisations (RUC)" },
+	  "review duplicates, overlapping plots, lot mass balance" },
+	{ "trace", qp_cmd_trace,
+	  "usage: quipu [-d DIR] trace LOT [--down] [--format json|geojson|csv]\n"
+	  "Follow a lot's custody chain through its signed lot events.\n"
+	  "Upstream (default): every lot that contributed to LOT, back to the\n"
+	  "lots received from producers, with each producer's and plot's kg\n"
+	  "and share.  Downstream (--down): every lot and shipment that holds\n"
+	  "product of LOT, or of a producer when LOT is a producer id.  LOT is a\n"
+	  "lot id or code.  Each record comes with its author key and HLC (the\n"
+	  "signed op that made it; `quipu verify` proves the log).\n\n"
+	  "  --down              trace downstream instead of upstream\n"
+	  "  --format FMT        text (default), json, geojson (the plots), csv\n"
+	  DATA_HELP,
+	  "trace a lot up to producers and plots, or down to shipments" },
+	{ "dds", qp_cmd_dds,
+	  "usage: quipu [-d DIR] dds LOT [-o FILE] [--country CC] [--force]\n"
+	  "                            [--max-bytes N]\n"
+	  "Write the due-diligence GeoJSON (EU TRACES) for LOT: every plot\n"
+	  "upstream of it, once, as a Feature with ProducerName,\n"
+	  "ProducerCountry, ProductionPlace and Area (ha), coordinates with\n"
+	  "at least 6 decimals.  Files are split to stay below 25 MB\n"
+	  "(FILE-1.geojson, FILE-2.geojson, ...).  The plots are checked first\n"
+	  "(geometry, overlaps with other producers' plots, forest-loss\n"
+	  "layers); blocking findings are listed and nothing is written (exit\n"
+	  "1) unless --force.\n\n"
+	  "  -o, --output FILE   output file (default dds-CODE.geojson)\n"
+	  "  --country CC        ProducerCountry (ISO 3166-1 alpha-2, default PE)\n"
+	  "  --force             write even with blocking findings\n"
+	  "  --max-bytes N       split size (default 25000000)\n"
+	  DATA_HELP,
+	  "write a lot's EUDR due-diligence GeoJSON (TRACES)" },
+	{ "report", qp_cmd_report,
+	  "usage: quipu [-d DIR] report attendance [--by KEYS] [--format "
+	  "text|csv|json]\n"
+	  "Attendance against commitments: sessions planned and held,\n"
+	  "attendance rate, services committed and attended, hours, women's\n"
+	  "share.  The same person recorded at one session on two devices is\n"
+	  "counted once.\n\n"
+	  "  --by KEYS           group by org, service, provider, sex, month or\n"
+	  "                      several, comma-separated (default org)\n"
+	  "  --format FMT        text (default), csv or json\n"
+	  DATA_HELP,
+	  "attendance report by org, service, provider, sex, month" },
+	{ "layer", qp_cmd_layer,
+	  "usage: quipu [-d DIR] layer load NAME FILE\n"
+	  "       quipu [-d DIR] layer list\n"
+	  "       quipu [-d DIR] layer remove NAME\n"
+	  "Reference layers for `quipu check plots`, such as post-2020-12-31\n"
+	  "forest loss: a GeoJSON FeatureCollection of Polygons and\n"
+	  "MultiPolygons, checked and stored in DIR/layers/NAME.geojson.  Layers\n"
+	  "belong to this node; they are not synced.\n\n"
+	  DATA_HELP,
+	  "load reference layers (forest loss) for plot checks" },
 };
 
 #define NCMDS (sizeof(cmds) / sizeof(cmds[0]))

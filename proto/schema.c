@@ -152,6 +152,8 @@ static const qp_field lot_event_fields[] = {
 	{.name = "outputs", .type = QP_T_LOTQTY, .ref_kind = "lot"},
 	{.name = "buyer", .type = QP_T_REF, .ref_kind = "org"},
 	{.name = "destination", .type = QP_T_TEXT},
+	{.name = "container", .type = QP_T_TEXT, .max_len = 64},
+	{.name = "document", .type = QP_T_TEXT, .max_len = 256},
 	{.name = "reason", .type = QP_T_TEXT, .max_len = 2048},
 };
 

@@ -24,7 +24,11 @@
 	X(node)      \
 	X(link)      \
 	X(sync)      \
-	X(bundle)
+	X(bundle)    \
+	X(lots)      \
+	X(trace)     \
+	X(plotcheck) \
+	X(report)
 
 #define QP__SUITE_DECL(name) Suite *suite_##name(void);
 QP_SUITES(QP__SUITE_DECL)

@@ -1,0 +1,14 @@
+/* PLACEHOLDER: being written; replaced before commit. */
+#include "cli.h"
+int qp_cmd_trace(qp_cli *c, int argc, char **argv)
+{
+	(void)c; (void)argc; (void)argv;
+	qp_cli_err("not built yet");
+	return QP_EXIT_FAIL;
+}
+int qp_cmd_dds(qp_cli *c, int argc, char **argv)
+{
+	(void)c; (void)argc; (void)argv;
+	qp_cli_err("not built yet");
+	return QP_EXIT_FAIL;
+}
