@@ -1,8 +1,88 @@
-/* PLACEHOLDER: being written; replaced before commit. */
+/*
+ * cmd_lots.c - quipu check lots: the mass balance of lots once every
+ * device's events have met at the hub.  A device refuses an event that
+ * takes more of a lot than it holds or puts out more than the yield allows
+ * (lots.h); two devices that never saw each other can each take most of
+ * the same lot, and only here does the sum show.
+ */
+#include <stdlib.h>
+#include <string.h>
+
 #include "cli.h"
+#include "lots.h"
+
+static void print_finding(const json_t *f)
+{
+	const char *type = json_string_value(json_object_get(f, "type"));
+	const json_t *ev;
+	size_t i;
+
+	if (strcmp(type, "overconsumed") == 0) {
+		printf("overconsumed: lot %s (%s) holds %.10g kg; events take "
+		       "%.10g kg:",
+		       json_string_value(json_object_get(f, "code")),
+		       json_string_value(json_object_get(f, "lot")),
+		       json_number_value(json_object_get(f, "kg")),
+		       json_number_value(json_object_get(f, "consumed")));
+		json_array_foreach(json_object_get(f, "events"), i, ev)
+			printf(" %s", json_string_value(ev));
+		printf("\n");
+		return;
+	}
+	printf("yield: event %s (lot %s): %.10g kg out of %.10g kg in, at most "
+	       "%.10g kg\n",
+	       json_string_value(json_object_get(f, "event")),
+	       json_string_value(json_object_get(f, "code")),
+	       json_number_value(json_object_get(f, "outputs_kg")),
+	       json_number_value(json_object_get(f, "inputs_kg")),
+	       json_number_value(json_object_get(f, "max_kg")));
+}
+
 int qp_check_lots(qp_cli *c, int argc, char **argv)
 {
-	(void)c; (void)argc; (void)argv;
-	qp_cli_err("not built yet");
-	return QP_EXIT_FAIL;
+	static const struct option opts[] = {
+		QP_CLI_COMMON_OPTS,
+		{ "json", no_argument, NULL, 'j' },
+		{ NULL, 0, NULL, 0 },
+	};
+	json_t *lots = NULL, *events = NULL, *found = NULL, *f;
+	int json = 0, status = 0, o;
+	size_t i;
+	char *s;
+
+	optind = 0;
+	while ((o = qp_cli_getopt(c, argc, argv, QP_CLI_COMMON_SHORT "j", opts,
+				  &status)) != -1) {
+		if (o == -2)
+			return status;
+		if (o == 'j')
+			json = 1;
+	}
+	if (optind + 1 != argc)
+		return qp_cli_usage("check", "unexpected argument '%s'",
+				    argv[optind + 1]);
+	if ((status = qp_cli_fetch_all(c, "lot", NULL, 0, &lots)) != 0 ||
+	    (status = qp_cli_fetch_all(c, "lot_event", NULL, 0, &events)) != 0)
+		goto out;
+	if (qp_lots_review(lots, events, &found) != 0) {
+		qp_cli_err("check lots: the records could not be reviewed");
+		status = QP_EXIT_FAIL;
+		goto out;
+	}
+	if (json) {
+		s = json_dumps(found, JSON_COMPACT);
+		printf("%s\n", s);
+		free(s);
+	} else if (json_array_size(found) == 0) {
+		printf("no findings (%zu lots, %zu events)\n",
+		       json_array_size(lots), json_array_size(events));
+	} else {
+		json_array_foreach(found, i, f)
+			print_finding(f);
+	}
+out:
+	json_decref(found);
+	json_decref(events);
+	json_decref(lots);
+	return status;
 }

@@ -704,6 +704,48 @@ static int natkey_update(qp__tx *t, const char *id, int had, const char *ok,
 	return rc == MDB_KEYEXIST ? 0 : qp__mdb(rc);
 }
 
+/* Lot-use index: for each input lot of a lot_event create, the key
+ * "in" \0 lot \0 event -> event id, so the write path can total what a
+ * lot has already given without scanning every event.  Events are
+ * append-only: their inputs never change after create (a void is seen when
+ * the event is read). */
+static int lot_use_put(qp__tx *t, const char *event, const json_t *fields)
+{
+	char key[QP__USEKEY_LEN];
+	MDB_val k = {0, key}, d = {QP_UUID_STRLEN, (void *)event};
+	const json_t *in;
+	size_t i;
+	int rc;
+
+	json_array_foreach(json_object_get(fields, "inputs"), i, in) {
+		const char *lot = json_string_value(json_object_get(in, "lot"));
+		if (lot == NULL || (k.mv_size = qp__use_key(lot, event, key)) == 0)
+			continue;
+		if ((rc = mdb_put(t->txn, t->db->idx_key, &k, &d, 0)) != 0)
+			return qp__mdb(rc);
+	}
+	return 0;
+}
+
+size_t qp__use_key(const char *lot, const char *event,
+                   char key[QP__USEKEY_LEN])
+{
+	uint8_t b[QP_UUID_LEN];
+	size_t n = 3;
+
+	if (qp_uuid_parse(lot, b) != 0)
+		return 0;
+	memcpy(key, "in", 3);
+	qp_uuid_format(b, key + n);
+	n += QP_UUID_STRLEN;
+	key[n++] = '\0';
+	if (event != NULL) {
+		memcpy(key + n, event, QP_UUID_STRLEN);
+		n += QP_UUID_STRLEN;
+	}
+	return n;
+}
+
 /* Merge one op into the derived state (see apply.h).  All checks come
  * before the first write, so a refused op leaves nothing behind. */
 int qp__apply_op(qp__tx *t, const qp_feed *feed, const qp_op *op, int checked,
@@ -799,6 +841,9 @@ int qp__apply_op(qp__tx *t, const qp_feed *feed, const qp_op *op, int checked,
 	if ((rc = put_json(t, t->db->records, id, QP_UUID_STRLEN, state)) != 0)
 		goto out;
 	if (isnew && (rc = idx_kind_put(t, k->name, org, id)) != 0)
+		goto out;
+	if (op->type == QP_OP_CREATE && strcmp(k->name, "lot_event") == 0 &&
+	    (rc = lot_use_put(t, id, op->fields)) != 0)
 		goto out;
 	rc = natkey_update(t, id, had, oldk, ol, has, newk, nl);
 out:

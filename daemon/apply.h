@@ -148,6 +148,13 @@ int qp__natkey(const qp_kind *k, const json_t *rec, char *out, size_t *len);
  * storage codes. */
 int qp__natkey_owner(qp__tx *t, const char *key, size_t len, char *id);
 
+/* Key of the lot-use index entry (in idx_key): "in" \0 lot \0 event, or
+ * with event NULL the prefix of every entry of lot.  Returns its length, or
+ * 0 when lot is not a UUID. */
+#define QP__USEKEY_LEN (3 + 2 * (QP_UUID_STRLEN + 1))
+size_t qp__use_key(const char *lot, const char *event,
+                   char key[QP__USEKEY_LEN]);
+
 /* Merge op, written by feed's author into feed's org, into the derived
  * state.  When checked is zero the op is first checked on its own (kind
  * known, fields known, append-only rule, a create's record valid in form);

@@ -8,6 +8,7 @@
 #include "apply.h"
 #include "err.h"
 #include "hlc.h"
+#include "lots.h"
 #include "store.h"
 #include "util.h"
 
@@ -268,6 +269,130 @@ static int check_geometry(wctx *w, const qp_kind *k, json_t *rec)
 	return 0;
 }
 
+/* Lots read for one mass-balance check, kept until it ends so the product
+ * names handed to qp_lots_event_check stay valid. */
+typedef struct lotctx {
+	wctx *w;
+	json_t *seen; /* id -> record state */
+} lotctx;
+
+static int lot_state(lotctx *lc, const char *id, json_t **st)
+{
+	uint8_t b[QP_UUID_LEN];
+	char norm[QP_UUID_STRLEN + 1];
+	int rc;
+
+	if (qp_uuid_parse(id, b) != 0)
+		return QP_ENOTFOUND;
+	qp_uuid_format(b, norm);
+	if ((*st = json_object_get(lc->seen, norm)) != NULL)
+		return 0;
+	if ((rc = qp__state_get(&lc->w->t, norm, st)) != 0)
+		return rc;
+	json_object_set_new(lc->seen, norm, *st);
+	return 0;
+}
+
+static int lot_lookup(void *ctx, const char *id, const char **product,
+                      double *kg)
+{
+	json_t *st, *r;
+	int rc;
+
+	if ((rc = lot_state(ctx, id, &st)) != 0)
+		return rc;
+	r = json_object_get(st, "r");
+	if (strcmp(json_string_value(json_object_get(r, "kind")), "lot") != 0)
+		return QP_ENOTFOUND;
+	*product = json_string_value(json_object_get(r, "product"));
+	*kg = json_number_value(json_object_get(r, "kg"));
+	return 0;
+}
+
+/* The kg of lot already taken as input by events that are not void,
+ * through the lot-use index. */
+static int lot_used(wctx *w, const char *lot, double *used)
+{
+	char key[QP__USEKEY_LEN], ev[QP_UUID_STRLEN + 1];
+	size_t pl = qp__use_key(lot, NULL, key);
+	MDB_cursor *c = NULL;
+	MDB_val k = {pl, key}, d;
+	json_t *st;
+	double sum = 0;
+	int rc;
+
+	if ((rc = mdb_cursor_open(w->t.txn, w->t.db->idx_key, &c)) != 0)
+		return qp__mdb(rc);
+	for (rc = mdb_cursor_get(c, &k, &d, MDB_SET_RANGE); rc == 0;
+	     rc = mdb_cursor_get(c, &k, &d, MDB_NEXT)) {
+		if (k.mv_size < pl || memcmp(k.mv_data, key, pl) != 0)
+			break;
+		if (d.mv_size != QP_UUID_STRLEN) {
+			rc = QP_ECORRUPT;
+			goto out;
+		}
+		memcpy(ev, d.mv_data, QP_UUID_STRLEN);
+		ev[QP_UUID_STRLEN] = '\0';
+		if ((rc = qp__state_get(&w->t, ev, &st)) != 0)
+			goto out;
+		if (json_object_get(st, "v") == NULL)
+			sum += qp_lots_input_kg(json_object_get(st, "r"), lot);
+		json_decref(st);
+	}
+	rc = rc == MDB_NOTFOUND ? 0 : qp__mdb(rc);
+	*used = sum;
+out:
+	mdb_cursor_close(c);
+	return rc;
+}
+
+/* Mass balance of a new lot_event (lots.h): its outputs within the
+ * products' yield, and no input lot giving more than it holds over all the
+ * events that took from it. */
+static int check_mass(wctx *w, const qp_kind *k, const json_t *rec)
+{
+	lotctx lc = {w, NULL};
+	const json_t *in;
+	json_t *st;
+	double used = 0, held, kg;
+	size_t i;
+	int rc = 0;
+
+	if (strcmp(k->name, "lot_event") != 0)
+		return 0;
+	lc.seen = json_object();
+	json_array_foreach(json_object_get(rec, "inputs"), i, in) {
+		const char *lot = json_string_value(json_object_get(in, "lot"));
+		const json_t *r;
+		if ((rc = lot_state(&lc, lot, &st)) != 0)
+			goto out;
+		r = json_object_get(st, "r");
+		if (json_object_get(st, "v") != NULL) {
+			rc = werr(w, QP_EVALID,
+			          "lot_event.inputs[%zu].lot: lot %.64s is void",
+			          i, json_string_value(json_object_get(r, "code")));
+			goto out;
+		}
+		if ((rc = lot_used(w, lot, &used)) != 0)
+			goto out;
+		held = json_number_value(json_object_get(r, "kg"));
+		kg = json_number_value(json_object_get(in, "kg"));
+		if (used + kg > held * (1 + QP_LOTS_TOLERANCE) + 0.001) {
+			rc = werr(w, QP_EVALID,
+			          "lot_event.inputs[%zu].kg: lot %.64s holds %.10g "
+			          "kg and %.10g kg of it is already used; %.10g kg "
+			          "more is too much",
+			          i, json_string_value(json_object_get(r, "code")),
+			          held, used, kg);
+			goto out;
+		}
+	}
+	rc = qp_lots_event_check(rec, lot_lookup, &lc, NULL, w->err, w->errlen);
+out:
+	json_decref(lc.seen);
+	return rc;
+}
+
 static int do_create(wctx *w, const qp_write *wr, char *id_out)
 {
 	const char *kname = wr->kind, *rk = NULL, *name;
@@ -338,7 +463,8 @@ static int do_create(wctx *w, const qp_write *wr, char *id_out)
 		rc = werr(w, QP_EVALID, "%s.org: must be a UUID", k->name);
 		goto out;
 	}
-	if ((rc = check_natkey(w, k, rec, id)) != 0)
+	if ((rc = check_natkey(w, k, rec, id)) != 0 ||
+	    (rc = check_mass(w, k, rec)) != 0)
 		goto out;
 
 	op.type = QP_OP_CREATE;

@@ -754,6 +754,70 @@ START_TEST(void_hides_from_list)
 }
 END_TEST
 
+START_TEST(lot_mass_balance_enforced)
+{
+	tenv e;
+	char org[37], a[37], b[37], c[37], ev[37], err[QP_ERRMSG_LEN];
+
+	t_open(&e);
+	add_org(e.s, "2060000011", org);
+	ck_assert_int_eq(addf(e.s, "lot", a, err,
+	                      "{\"org\":\"%s\",\"code\":\"A-1\","
+	                      "\"product\":\"coffee-cherry\",\"kg\":1000}",
+	                      org),
+	                 0);
+	ck_assert_int_eq(addf(e.s, "lot", b, err,
+	                      "{\"org\":\"%s\",\"code\":\"B-1\","
+	                      "\"product\":\"coffee-parchment\",\"kg\":150}",
+	                      org),
+	                 0);
+	ck_assert_int_eq(addf(e.s, "lot", c, err,
+	                      "{\"org\":\"%s\",\"code\":\"C-1\","
+	                      "\"product\":\"coffee-parchment\",\"kg\":50}",
+	                      org),
+	                 0);
+#define TRANSFORM(in, inkg, out, outkg)                                     \
+	"{\"org\":\"%s\",\"lot\":\"%s\",\"type\":\"transform\","         \
+	"\"inputs\":[{\"lot\":\"%s\",\"kg\":" inkg "}],"                     \
+	"\"outputs\":[{\"lot\":\"%s\",\"kg\":" outkg "}]}",                  \
+	    org, out, in, out
+	/* 600 kg of cherry give at most 600 * 0.25 * 1.02 = 153 kg. */
+	ck_assert_int_eq(addf(e.s, "lot_event", NULL, err,
+	                      TRANSFORM(a, "600", b, "160")),
+	                 QP_EVALID);
+	ck_assert_str_eq(err, "lot_event.outputs: 160 kg out of 600 kg in "
+	                      "exceeds the yield: at most 153 kg of "
+	                      "coffee-parchment");
+	ck_assert_int_eq(addf(e.s, "lot_event", ev, err,
+	                      TRANSFORM(a, "600", b, "150")),
+	                 0);
+	/* 600 of 1000 kg are used: 420 more would pass 1020. */
+	ck_assert_int_eq(addf(e.s, "lot_event", NULL, err,
+	                      TRANSFORM(a, "421", c, "50")),
+	                 QP_EVALID);
+	ck_assert_str_eq(err, "lot_event.inputs[0].kg: lot A-1 holds 1000 kg "
+	                      "and 600 kg of it is already used; 421 kg more "
+	                      "is too much");
+	ck_assert_int_eq(addf(e.s, "lot_event", NULL, err,
+	                      TRANSFORM(a, "400", c, "50")),
+	                 0);
+	/* Voiding the first event gives its 600 kg back. */
+	ck_assert_int_eq(void1(e.s, ev, "weighed twice", err), 0);
+	ck_assert_int_eq(addf(e.s, "lot_event", NULL, err,
+	                      TRANSFORM(a, "600", b, "150")),
+	                 0);
+	/* Cherry cannot become cacao; a void lot cannot be used. */
+	ck_assert_int_eq(void1(e.s, c, "never existed", err), 0);
+	ck_assert_int_eq(addf(e.s, "lot_event", NULL, err,
+	                      TRANSFORM(c, "10", b, "1")),
+	                 QP_EVALID);
+	ck_assert_str_eq(err, "lot_event.inputs[0].lot: lot C-1 is void");
+#undef TRANSFORM
+	verify_ok(e.s);
+	t_close(&e);
+}
+END_TEST
+
 /* ---- feeds and verify --------------------------------------------- */
 
 START_TEST(feeds_chain_and_verify)
@@ -1275,6 +1339,7 @@ Suite *suite_store(void)
 	tcase_add_test(tc, update_changes_fields);
 	tcase_add_test(tc, append_only_refuses_update);
 	tcase_add_test(tc, void_hides_from_list);
+	tcase_add_test(tc, lot_mass_balance_enforced);
 	tcase_add_test(tc, feeds_chain_and_verify);
 	tcase_add_test(tc, verify_detects_tampered_delta);
 	tcase_add_test(tc, verify_detects_lost_state);

@@ -1,0 +1,85 @@
+# t_lots.sh - lot mass balance: a tablet refuses a custody step that takes
+# more of a lot than it holds or puts out more than the yield allows; two
+# tablets that each take most of one lot offline are each fine alone, and
+# the hub flags the lot after they sync (`quipu check lots`).  Uses the
+# sync helpers of t_sync.sh.
+
+# lot_add CODE PRODUCT KG: a lot of $ORG on $NODE; prints its id.
+lot_add() {
+	add lot '{"org":"'"$ORG"'","code":"'"$1"'","product":"'"$2"'","kg":'"$3"'}'
+}
+
+# lot_take DEV IN KG OUT OUTKG TYPE: a merge/split/transform event.
+lot_take() {
+	printf '{"org":"%s","lot":"%s","type":"%s","inputs":[{"lot":"%s","kg":%s}],"outputs":[{"lot":"%s","kg":%s}]}\n' \
+		"$ORG" "$4" "$6" "$2" "$3" "$4" "$5" >"$QP_CASE_DIR/ev.json"
+	qrun -d "$1" add lot_event --file "$QP_CASE_DIR/ev.json"
+}
+
+qp_case lots_balance
+case_lots_balance() {
+	local HUB T1 T2 A P1 P2 n
+	HUB=$QP_CASE_DIR/hub
+	T1=$QP_CASE_DIR/tablet1
+	T2=$QP_CASE_DIR/tablet2
+	hub_init "$HUB"
+	qpd_start "$HUB"
+	hub_org "$HUB" "Cooperativa Balanza" 2060555123
+	A=$(NODE=$HUB lot_add CHERRY-1 coffee-cherry 1000)
+	P1=$(NODE=$HUB lot_add PARCH-1 coffee-parchment 170)
+	P2=$(NODE=$HUB lot_add PARCH-2 coffee-parchment 170)
+	dev_new "$HUB" "$T1" tablet1 "$ORG"
+	dev_new "$HUB" "$T2" tablet2 "$ORG"
+	sync_ok "$T1"
+	sync_ok "$T2"
+	wait_for 30 "tablet1 receives the lots" has_record "$T1" "$P2"
+	wait_for 30 "tablet2 receives the lots" has_record "$T2" "$P2"
+
+	# On a tablet: more out than the yield allows is refused, one line,
+	# and nothing is written.
+	lot_take "$T1" "$A" 700 "$P1" 180 transform
+	assert_rc 1
+	assert_err_one_line
+	assert_err_has "lot_event.outputs: 180 kg out of 700 kg in exceeds the yield: at most 178.5 kg of coffee-parchment"
+	assert_eq "$(n_of "$T1" lot_event)" 0 "events after a refusal"
+
+	# Offline, each tablet takes 700 kg of the 1000 kg lot: fine alone.
+	qpd_stop "$HUB"
+	lot_take "$T1" "$A" 700 "$P1" 170 transform
+	assert_rc 0
+	lot_take "$T2" "$A" 700 "$P2" 170 transform
+	assert_rc 0
+	# A second take on the same tablet sees the first.
+	lot_take "$T1" "$A" 400 "$P1" 10 transform
+	assert_rc 1
+	assert_err_has "lot_event.inputs[0].kg: lot CHERRY-1 holds 1000 kg and 700 kg of it is already used; 400 kg more is too much"
+
+	qpd_start "$HUB"
+	sync_ok "$T1"
+	sync_ok "$T2"
+	wait_for 30 "the hub holds both events" test "$(n_of "$HUB" lot_event)" = 2
+	qrun -d "$HUB" check lots
+	assert_rc 0
+	assert_out_has "overconsumed: lot CHERRY-1 ($A) holds 1000 kg; events take 1400 kg:"
+	q -d "$HUB" check lots --json >"$QP_CASE_DIR/lots.json"
+	python3 - "$QP_CASE_DIR/lots.json" "$A" <<'PY' || fail "check lots --json"
+import json, sys
+f = json.load(open(sys.argv[1]))
+assert len(f) == 1, f
+f = f[0]
+assert f["type"] == "overconsumed" and f["lot"] == sys.argv[2], f
+assert f["code"] == "CHERRY-1" and f["kg"] == 1000 and f["consumed"] == 1400, f
+assert len(f["events"]) == 2, f
+PY
+	# On the hub (which now holds both), a third take is refused too.
+	NODE=$HUB
+	lot_take "$HUB" "$A" 1 "$P1" 0.2 transform
+	assert_rc 1
+	assert_err_has "1400 kg of it is already used"
+	wait_for 30 "tablet1 receives tablet2's event" test "$(n_of "$T1" lot_event)" = 2
+	n=$(q -d "$T1" check lots --json | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))')
+	assert_eq "$n" 1 "findings on tablet1 once it has synced"
+	for D in "$T1" "$T2" "$HUB"; do
+		qpd_stop "$D"
+	done
+}
