@@ -333,15 +333,29 @@ static void answer_waiting_reads(qp_client *c)
 	}
 }
 
+/* The note the store left for write k of g (store.h), or NULL. */
+static const char *write_note(const qp_wgroup *g, size_t k)
+{
+	const json_t *n;
+	size_t i;
+
+	json_array_foreach(g->notes, i, n)
+		if ((size_t)json_integer_value(json_object_get(n, "index")) == k)
+			return json_string_value(json_object_get(n, "note"));
+	return NULL;
+}
+
 /* Attach "warnings": [{"index": i, "warning": text}] to the reply of an
- * accepted add or update of records with geometry: what the EUDR checks
- * accepted but flagged (qp_store_get derives it from the stored record). */
+ * accepted add or update of records with geometry: what the store changed
+ * on the way in (a ring's winding) and what the EUDR checks accepted but
+ * flagged (qp_store_get derives it from the stored record). */
 static void reply_warnings(qp_server *srv, qp_req *r, const qp_wgroup *g)
 {
 	const char *op = json_string_value(json_object_get(r->msg, "op"));
 	const char *kind = json_string_value(json_object_get(r->msg, "kind"));
 	json_t *list = NULL, *rec, *meta;
-	const char *w;
+	const char *w, *note;
+	char *text;
 
 	if (op == NULL || (strcmp(op, "update") != 0 &&
 			   (strcmp(op, "add") != 0 || kind == NULL ||
@@ -352,13 +366,18 @@ static void reply_warnings(qp_server *srv, qp_req *r, const qp_wgroup *g)
 		if (qp_store_get(srv->store, g->ids[k], &rec, &meta) != 0)
 			continue;
 		w = json_string_value(json_object_get(meta, "warnings"));
-		if (w != NULL) {
+		note = write_note(g, k);
+		if (w != NULL || note != NULL) {
+			if (asprintf(&text, "%s%s%s", note ? note : "",
+				     note && w ? "; " : "", w ? w : "") < 0)
+				abort();
 			if (list == NULL)
 				list = json_array();
 			json_array_append_new(list,
 					      json_pack("{s:I, s:s}", "index",
 							(json_int_t)k,
-							"warning", w));
+							"warning", text));
+			free(text);
 		}
 		json_decref(rec);
 		json_decref(meta);

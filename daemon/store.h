@@ -66,6 +66,10 @@ typedef struct qp_wgroup {
 	char err[QP_ERRMSG_LEN];     /* one line: "producer.dni: ..." */
 	char (*ids)[QP_UUID_STRLEN + 1]; /* n ids on success; malloc'd here,
 					  * caller frees */
+	/* What the store changed in an accepted write before storing it (a
+	 * polygon's ring winding turned to RFC 7946's): NULL, or an array of
+	 * {"index": i, "note": text}.  Freed by qp_wgroup_clear. */
+	json_t *notes;
 } qp_wgroup;
 
 /* Apply groups[0..n) in one durable transaction.  Each group is validated

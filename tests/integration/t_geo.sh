@@ -82,6 +82,7 @@ EOF
 	geo_plot "$GEO_CW" >cw.json
 	qrun -d "$NODE" add plot --file cw.json
 	assert_rc 0 "add of a clockwise plot"
+	assert_err_has "quipu: warning: line 1: plot.geometry: ring winding turned to RFC 7946 (outer rings counter-clockwise, holes clockwise)"
 	B=$(cat out)
 	q -d "$NODE" get "$B" >b.json
 	ring=$(python3 - b.json <<'EOF'
@@ -93,6 +94,10 @@ print("ccw" if s > 0 else "cw")
 EOF
 	)
 	assert_eq "$ring" ccw "winding of the stored ring"
+	# Other fields of a plot can be corrected without redrawing it.
+	printf '{"crop":"cacao"}' >crop.json
+	qrun -d "$NODE" update "$B" --file crop.json
+	assert_rc 0 "update of the crop"
 
 	# Declared 3.2 ha for about 1 ha: accepted, warned on stderr, exit 0.
 	geo_plot "$GEO_CCW" ',"area_ha":3.2' >far.json
