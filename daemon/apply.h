@@ -69,6 +69,7 @@ struct qp_store {
 	unsigned psize; /* LMDB page size */
 	off_t filled;   /* the data file is known written up to here */
 	qp_geo *geo;    /* geometry checker (GEOS context: this thread's) */
+	qp_geo_opts geo_opts; /* its thresholds (qp_store_set_geo_opts) */
 };
 
 #define QP__MAP_RETRIES 40 /* map doublings before a transaction gives up */

@@ -136,6 +136,15 @@ int main(int argc, char **argv)
 			     qp_strerror(rc));
 		goto out;
 	}
+	{
+		char why[256];
+		qp_geo_opts go;
+		if ((rc = qp_node_geo_opts(&node, &go, why, sizeof why)) != 0) {
+			qp_log_error(&d.lg, "%s", why);
+			goto out;
+		}
+		qp_store_set_geo_opts(st, &go);
+	}
 	if (verify) {
 		status = run_verify(st, &d.lg);
 		goto out;

@@ -191,3 +191,41 @@ const char *qp_node_role(const qp_node *n)
 	const char *r = n->cfg ? json_string_value(json_object_get(n->cfg, "role")) : NULL;
 	return r ? r : "field";
 }
+
+/* A positive number under plots.KEY, or the default left as it is. */
+static int plots_num(const json_t *plots, const char *key, double scale,
+		     double *out, char *err, size_t errlen)
+{
+	const json_t *v = json_object_get(plots, key);
+
+	if (v == NULL)
+		return 0;
+	if (!json_is_number(v) || !(json_number_value(v) > 0) ||
+	    json_number_value(v) > 1e6) {
+		snprintf(err, errlen,
+			 "node.json: plots.%s: must be a positive number", key);
+		return QP_EPROTO;
+	}
+	*out = json_number_value(v) * scale;
+	return 0;
+}
+
+int qp_node_geo_opts(const qp_node *n, qp_geo_opts *o, char *err,
+		     size_t errlen)
+{
+	const json_t *plots = n->cfg ? json_object_get(n->cfg, "plots") : NULL;
+	qp_geo_opts t = qp_geo_opts_default();
+	int rc;
+
+	if (plots != NULL && !json_is_object(plots)) {
+		snprintf(err, errlen, "node.json: plots: must be an object");
+		return QP_EPROTO;
+	}
+	if ((rc = plots_num(plots, "max_accuracy_m", 1, &t.max_accuracy_m,
+			    err, errlen)) != 0 ||
+	    (rc = plots_num(plots, "area_tolerance_pct", 0.01,
+			    &t.area_tolerance, err, errlen)) != 0)
+		return rc;
+	*o = t;
+	return 0;
+}

@@ -4,7 +4,9 @@
  *
  * Layout of DIR:
  *   key          ed25519 secret key, 64 raw bytes, mode 0600
- *   node.json    {"role": "field"|"hub", "listen": "HOST:PORT", ...}
+ *   node.json    {"role": "field"|"hub", "listen": "HOST:PORT",
+ *                 "plots": {"max_accuracy_m": 10, "area_tolerance_pct": 10},
+ *                 ...}
  *   store/       LMDB environment (data.mdb, lock.mdb)
  *   quipud.sock  local API socket (mode 0660), present while quipud runs
  *   quipud.pid   pid of the running quipud
@@ -20,6 +22,7 @@
 #include <stdint.h>
 
 #include "delta.h"
+#include "geo.h"
 
 #define QP_PATH_MAX 4096
 #define QP_DEFAULT_PORT 7420
@@ -52,6 +55,14 @@ int qp_node_load(qp_node *n);
 
 /* Release what qp_node_load allocated and wipe the secret key. */
 void qp_node_free(qp_node *n);
+
+/* The plot-check thresholds of node.json's "plots" object over the
+ * defaults of geo.h: "max_accuracy_m" (GPS accuracy above which a plot is
+ * flagged) and "area_tolerance_pct" (declared vs measured area).  Returns
+ * 0, or QP_EPROTO with one line in err naming the key when a value is not
+ * a positive number. */
+int qp_node_geo_opts(const qp_node *n, qp_geo_opts *o, char *err,
+		     size_t errlen);
 
 /* Role from node.json ("field" when unset). */
 const char *qp_node_role(const qp_node *n);

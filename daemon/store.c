@@ -206,6 +206,7 @@ int qp_store_open(const char *path, const uint8_t pk[QP_KEY_LEN],
 	s = qp_xcalloc(1, sizeof(*s));
 	memcpy(s->pk, pk, QP_KEY_LEN);
 	memcpy(s->sk, sk, QP_SKEY_LEN);
+	s->geo_opts = qp_geo_opts_default();
 	if ((rc = qp_geo_new(&s->geo)) != 0) {
 		free(s);
 		return rc;
@@ -355,6 +356,11 @@ int qp__digest_db(MDB_txn *txn, MDB_dbi dbi, uint8_t out[QP_HASH_LEN],
 
 /* ---- geometry ----------------------------------------------------- */
 
+void qp_store_set_geo_opts(qp_store *s, const qp_geo_opts *o)
+{
+	s->geo_opts = *o;
+}
+
 /* A record's numeric field as a double, NAN when absent (see geo.h). */
 static double num_or_nan(const json_t *rec, const char *name)
 {
@@ -367,7 +373,7 @@ int qp__geo_check(qp_store *s, const char *kind, const json_t *rec,
                   qp_geo_result *res, const char **path, json_t **fixed,
                   char *err, size_t errlen)
 {
-	qp_geo_opts o = qp_geo_opts_default();
+	qp_geo_opts o = s->geo_opts;
 	const json_t *g;
 	double ha = NAN, acc = NAN;
 

@@ -29,6 +29,7 @@
 #include <stdint.h>
 
 #include "delta.h"
+#include "geo.h"
 #include "schema.h"
 #include "uuid.h"
 
@@ -41,6 +42,11 @@ typedef struct qp_store qp_store;
 int qp_store_open(const char *path, const uint8_t pk[QP_KEY_LEN],
 		  const uint8_t sk[QP_SKEY_LEN], qp_store **out);
 void qp_store_close(qp_store *s); /* accepts NULL */
+
+/* Use o (geo.h; path ignored) for the plot checks' warnings instead of
+ * the defaults.  Thresholds only decide warnings, never whether a record
+ * is accepted, so nodes with different settings still agree on state. */
+void qp_store_set_geo_opts(qp_store *s, const qp_geo_opts *o);
 
 /* One write in a request. */
 typedef struct qp_write {

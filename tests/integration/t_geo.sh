@@ -122,3 +122,36 @@ EOF
 	qpd_stop "$NODE"
 	assert_eq "$QPD_STATUS" 0 "quipud exit status"
 }
+
+# The plot-check thresholds come from node.json ("plots"); they only decide
+# warnings, and a bad value stops quipud at start with the key named.
+qp_case geo_thresholds
+case_geo_thresholds() {
+	geo_setup
+	geo_plot "$GEO_CCW" ',"accuracy_m":20' >acc.json
+	qrun -d "$NODE" add plot --file acc.json
+	assert_rc 0 "add of a plot walked at 20 m accuracy"
+	assert_err_has "quipu: warning: line 1: plot.geometry: "
+	assert_err_has "20"
+	qpd_stop "$NODE"
+	python3 - "$NODE/node.json" <<'PY'
+import json, sys
+c = json.load(open(sys.argv[1]))
+c["plots"] = {"max_accuracy_m": 30, "area_tolerance_pct": 5}
+json.dump(c, open(sys.argv[1], "w"))
+PY
+	qpd_start "$NODE"
+	qrun -d "$NODE" add plot --file acc.json
+	assert_rc 0 "add with a 30 m threshold"
+	[ ! -s "$QP_CASE_DIR/err" ] || fail "warned with a 30 m threshold: $(cat "$QP_CASE_DIR/err")"
+	qpd_stop "$NODE"
+	python3 - "$NODE/node.json" <<'PY'
+import json, sys
+c = json.load(open(sys.argv[1]))
+c["plots"] = {"max_accuracy_m": -1}
+json.dump(c, open(sys.argv[1], "w"))
+PY
+	timeout 10 "$QUIPUD" -d "$NODE" >"$QP_CASE_DIR/qpd.out" 2>&1 && fail "quipud started with a bad threshold"
+	grep -qF "plots.max_accuracy_m: must be a positive number" "$QP_CASE_DIR/qpd.out" ||
+		fail "quipud's message: $(cat "$QP_CASE_DIR/qpd.out")"
+}

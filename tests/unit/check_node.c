@@ -79,6 +79,32 @@ START_TEST(hub_role_and_listen)
 }
 END_TEST
 
+START_TEST(plot_thresholds_from_config)
+{
+	qp_node n = {0};
+	qp_geo_opts o;
+	char err[256] = "";
+
+	/* No "plots": geo.h's defaults. */
+	ck_assert_int_eq(qp_node_geo_opts(&n, &o, err, sizeof err), 0);
+	ck_assert(o.max_accuracy_m == qp_geo_opts_default().max_accuracy_m);
+	n.cfg = json_pack("{s:{s:f, s:i}}", "plots", "max_accuracy_m", 25.0,
+			  "area_tolerance_pct", 15);
+	ck_assert_int_eq(qp_node_geo_opts(&n, &o, err, sizeof err), 0);
+	ck_assert(o.max_accuracy_m == 25.0);
+	ck_assert(o.area_tolerance > 0.1499 && o.area_tolerance < 0.1501);
+	json_object_set_new(json_object_get(n.cfg, "plots"), "max_accuracy_m",
+			    json_string("ten"));
+	ck_assert_int_eq(qp_node_geo_opts(&n, &o, err, sizeof err), QP_EPROTO);
+	ck_assert_str_eq(err, "node.json: plots.max_accuracy_m: must be a "
+			      "positive number");
+	json_object_set_new(n.cfg, "plots", json_integer(3));
+	ck_assert_int_eq(qp_node_geo_opts(&n, &o, err, sizeof err), QP_EPROTO);
+	ck_assert_str_eq(err, "node.json: plots: must be an object");
+	json_decref(n.cfg);
+}
+END_TEST
+
 START_TEST(load_refuses_bad_keys)
 {
 	char *tmp = qp_test_tmpdir();
@@ -112,6 +138,7 @@ Suite *suite_node(void)
 	tcase_add_test(tc, init_then_load);
 	tcase_add_test(tc, hub_role_and_listen);
 	tcase_add_test(tc, load_refuses_bad_keys);
+	tcase_add_test(tc, plot_thresholds_from_config);
 	suite_add_tcase(s, tc);
 	return s;
 }
