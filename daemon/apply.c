@@ -132,19 +132,29 @@ int qp__state_encode(const json_t *v, char **out, size_t *len)
 	return 0;
 }
 
+/* Encode v canonically into a buffer kept for the thread and store it:
+ * every op applied writes one state, and a fresh 8 KiB buffer per write
+ * (msgpack's first allocation) costs more than the encoding itself.  One
+ * store is used from one thread (store.h); the buffer lives as long as
+ * the thread and is reused. */
 static int put_json(qp__tx *t, MDB_dbi dbi, const void *key, size_t klen,
                     const json_t *v)
 {
+	static __thread msgpack_sbuffer sb;
 	MDB_val k = {klen, (void *)key}, d;
-	char *buf;
-	size_t len;
-	int rc = qp__state_encode(v, &buf, &len);
-	if (rc != 0)
+	msgpack_packer pk;
+	int rc;
+
+	msgpack_sbuffer_clear(&sb);
+	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+	if ((rc = pack_sorted(&pk, v, 0)) != 0)
 		return rc;
-	d.mv_size = len;
-	d.mv_data = buf;
+	d.mv_size = sb.size;
+	d.mv_data = sb.data;
 	rc = qp__mdb(mdb_put(t->txn, dbi, &k, &d, 0));
-	free(buf);
+	/* A rare big state must not pin its buffer for the thread's life. */
+	if (sb.alloc > ((size_t)1 << 20))
+		msgpack_sbuffer_destroy(&sb), memset(&sb, 0, sizeof sb);
 	return rc;
 }
 

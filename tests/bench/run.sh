@@ -254,10 +254,13 @@ sync_benches() {
 	gen_attendance "$N" 1 "$hub.producers" >"$TMP/att.jsonl"
 	"$Q" -d "$dev" import "$TMP/att.jsonl" --kind attendance --batch 500 >&2 ||
 		{ log "import failed"; return 1; }
-	# The device dials by itself as soon as the hub is back: the clock
-	# starts before the hub does (its start-up, ~0.1 s, is included).
-	t0=$(now_us)
+	# The tablet comes into coverage: the hub is up, the tablet's quipud
+	# starts (it dials at once, having deltas to send) and the clock runs
+	# from its start until the hub has acknowledged every delta.
+	sd_stop "$dev"
 	sd_start "$hub" || return 1
+	t0=$(now_us)
+	sd_start "$dev" || return 1
 	"$Q" -d "$dev" sync --wait --timeout 900 >&2 || { log "sync --wait failed"; return 1; }
 	t1=$(now_us)
 	us=$((t1 - t0))
