@@ -653,36 +653,55 @@ static void on_written(uv_write_t *wr, int status)
 		client_close(c);
 }
 
-/* Send every answered reply at the head of the FIFO, in order. */
-static void client_flush(qp_client *c)
+/* The frame of r's reply (header + msgpack), appended to *buf. */
+static void frame_reply(qp_req *r, uint8_t **buf, size_t *len, size_t *cap)
 {
-	qp_req *r;
 	char *body;
 	size_t blen;
+
+	if (qp_mpjson_encode(r->reply, &body, &blen) != 0 ||
+	    blen > QP_API_MAX_FRAME) {
+		/* Cannot happen for replies we build; say so, don't hang. */
+		json_decref(r->reply);
+		r->reply = reply_err(r->rid, QP_ETOOBIG, "reply too large");
+		if (qp_mpjson_encode(r->reply, &body, &blen) != 0)
+			abort();
+	}
+	if (*len + QP_FRAME_HDR + blen > *cap) {
+		*cap = 2 * (*len + QP_FRAME_HDR + blen);
+		*buf = qp_xrealloc(*buf, *cap);
+	}
+	qp_frame_header(*buf + *len, (uint32_t)blen);
+	memcpy(*buf + *len + QP_FRAME_HDR, body, blen);
+	*len += QP_FRAME_HDR + blen;
+	free(body);
+}
+
+/* Send every reply that is ready, in request order, as one write: a
+ * client pipelining many requests gets the replies of one commit in one
+ * system call. */
+static void client_flush(qp_client *c)
+{
+	uint8_t *buf = NULL;
+	size_t len = offsetof(qp_out, data), cap = 0;
 	qp_out *o;
+	qp_req *r;
 	uv_buf_t b;
 
 	while (!c->closing && (r = c->head) != NULL && r->reply != NULL) {
 		c->head = r->next;
 		if (c->head == NULL)
 			c->tail = NULL;
-		if (qp_mpjson_encode(r->reply, &body, &blen) != 0 ||
-		    blen > QP_API_MAX_FRAME) {
-			/* Cannot happen for replies we build; say so, don't hang. */
-			json_decref(r->reply);
-			r->reply = reply_err(r->rid, QP_ETOOBIG, "reply too large");
-			if (qp_mpjson_encode(r->reply, &body, &blen) != 0)
-				abort();
-		}
-		o = qp_xmalloc(sizeof(*o) + QP_FRAME_HDR + blen);
-		o->client = c;
-		o->len = QP_FRAME_HDR + blen;
-		qp_frame_header(o->data, (uint32_t)blen);
-		memcpy(o->data + QP_FRAME_HDR, body, blen);
-		free(body);
+		frame_reply(r, &buf, &len, &cap);
 		req_free(r);
+	}
+	if (buf != NULL) {
+		o = (qp_out *)buf;
+		o->client = c;
+		o->len = len - offsetof(qp_out, data);
 		b = uv_buf_init((char *)o->data, (unsigned)o->len);
-		if (uv_write(&o->wr, (uv_stream_t *)&c->pipe, &b, 1, on_written) != 0) {
+		if (uv_write(&o->wr, (uv_stream_t *)&c->pipe, &b, 1,
+			     on_written) != 0) {
 			free(o);
 			client_close(c);
 			return;
