@@ -1064,10 +1064,11 @@ static int opt_num_ok(double v)
 	return isnan(v) || (isfinite(v) && v >= 0);
 }
 
-int qp_geo_check_plot(qp_geo *g, const json_t *geometry, double declared_ha,
-                      double accuracy_m, const qp_geo_opts *o,
-                      qp_geo_result *res, json_t **fixed, char *err,
-                      size_t errlen)
+/* qp_geo_check_plot, and, when out is non-NULL, the GEOS geometry checked
+ * (a Point built here for a Point). */
+static int check(qp_geo *g, const json_t *geometry, double declared_ha,
+                 double accuracy_m, const qp_geo_opts *o, qp_geo_result *res,
+                 json_t **fixed, GEOSGeometry **out, char *err, size_t errlen)
 {
 	qp_geo_opts def = qp_geo_opts_default();
 	pgeom pg = {0};
@@ -1173,10 +1174,22 @@ int qp_geo_check_plot(qp_geo *g, const json_t *geometry, double declared_ha,
 		     num(o->max_accuracy_m, b2, sizeof b2));
 	}
 
+	if (out != NULL && pg.type == G_POINT) {
+		g->gerr[0] = '\0';
+		x = GEOSGeom_createPointFromXY_r(g->ctx, pg.lon[0], pg.lat[0]);
+		if (x == NULL) {
+			rc = geos_fail(g, &pg, err, errlen);
+			goto out;
+		}
+	}
 	*res = r;
 	if (fixed != NULL) {
 		*fixed = copy;
 		copy = NULL;
+	}
+	if (out != NULL) {
+		*out = x;
+		x = NULL;
 	}
 out:
 	json_decref(copy);
@@ -1185,6 +1198,44 @@ out:
 		GEOSGeom_destroy_r(g->ctx, x);
 	pgeom_free(&pg);
 	return rc;
+}
+
+int qp_geo_check_plot(qp_geo *g, const json_t *geometry, double declared_ha,
+                      double accuracy_m, const qp_geo_opts *o,
+                      qp_geo_result *res, json_t **fixed, char *err,
+                      size_t errlen)
+{
+	return check(g, geometry, declared_ha, accuracy_m, o, res, fixed, NULL,
+	             err, errlen);
+}
+
+int qp_geo_check_geos(qp_geo *g, const json_t *geometry, double declared_ha,
+                      double accuracy_m, const qp_geo_opts *o,
+                      qp_geo_result *res, GEOSGeometry **out, char *err,
+                      size_t errlen)
+{
+	if (out == NULL)
+		return fail(QP_EINVAL, err, errlen, "%s: invalid arguments",
+		            o != NULL && o->path != NULL ? o->path
+		                                         : DEFAULT_PATH);
+	return check(g, geometry, declared_ha, accuracy_m, o, res, NULL, out,
+	             err, errlen);
+}
+
+GEOSContextHandle_t qp_geo_ctx(qp_geo *g)
+{
+	return g != NULL ? g->ctx : NULL;
+}
+
+int qp_geo_geos_area_ha(qp_geo *g, const GEOSGeometry *x, double *ha)
+{
+	double m2;
+	if (g == NULL || x == NULL || ha == NULL)
+		return QP_EINVAL;
+	if ((m2 = geos_m2(g, x, 0)) < 0)
+		return QP_EGEOM;
+	*ha = m2 / 10000.0;
+	return 0;
 }
 
 int qp_geo_overlap_ha(qp_geo *g, const json_t *a, const json_t *b, double *ha)

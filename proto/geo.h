@@ -148,6 +148,31 @@ int qp_geo_check_plot(qp_geo *g, const json_t *geometry, double declared_ha,
  * QP_ETOOBIG past the bounds, or QP_EINVAL for NULL arguments. */
 int qp_geo_overlap_ha(qp_geo *g, const json_t *a, const json_t *b, double *ha);
 
+/* For the hub's plot review (plotcheck.c), which works on GEOS geometry
+ * directly (spatial index, prepared predicates): the GEOS types, declared
+ * here without geos_c.h (they are GEOS's own opaque structs). */
+struct GEOSContextHandle_HS;
+struct GEOSGeom_t;
+
+/* The GEOS context of g (reentrant API); valid until qp_geo_free. */
+struct GEOSContextHandle_HS *qp_geo_ctx(qp_geo *g);
+
+/* qp_geo_check_plot (same arguments, results and errors, no fixed copy),
+ * that also hands back the geometry it checked as GEOS geometry in the
+ * lon/lat plane: a Point, a Polygon or a MultiPolygon whose N-th member is
+ * the N-th polygon.  On success *out is new; the caller destroys it with
+ * GEOSGeom_destroy_r(qp_geo_ctx(g), *out).  On failure *out is untouched. */
+int qp_geo_check_geos(qp_geo *g, const json_t *geometry, double declared_ha,
+                      double accuracy_m, const qp_geo_opts *o,
+                      qp_geo_result *res, struct GEOSGeom_t **out, char *err,
+                      size_t errlen);
+
+/* Geodesic area (ha) of the polygons in a GEOS geometry (a GEOS result
+ * such as an intersection; lines and points count zero, collections are
+ * summed).  Returns 0 and writes *ha, QP_EGEOM when GEOS fails or the
+ * geometry nests collections deeper than 8, QP_EINVAL for NULL. */
+int qp_geo_geos_area_ha(qp_geo *g, const struct GEOSGeom_t *x, double *ha);
+
 /* Print a coordinate in plain decimal notation, in the C locale, with at
  * least 6 decimals and as many more as needed for strtod to read back the
  * same double ("-74.900000", "-74.123456789").  A value that would need

@@ -15,6 +15,8 @@
 #include "geo.h"
 
 #define QP_LAYER_MAX_FEATURES 1000000
+#define QP_LAYER_MAX_BYTES ((size_t)1 << 30) /* layer file (1 GiB) */
+#define QP_LAYER_MAX_POSITIONS 10000000     /* positions in one layer */
 
 typedef struct qp_plotcheck_opts {
 	/* Overlap finding: intersection above this percent of the smaller
@@ -54,7 +56,22 @@ int qp_layer_parse(qp_geo *g, const char *text, size_t len, json_t **features,
  *    "layer": name?, "feature": index?}
  * sorted by type, then plot ids.  A plot whose stored geometry no longer
  * passes the checks gives {"type": "geometry", "plots": [a],
- * "producers": [pa], "reason": text}.  Errors: QP_EINVAL, QP_ENOMEM. */
+ * "producers": [pa], "reason": text}.  Errors: QP_EINVAL, QP_ENOMEM.
+ *
+ * Details: a pair is written in plot id order, producers alongside (null
+ * for a record without one); records without a string id are skipped.
+ * overlap_ha is geodesic, rounded to 1e-6 ha, overlap_pct to 1e-4.  Two
+ * Points at the same coordinates (to 6 decimals) are a duplicate with
+ * overlap_ha 0 and overlap_pct 100; a Point has no area, so it never
+ * overlaps a polygon.  For forest_loss, overlap_pct is of the plot's own
+ * area, "feature" the index in that layer's features, and a Point inside a
+ * feature (its boundary included) counts with overlap_ha 0, overlap_pct
+ * 100; a polygon plot only touching a feature does not count.  Layer
+ * features that fail qp_layer_parse's checks are ignored.  o NULL means
+ * the defaults; options out of range (NaN, below 0, above 100, dup_pct 0)
+ * are QP_EINVAL.  Should GEOS fail on an intersection of two valid
+ * geometries (even after a retry on a 1e-9 degree grid) the review stops
+ * with QP_EGEOM. */
 int qp_plotcheck_run(qp_geo *g, const json_t *plots, const qp_layer *layers,
 		     size_t nlayers, const json_t *only,
 		     const qp_plotcheck_opts *o, json_t **findings);
