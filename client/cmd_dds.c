@@ -120,9 +120,22 @@ static int dds_args(qp_cli *c, int argc, char **argv, dds_opts *o)
 /* ------------------------------------------------------------------ */
 /* Blocking findings */
 
-/* Leaf lots that name no plots, or plots that have no record. */
+/* A Point plot with no declared area: TRACES wants the area of a plot
+ * given as a point, and only a polygon's can be measured. */
+static int point_without_area(const json_t *plot)
+{
+	const char *type = json_string_value(
+	    json_object_get(json_object_get(plot, "geometry"), "type"));
+
+	return type != NULL && strcmp(type, "Point") == 0 &&
+	       !json_is_number(json_object_get(plot, "area_ha"));
+}
+
+/* Leaf lots that name no plots, plots that have no record, and point
+ * plots without a declared area. */
 static void lot_findings(const qp_lineage *d, const json_t *res, json_t *lines)
 {
+	json_t *seen = json_object();
 	const json_t *e, *rec, *p;
 	const char *pid;
 	size_t i, j;
@@ -148,7 +161,9 @@ static void lot_findings(const qp_lineage *d, const json_t *res, json_t *lines)
 				       pid ? qp__producer_name(d->prod_by, pid)
 					   : "not recorded"));
 		json_array_foreach(json_object_get(rec, "plots"), j, p) {
-			if (qp__by_id(d->plot_by, json_string_value(p)) == NULL)
+			const json_t *plot =
+			    qp__by_id(d->plot_by, json_string_value(p));
+			if (plot == NULL)
 				json_array_append_new(
 				    lines,
 				    json_sprintf(
@@ -156,8 +171,23 @@ static void lot_findings(const qp_lineage *d, const json_t *res, json_t *lines)
 					"record (voided or not synced)",
 					qp__lot_label(rec),
 					json_string_value(p)));
+			else if (point_without_area(plot) &&
+				 json_object_get(seen, str(plot, "id")) == NULL) {
+				json_object_set_new(seen, str(plot, "id"),
+						    json_true());
+				json_array_append_new(
+				    lines,
+				    json_sprintf(
+					"plot %s (producer %s) is a point "
+					"without a declared area_ha (TRACES "
+					"needs the Area of a point)",
+					str(plot, "id"),
+					qp__producer_name(d->prod_by,
+							  str(plot, "producer"))));
+			}
 		}
 	}
+	json_decref(seen);
 }
 
 /* "plot ID (producer NAME)" for plot i of a plotcheck finding. */

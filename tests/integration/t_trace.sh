@@ -361,6 +361,13 @@ import json, sys
 fc = json.load(open(sys.argv[1]))
 assert [f["properties"]["ProducerName"] for f in fc["features"]] == ["Juan Mamani"], fc
 EOF
+	# A point plot needs a declared area for TRACES.
+	local PT
+	PT=$(add plot '{"org":"'"$ORG"'","producer":"'"$JUAN"'","crop":"coffee","geometry":{"type":"Point","coordinates":[-74.3,-11.3]}}')
+	add lot '{"org":"'"$ORG"'","code":"R-9","product":"coffee-cherry","kg":80,"producer":"'"$JUAN"'","plots":["'"$PT"'"]}' >/dev/null
+	qrun -d "$NODE" dds R-9
+	assert_rc 1
+	assert_out_has "plot $PT (producer Juan Mamani) is a point without a declared area_ha (TRACES needs the Area of a point)"
 	qpd_stop "$NODE"
 }
 
