@@ -352,6 +352,7 @@ static qp_link *link_new(uv_loop_t *loop, const qp_link_opts *o,
 	l->o.hs_timeout_ms = o && o->hs_timeout_ms ? o->hs_timeout_ms : 10000;
 	l->o.idle_timeout_ms = o && o->idle_timeout_ms ? o->idle_timeout_ms : 120000;
 	qp_framer_init(&l->fr, QP_HS_MSG_MAX);
+	l->fr.ahead = QP_CHANNEL_MAX + QP_CHANNEL_ABYTES;
 	uv_tcp_init(loop, &l->tcp);
 	l->tcp.data = l;
 	l->tcp_open = 1;

@@ -32,11 +32,13 @@ void qp_framer_free(qp_framer *f)
 	f->len = f->cap = f->off = 0;
 }
 
-static int check_len(const qp_framer *f, uint32_t len)
+static int check_len(const qp_framer *f, uint32_t len, int first)
 {
+	uint32_t max = first || f->ahead < f->max ? f->max : f->ahead;
+
 	if (len == 0)
 		return QP_EPROTO;
-	if (len > f->max)
+	if (len > max)
 		return QP_ETOOBIG;
 	return 0;
 }
@@ -72,7 +74,7 @@ int qp_framer_feed(qp_framer *f, const void *data, size_t n)
 		for (int i = 0; i < QP_FRAME_HDR; i++)
 			h[i] = byte_at(f, d, pos + (uint64_t)i);
 		len = qp_get_be32(h);
-		rc = check_len(f, len);
+		rc = check_len(f, len, pos == f->off);
 		if (rc != 0) {
 			f->failed = rc;
 			return rc;
@@ -123,7 +125,7 @@ int qp_framer_next(qp_framer *f, const uint8_t **body, uint32_t *len)
 	if (avail < QP_FRAME_HDR)
 		return 0;
 	n = qp_get_be32(f->buf + f->off);
-	rc = check_len(f, n); /* checked at feed; cheap to keep honest */
+	rc = check_len(f, n, 1); /* the limit may have changed since feed */
 	if (rc != 0) {
 		f->failed = rc;
 		return rc;

@@ -18,6 +18,8 @@
 
 typedef struct qp_framer {
 	uint32_t max;  /* largest body accepted */
+	uint32_t ahead; /* largest body of a frame behind the next one (0: max);
+			 * see qp_framer_feed */
 	uint8_t *buf;  /* owned */
 	size_t len;    /* bytes held */
 	size_t cap;
@@ -30,7 +32,12 @@ void qp_framer_free(qp_framer *f);
 
 /* Append n received bytes.  Returns 0, or QP_ETOOBIG/QP_EPROTO when the
  * stream announces a frame longer than max (or of length zero); the framer is
- * then failed and the connection should be closed. */
+ * then failed and the connection should be closed.  A protocol that raises
+ * max once a first phase ends (a handshake, then a channel) sets ahead to
+ * the raised limit: frames already received behind the next one are then
+ * checked against ahead here, and against max when they come next (a peer
+ * may send its first channel frame right behind its last handshake
+ * message, and both can arrive in one read). */
 int qp_framer_feed(qp_framer *f, const void *data, size_t n);
 
 /* Take the next complete frame.  Returns 1 with *body and *len pointing into the

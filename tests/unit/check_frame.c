@@ -170,6 +170,54 @@ START_TEST(test_oversize_after_good)
 }
 END_TEST
 
+/* A handshake's small limit, then a channel's larger one: a channel frame
+ * that arrives right behind the last handshake message (one read) waits
+ * under the raised limit (ahead) and comes out once max is raised; while
+ * max stays small it is refused when it comes next. */
+START_TEST(test_limit_raised_midstream)
+{
+	uint8_t buf[1024];
+	size_t len = 0;
+	qp_framer f;
+	const uint8_t *body;
+	uint32_t n;
+
+	put_frame(buf, &len, 10, 'h');
+	put_frame(buf, &len, 500, 'c');
+	qp_framer_init(&f, 100);
+	f.ahead = 1000;
+	ck_assert_int_eq(qp_framer_feed(&f, buf, len), 0);
+	expect_frame(&f, 10, 'h');
+	f.max = 1000; /* the handshake is over */
+	expect_frame(&f, 500, 'c');
+	expect_none(&f);
+	qp_framer_free(&f);
+
+	qp_framer_init(&f, 100);
+	f.ahead = 1000;
+	ck_assert_int_eq(qp_framer_feed(&f, buf, len), 0);
+	expect_frame(&f, 10, 'h');
+	ck_assert_int_eq(qp_framer_next(&f, &body, &n), QP_ETOOBIG);
+	qp_framer_free(&f);
+
+	/* The next frame itself is held to max, and nothing goes past ahead. */
+	len = 0;
+	put_frame(buf, &len, 500, 'c');
+	qp_framer_init(&f, 100);
+	f.ahead = 1000;
+	ck_assert_int_eq(qp_framer_feed(&f, buf, len), QP_ETOOBIG);
+	qp_framer_free(&f);
+	len = 0;
+	put_frame(buf, &len, 10, 'h');
+	qp_frame_header(buf + len, 5000);
+	len += QP_FRAME_HDR;
+	qp_framer_init(&f, 100);
+	f.ahead = 1000;
+	ck_assert_int_eq(qp_framer_feed(&f, buf, len), QP_ETOOBIG);
+	qp_framer_free(&f);
+}
+END_TEST
+
 START_TEST(test_zero_length)
 {
 	static const uint8_t zero[QP_FRAME_HDR] = {0};
@@ -256,6 +304,7 @@ Suite *suite_frame(void)
 	tcase_add_test(tc, test_oversize);
 	tcase_add_test(tc, test_oversize_after_good);
 	tcase_add_test(tc, test_zero_length);
+	tcase_add_test(tc, test_limit_raised_midstream);
 	tcase_add_test(tc, test_growth_bounded);
 	tcase_add_test(tc, test_steady_state);
 	suite_add_tcase(s, tc);
