@@ -12,6 +12,9 @@
 # sync_wire_bytes_per_record, local_rebuild, hub_ingest_50.
 # QUIPU_BENCH_SYNC_RECORDS (default 100000) and QUIPU_BENCH_DEVICES (default
 # 50, 2,000 records each) size them; QUIPU_BENCH_SYNC=0 skips them.
+# Field-domain benchmarks (data from tests/gen/programme.py; time and peak
+# RSS of the quipu process): dds_2000_plots, check_plots_20k,
+# report_attendance_100k; QUIPU_BENCH_DOMAIN=0 skips them.
 set -u
 
 if [ $# -ne 1 ] || [ ! -d "$1" ]; then
@@ -349,5 +352,100 @@ PY
 
 if [ "${QUIPU_BENCH_SYNC:-1}" != 0 ]; then
 	sync_benches || failed=1
+fi
+
+# ---------------------------------------------------------------------------
+# Field domain at programme scale: data from tests/gen/programme.py
+# imported into one node, then the client-side analyses timed with the
+# peak RSS of the quipu process: dds_2000_plots (a shipment drawing on
+# 2,000 plots, among 20,000), check_plots_20k (20,000 plots) and
+# report_attendance_100k (100,000 attendance records).  Sizes:
+# QUIPU_BENCH_DDS_PLOTS, QUIPU_BENCH_PLOTS, QUIPU_BENCH_ATTENDANCE;
+# QUIPU_BENCH_DOMAIN=0 skips them.
+
+GEN="$(cd "$(dirname "$0")/../gen" && pwd)/programme.py"
+
+# measure NAME EXTRA_JSON CMD...: run CMD once; print one JSON line with
+# its wall time (s) and the peak RSS of that process (getrusage of the
+# only child of a fresh python), plus what its output says (findings,
+# rows, plots written).
+measure() {
+	python3 - "$@" <<'PY'
+import json, re, resource, subprocess, sys, time
+name, extra, cmd = sys.argv[1], json.loads(sys.argv[2]), sys.argv[3:]
+t0 = time.monotonic()
+p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+dt = time.monotonic() - t0
+rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024.0
+if p.returncode != 0:
+    sys.stderr.write("bench: %s: exit %d: %s\n" % (
+        name, p.returncode, p.stderr.decode("utf-8", "replace")[:300]))
+    sys.exit(1)
+out = {"bench": name, "value": round(dt, 3), "unit": "s",
+       "peak_rss_mb": round(rss, 1)}
+out.update(extra)
+text = p.stdout.decode("utf-8", "replace")
+try:
+    v = json.loads(text)
+    if isinstance(v, list):
+        out["findings"] = len(v)
+    elif isinstance(v, dict) and "rows" in v:
+        out["rows"] = len(v["rows"])
+        out["attendances"] = (v.get("totals") or {}).get("attendances")
+        out["duplicates_merged"] = v.get("duplicates_merged")
+except ValueError:
+    w = re.findall(r"wrote .*: (\d+) plots, (\d+) bytes", text)
+    if w:
+        out["plots_written"] = sum(int(a) for a, _ in w)
+        out["bytes"] = sum(int(b) for _, b in w)
+        out["files"] = len(w)
+print(json.dumps(out, separators=(",", ":")))
+PY
+}
+
+# domain_node DIR FILE: a node holding FILE's records (import timed on
+# stderr only).
+domain_node() {
+	local t0
+	"$Q" -d "$1" init >/dev/null || return 1
+	sd_start "$1" || return 1
+	t0=$(now_us)
+	"$Q" -d "$1" import "$2" --batch 1000 >&2 || { log "import of $2 failed"; return 1; }
+	log "imported $2 in $((($(now_us) - t0) / 1000)) ms"
+}
+
+domain_benches() {
+	local np=${QUIPU_BENCH_PLOTS:-20000} nd=${QUIPU_BENCH_DDS_PLOTS:-2000}
+	local na=${QUIPU_BENCH_ATTENDANCE:-100000} code rc=0
+	local node="$TMP/d-plots" anode="$TMP/d-att"
+
+	log "domain: $np plots, a shipment drawing on $nd of them"
+	python3 "$GEN" --out "$TMP/gen-plots" --seed 11 --single --plots "$np" \
+		--dds-plots "$nd" --kinds org,producer,plot,lot,lot_event ||
+		{ log "generator failed"; return 1; }
+	domain_node "$node" "$TMP/gen-plots/all.jsonl" || return 1
+	code=$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["dds_bench"]["code"])' \
+		"$TMP/gen-plots/truth.json")
+	measure "dds_${nd}_plots" '{"plots":'"$nd"',"store_plots":'"$np"'}' \
+		"$Q" -d "$node" dds "$code" -o "$TMP/dds.geojson" || rc=1
+	measure "check_plots_$((np / 1000))k" '{"plots":'"$np"'}' \
+		"$Q" -d "$node" check plots --json || rc=1
+	sd_stop "$node"
+
+	log "domain: $na attendance records"
+	python3 "$GEN" --out "$TMP/gen-att" --seed 12 --single --attendance "$na" \
+		--kinds org,producer,service,session,commitment,attendance ||
+		{ log "generator failed"; return 1; }
+	domain_node "$anode" "$TMP/gen-att/all.jsonl" || return 1
+	measure "report_attendance_$((na / 1000))k" '{"records":'"$na"',"by":"org"}' \
+		"$Q" -d "$anode" report attendance --format json || rc=1
+	measure "report_attendance_$((na / 1000))k_by_month_sex" '{"records":'"$na"',"by":"org,month,sex"}' \
+		"$Q" -d "$anode" report attendance --by org,month,sex --format json || rc=1
+	sd_stop "$anode"
+	return "$rc"
+}
+
+if [ "${QUIPU_BENCH_DOMAIN:-1}" != 0 ]; then
+	domain_benches || failed=1
 fi
 [ "$failed" -eq 0 ] || die "a benchmark failed"
