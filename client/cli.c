@@ -1,6 +1,8 @@
 /* cli.c - see cli.h: context, errors, options and input shared by commands. */
 #include "cli.h"
 
+#include <math.h>
+
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
@@ -535,4 +537,16 @@ char *qp_cli_dumps(const json_t *v)
 	sb_put(&b, "", 0);
 	sb_json_in(&b, v, 0);
 	return b.p;
+}
+
+void qp_cli_ha_text(double ha, char *buf, size_t len)
+{
+	int dec = 2;
+
+	if (ha > 0 && ha < 1) {
+		dec = 2 - (int)floor(log10(ha));
+		if (dec > 8)
+			dec = 8;
+	}
+	qp_fmt(buf, len, "%.*f", dec, ha);
 }

@@ -170,6 +170,11 @@ size_t qp_jsonin_offset(const qp_jsonin *in);
  * Returns a malloc'd string. */
 char *qp_cli_dumps(const json_t *v);
 
+/* An area in hectares as text: at least 2 decimals and 3 significant
+ * digits ("3.20", "0.420", "0.00500"), so a small overlap does not print
+ * as 0.00. */
+void qp_cli_ha_text(double ha, char *buf, size_t len);
+
 /* Output formats of list and export. */
 typedef enum qp_outfmt { QP_OUT_JSONL, QP_OUT_CSV, QP_OUT_GEOJSON } qp_outfmt;
 

@@ -202,20 +202,6 @@ static json_t *finding_plot(const qp_lineage *d, const json_t *f, size_t i)
 			    qp__producer_name(d->prod_by, prod));
 }
 
-/* An area in ha with at least 2 decimals and 3 significant digits, so a
- * small overlap does not print as 0.00 (as `quipu check plots` does). */
-static void ha_text(double v, char *buf, size_t len)
-{
-	int dec = 2;
-
-	if (v > 0 && v < 1) {
-		dec = 2 - (int)floor(log10(v));
-		if (dec > 8)
-			dec = 8;
-	}
-	snprintf(buf, len, "%.*f", dec, v);
-}
-
 /* One line per plotcheck finding, worded as `quipu check plots` does;
  * findings about points have no area. */
 static json_t *finding_line(const qp_lineage *d, const json_t *f)
@@ -226,7 +212,7 @@ static json_t *finding_line(const qp_lineage *d, const json_t *f)
 	double area = dval(f, "overlap_ha"), pct = dval(f, "overlap_pct");
 	char ha[32];
 
-	ha_text(area, ha, sizeof(ha));
+	qp_cli_ha_text(area, ha, sizeof(ha));
 	if (strcmp(type, "geometry") == 0)
 		line = json_sprintf("geometry: %s: %s", sa,
 				    or_empty(str(f, "reason")));

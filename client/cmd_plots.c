@@ -442,20 +442,6 @@ int qp_cmd_layer(qp_cli *c, int argc, char **argv)
 /* ------------------------------------------------------------------ */
 /* check plots */
 
-/* An area in ha: at least 2 decimals and 3 significant digits ("3.20",
- * "0.420", "0.00500"), so a small overlap does not print as 0.00. */
-static void ha_text(double v, char *buf, size_t len)
-{
-	int dec = 2;
-
-	if (v > 0 && v < 1) {
-		dec = 2 - (int)floor(log10(v));
-		if (dec > 8)
-			dec = 8;
-	}
-	qp_fmt(buf, len, "%.*f", dec, v);
-}
-
 /* "plot ID (producer NAME)", the producer's name when it is known, else
  * its id. */
 static void plot_text(const json_t *f, size_t i, const json_t *names, char *buf,
@@ -484,7 +470,7 @@ static void print_finding(const json_t *f, const json_t *names)
 	int point = !(area > 0);
 
 	plot_text(f, 0, names, a, sizeof a);
-	ha_text(area, ha, sizeof ha);
+	qp_cli_ha_text(area, ha, sizeof ha);
 	if (strcmp(type, "geometry") == 0) {
 		printf("geometry: %s: %s\n", a,
 		       json_string_value(json_object_get(f, "reason")));

@@ -8,6 +8,7 @@
  * ids never contain; a missing part is U+001E.
  */
 #include "report.h"
+#include "schema.h"
 #include "err.h"
 #include "util.h"
 
@@ -76,75 +77,6 @@ int qp_report_parse_by(const char *text, qp_report_by *by, char *err,
 static const char *str(const json_t *rec, const char *field)
 {
 	return json_string_value(json_object_get(rec, field));
-}
-
-/* Days from 1970-01-01 to y-m-d (H. Hinnant's days_from_civil). */
-static int64_t days_from_civil(int64_t y, int m, int d)
-{
-	int64_t era, yoe, doy, doe;
-
-	y -= m <= 2;
-	era = (y >= 0 ? y : y - 399) / 400;
-	yoe = y - era * 400;
-	doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-	doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-	return era * 146097 + doe - 719468;
-}
-
-static int num(const char *s, int n, int *v)
-{
-	int x = 0;
-
-	for (int i = 0; i < n; i++) {
-		if (s[i] < '0' || s[i] > '9')
-			return -1;
-		x = x * 10 + (s[i] - '0');
-	}
-	*v = x;
-	return 0;
-}
-
-/* Seconds since the epoch of an ISO 8601 date-time as the schema accepts
- * it ("YYYY-MM-DDTHH:MM[:SS[.f]](Z|+HH:MM|-HH:MM)").  The records were
- * validated at write time, so this only has to be safe, not strict: any
- * text it cannot read gives -1 and the session falls back to the
- * service's hours. */
-static int iso_seconds(const char *s, double *out)
-{
-	int y, mo, d, h, mi, sec = 0, oh = 0, om = 0, sign = 1;
-	double frac = 0, scale = 0.1;
-	const char *p;
-
-	if (s == NULL || strlen(s) < 16 || num(s, 4, &y) || s[4] != '-' ||
-	    num(s + 5, 2, &mo) || s[7] != '-' || num(s + 8, 2, &d) ||
-	    s[10] != 'T' || num(s + 11, 2, &h) || s[13] != ':' ||
-	    num(s + 14, 2, &mi) || mo < 1 || mo > 12 || d < 1 || d > 31)
-		return -1;
-	p = s + 16;
-	if (*p == ':') {
-		if (num(p + 1, 2, &sec))
-			return -1;
-		p += 3;
-		if (*p == '.')
-			for (p++; *p >= '0' && *p <= '9'; p++, scale /= 10)
-				frac += (*p - '0') * scale;
-	}
-	if (*p == 'Z') {
-		p++;
-	} else if (*p == '+' || *p == '-') {
-		sign = *p == '-' ? -1 : 1;
-		if (num(p + 1, 2, &oh) || p[3] != ':' || num(p + 4, 2, &om))
-			return -1;
-		p += 6;
-	} else {
-		return -1;
-	}
-	if (*p != '\0')
-		return -1;
-	*out = (double)(days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 +
-	                sec - sign * (oh * 3600 + om * 60)) +
-	       frac;
-	return 0;
 }
 
 /* A growable string for composite keys. */
@@ -285,8 +217,8 @@ static double session_hours(const json_t *ses, const json_t *svc)
 	double a, b;
 	const json_t *h, *n;
 
-	if (iso_seconds(str(ses, "starts_at"), &a) == 0 &&
-	    iso_seconds(str(ses, "ends_at"), &b) == 0 && b >= a)
+	if (qp_schema_time_seconds(str(ses, "starts_at"), 0, &a) == 0 &&
+	    qp_schema_time_seconds(str(ses, "ends_at"), 0, &b) == 0 && b >= a)
 		return (b - a) / 3600.0;
 	h = json_object_get(svc, "hours");
 	n = json_object_get(svc, "sessions_planned");
@@ -296,15 +228,14 @@ static double session_hours(const json_t *ses, const json_t *svc)
 	return 0;
 }
 
-/* The month of a session: the first seven characters of starts_at when
- * they read "YYYY-MM", into out[8]. */
+/* The month of a session: the first seven characters ("YYYY-MM") of a
+ * valid starts_at, into out[8]. */
 static const char *session_month(const json_t *ses, char *out)
 {
 	const char *s = str(ses, "starts_at");
-	int y, m;
 
-	if (s == NULL || strlen(s) < 7 || num(s, 4, &y) || s[4] != '-' ||
-	    num(s + 5, 2, &m))
+	/* The month of the session's own (local) date. */
+	if (!qp_schema_time_ok(s, 1))
 		return NULL;
 	memcpy(out, s, 7);
 	out[7] = '\0';

@@ -469,6 +469,16 @@ done:
 	return 0;
 }
 
+int qp_schema_time_seconds(const char *s, int date_only_allowed, double *out)
+{
+	instant t;
+
+	if (s == NULL || out == NULL || parse_time(s, date_only_allowed, &t) != 0)
+		return -1;
+	*out = (double)t.sec + (double)t.nsec / 1e9;
+	return 0;
+}
+
 int qp_schema_time_ok(const char *s, int date_only_allowed)
 {
 	return s != NULL && parse_time(s, date_only_allowed, NULL) == 0;

@@ -105,6 +105,11 @@ int qp_schema_from_text(const qp_kind *k, const qp_field *f, const char *text,
  * malloc'd string. */
 char *qp_schema_to_text(const json_t *v);
 
+/* Seconds since the epoch (with fractions) of a time as the schema accepts
+ * it (above; a bare date when date_only_allowed is midnight UTC).  Returns 0
+ * with *out set, or -1 when s is not such a time. */
+int qp_schema_time_seconds(const char *s, int date_only_allowed, double *out);
+
 /* Validators shared with other modules.  Each returns 1 when valid. */
 int qp_schema_dni_ok(const char *s);
 int qp_schema_ruc_ok(const char *s);

@@ -391,6 +391,22 @@ START_TEST(test_times)
 	ck_assert(!qp_schema_time_ok("2026-02-01", 0));
 	ck_assert(!qp_schema_time_ok("2026-02-30", 1));
 	ck_assert(!qp_schema_time_ok(NULL, 1));
+	{
+		/* The same instant in two zones; fractions; a bare date. */
+		double a = 0, b = 0, c = 0;
+		ck_assert_int_eq(qp_schema_time_seconds(
+				     "2026-11-23T09:30:00-05:00", 0, &a), 0);
+		ck_assert_int_eq(qp_schema_time_seconds(
+				     "2026-11-23T14:30:00.25Z", 0, &b), 0);
+		ck_assert(a == 1795444200.0);
+		ck_assert(b - a == 0.25);
+		ck_assert_int_eq(qp_schema_time_seconds("1970-01-02", 1, &c), 0);
+		ck_assert(c == 86400.0);
+		ck_assert_int_eq(qp_schema_time_seconds("1970-01-02", 0, &c), -1);
+		ck_assert_int_eq(qp_schema_time_seconds("2026-02-30T00:00Z", 0,
+							&c), -1);
+		ck_assert_int_eq(qp_schema_time_seconds(NULL, 0, &c), -1);
+	}
 
 	expect("plot",
 	       with("plot", "captured_at", json_string("2025-02-29T10:00:00Z")),
