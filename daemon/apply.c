@@ -96,10 +96,19 @@ static int pack_sorted(msgpack_packer *pk, const json_t *v, int depth)
 		e[i].n = json_object_iter_key_len(it);
 		e[i].v = json_object_iter_value(it);
 	}
-	for (i = 1; i < n && kv_cmp(&e[i - 1], &e[i]) < 0; i++)
-		;
-	if (i < n) /* states are mostly built in order already */
+	if (n <= 16) {
+		/* Insertion sort: a record's handful of keys, often in order
+		 * already, without qsort's setup on every state written. */
+		for (i = 1; i < n; i++) {
+			kv t = e[i];
+			size_t j = i;
+			for (; j > 0 && kv_cmp(&e[j - 1], &t) > 0; j--)
+				e[j] = e[j - 1];
+			e[j] = t;
+		}
+	} else {
 		qsort(e, n, sizeof(*e), kv_cmp);
+	}
 	if (msgpack_pack_map(pk, n) != 0)
 		rc = QP_ENOMEM;
 	for (i = 0; i < n && rc == 0; i++) {

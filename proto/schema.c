@@ -261,6 +261,26 @@ static void pathf(char *out, const char *fmt, ...)
 	va_end(ap);
 }
 
+/* out = a "." b, cut to PATH_LEN like pathf: field paths are built for
+ * every field checked, and this runs far more often than any message is
+ * written, so it avoids the formatting machinery. */
+static void pjoin(char *out, const char *a, const char *b)
+{
+	size_t la = strlen(a), lb = strlen(b);
+
+	if (la > PATH_LEN - 1)
+		la = PATH_LEN - 1;
+	memcpy(out, a, la);
+	if (la + 1 < PATH_LEN) {
+		out[la++] = '.';
+		if (lb > PATH_LEN - 1 - la)
+			lb = PATH_LEN - 1 - la;
+		memcpy(out + la, b, lb);
+		la += lb;
+	}
+	out[la] = '\0';
+}
+
 /* A printable excerpt of untrusted text for a message: control bytes become
  * '?', and long text is cut at a UTF-8 boundary and ends with "...". */
 static const char *show(const char *s, size_t n, char *buf, size_t len)
@@ -709,7 +729,7 @@ static int check_object(vctx *c, const char *path, const json_t *v)
 				    "key \"%s\" must be 1 to %d printable bytes",
 				    show(key, klen, b, sizeof b),
 				    OBJECT_MAX_KEYLEN);
-		pathf(sub, "%s.%s", path, key);
+		pjoin(sub, path, key);
 		if (is_scalar(val)) {
 			if ((rc = check_loose_text(c, sub, val)) != 0)
 				return rc;
@@ -845,7 +865,7 @@ static int check_geom(vctx *c, const char *path, const json_t *v,
 			return fail(c->err, c->errlen, sub, "unknown member");
 		}
 	}
-	pathf(sub, "%s.type", path);
+	pjoin(sub, path, "type");
 	type = cstr(json_object_get(v, "type"));
 	if (type == NULL)
 		return fail(c->err, c->errlen, sub, "required");
@@ -862,12 +882,12 @@ static int check_geom(vctx *c, const char *path, const json_t *v,
 		for (size_t i = 0; ok && i < n; i++)
 			ok = json_is_number(json_array_get(bbox, i));
 		if (!ok) {
-			pathf(sub, "%s.bbox", path);
+			pjoin(sub, path, "bbox");
 			return fail(c->err, c->errlen, sub,
 				    "must be an array of 4 or 6 numbers");
 		}
 	}
-	pathf(sub, "%s.coordinates", path);
+	pjoin(sub, path, "coordinates");
 	coords = json_object_get(v, "coordinates");
 	if (coords == NULL)
 		return fail(c->err, c->errlen, sub, "required");
@@ -920,7 +940,7 @@ static int check_lotqty(vctx *c, const char *path, const json_t *v,
 		}
 		lot = json_object_get(e, "lot");
 		kg = json_object_get(e, "kg");
-		pathf(sub, "%s.lot", ep);
+		pjoin(sub, ep, "lot");
 		if (lot == NULL)
 			return fail(c->err, c->errlen, sub, "required");
 		if ((rc = check_ref(c, sub, lot, want)) != 0)
@@ -934,7 +954,7 @@ static int check_lotqty(vctx *c, const char *path, const json_t *v,
 					    "duplicate lot %s",
 					    json_string_value(lot));
 		}
-		pathf(sub, "%s.kg", ep);
+		pjoin(sub, ep, "kg");
 		if (kg == NULL)
 			return fail(c->err, c->errlen, sub, "required");
 		if (!json_is_number(kg))
@@ -950,7 +970,7 @@ static int check_value(vctx *c, const qp_field *f, const json_t *v)
 	char path[PATH_LEN];
 	const char *s;
 	int expected = 0;
-	pathf(path, "%s.%s", c->k->name, f->name);
+	pjoin(path, c->k->name, f->name);
 	if (json_is_null(v))
 		return fail(c->err, c->errlen, path,
 			    "must not be null (leave the field out instead)");
@@ -1125,13 +1145,13 @@ static int check_meta(vctx *c, const json_t *rec)
 	const json_t *v;
 	const char *id, *s;
 
-	pathf(path, "%s.id", k->name);
+	pjoin(path, k->name, "id");
 	if ((v = json_object_get(rec, "id")) == NULL)
 		return fail(c->err, c->errlen, path, "required");
 	if ((id = cstr(v)) == NULL || !qp_uuid_valid(id))
 		return fail(c->err, c->errlen, path, "must be a UUID");
 
-	pathf(path, "%s.kind", k->name);
+	pjoin(path, k->name, "kind");
 	if ((v = json_object_get(rec, "kind")) == NULL)
 		return fail(c->err, c->errlen, path, "required");
 	if (!json_is_string(v))
@@ -1143,7 +1163,7 @@ static int check_meta(vctx *c, const json_t *rec)
 			    show(json_string_value(v), json_string_length(v),
 				 b, sizeof b));
 
-	pathf(path, "%s.org", k->name);
+	pjoin(path, k->name, "org");
 	if ((v = json_object_get(rec, "org")) == NULL)
 		return fail(c->err, c->errlen, path, "required");
 	if ((s = cstr(v)) == NULL || !qp_uuid_valid(s))
@@ -1186,14 +1206,14 @@ int qp_schema_validate(const qp_kind *k, const json_t *rec, qp_ref_fn ref,
 		if (v == NULL) {
 			if (!(f->flags & QP_F_REQUIRED))
 				continue;
-			pathf(path, "%s.%s", k->name, f->name);
+			pjoin(path, k->name, f->name);
 			return fail(err, errlen, path, "required");
 		}
 		if ((rc = check_value(&c, f, v)) != 0)
 			return rc;
 	}
 	if (ref != NULL && strcmp(k->name, "org") != 0) {
-		pathf(path, "%s.org", k->name);
+		pjoin(path, k->name, "org");
 		rc = check_ref(&c, path, json_object_get(rec, "org"), "org");
 		if (rc != 0)
 			return rc;
@@ -1414,7 +1434,7 @@ int qp_schema_from_text(const qp_kind *k, const qp_field *f, const char *text,
 
 	if (k == NULL || f == NULL || text == NULL || out == NULL)
 		return QP_EINVAL;
-	pathf(path, "%s.%s", k->name, f->name);
+	pjoin(path, k->name, f->name);
 	for (s = text; is_blank(*s); s++)
 		;
 	for (e = s + strlen(s); e > s && is_blank(e[-1]); e--)
