@@ -141,7 +141,7 @@ P_TEO=$(add producer '{"org":"'"$ORG"'","dni":"40716254","name":"Teodoro Ríos C
 
 step "5. Plots: a boundary walked with GPS (8.5 ha polygon) and a small plot as a point"
 PLOT_ROSA=$(add plot '{"org":"'"$ORG"'","producer":"'"$P_ROSA"'","crop":"coffee","geometry":{"type":"Polygon","coordinates":[[[-74.912345,-10.901234],[-74.910187,-10.900876],[-74.909452,-10.902611],[-74.910963,-10.903958],[-74.912871,-10.903102],[-74.912345,-10.901234]]]},"area_ha":8.5,"accuracy_m":4.2,"altitude_m":1180,"captured_at":"2026-11-23T07:45:00-05:00"}')
-add plot '{"org":"'"$ORG"'","producer":"'"$P_JUAN"'","crop":"coffee","geometry":{"type":"Point","coordinates":[-74.905678,-10.897654]},"area_ha":1.8,"accuracy_m":6.0,"altitude_m":1240,"captured_at":"2026-11-23T08:20:00-05:00"}' >/dev/null
+PLOT_JUAN=$(add plot '{"org":"'"$ORG"'","producer":"'"$P_JUAN"'","crop":"coffee","geometry":{"type":"Point","coordinates":[-74.905678,-10.897654]},"area_ha":1.8,"accuracy_m":6.0,"altitude_m":1240,"captured_at":"2026-11-23T08:20:00-05:00"}')
 
 step "6. A training service, today's session and who came"
 SVC=$(add service '{"org":"'"$ORG"'","title":"Manejo integrado de la roya","area":"production","provider":"Equipo técnico de la cooperativa","sessions_planned":3,"hours":12}')
@@ -157,9 +157,16 @@ printf '%s\n' \
 echo "(five attendance lines, one of them a neighbour who is not registered, sent as one all-or-nothing request)"
 run add attendance --file "$DATA/attendance.jsonl"
 
-step "7. Afternoon at the collection centre: a lot of parchment coffee"
-LOT=$(add lot '{"org":"'"$ORG"'","code":"PCH-2026-0147","product":"coffee-parchment","kg":690.5,"producer":"'"$P_ROSA"'","plots":["'"$PLOT_ROSA"'"],"quality":{"humidity_pct":11.8,"defects_per_300g":14}}')
-add lot_event '{"org":"'"$ORG"'","lot":"'"$LOT"'","type":"receive"}' >/dev/null
+step "7. Afternoon at the collection centre: cherry received, merged, pulped to parchment, shipped"
+CH_ROSA=$(add lot '{"org":"'"$ORG"'","code":"CER-2026-0311","product":"coffee-cherry","kg":1200,"producer":"'"$P_ROSA"'","plots":["'"$PLOT_ROSA"'"]}')
+add lot_event '{"org":"'"$ORG"'","lot":"'"$CH_ROSA"'","type":"receive"}' >/dev/null
+CH_JUAN=$(add lot '{"org":"'"$ORG"'","code":"CER-2026-0312","product":"coffee-cherry","kg":800,"producer":"'"$P_JUAN"'","plots":["'"$PLOT_JUAN"'"]}')
+add lot_event '{"org":"'"$ORG"'","lot":"'"$CH_JUAN"'","type":"receive"}' >/dev/null
+MIX=$(add lot '{"org":"'"$ORG"'","code":"ACO-2026-0031","product":"coffee-cherry","kg":2000}')
+add lot_event '{"org":"'"$ORG"'","lot":"'"$MIX"'","type":"merge","inputs":[{"lot":"'"$CH_ROSA"'","kg":1200},{"lot":"'"$CH_JUAN"'","kg":800}],"outputs":[{"lot":"'"$MIX"'","kg":2000}]}' >/dev/null
+LOT=$(add lot '{"org":"'"$ORG"'","code":"PCH-2026-0147","product":"coffee-parchment","kg":420,"quality":{"humidity_pct":11.8,"defects_per_300g":14}}')
+add lot_event '{"org":"'"$ORG"'","lot":"'"$LOT"'","type":"transform","inputs":[{"lot":"'"$MIX"'","kg":2000}],"outputs":[{"lot":"'"$LOT"'","kg":420}]}' >/dev/null
+add lot_event '{"org":"'"$ORG"'","lot":"'"$LOT"'","type":"ship","destination":"Hamburg, DE","container":"MSKU1234565","document":"BL-CLL-2026-0881"}' >/dev/null
 add verification '{"org":"'"$ORG"'","target":"'"$PLOT_ROSA"'","method":"GPS perimeter walk","result":"confirmed","notes":"Linderos recorridos con la productora"}' >/dev/null
 
 step "8. A mistake refused on the spot (a DNI with 7 digits)"
@@ -170,6 +177,13 @@ if printf '%s\n' '{"org":"'"$ORG"'","dni":"4512098","name":"Dígito Faltante","s
 	exit 1
 fi
 echo "(refused as it should be: nothing was written)"
+printf '$ quipu add lot_event <<< {... 300 kg more from ACO-2026-0031, already pulped ...}\n'
+if printf '%s\n' '{"org":"'"$ORG"'","lot":"'"$LOT"'","type":"transform","inputs":[{"lot":"'"$MIX"'","kg":300}],"outputs":[{"lot":"'"$LOT"'","kg":60}]}' |
+	"$QUIPU" -d "$NODE" add lot_event; then
+	echo "demo: a lot was used twice" >&2
+	exit 1
+fi
+echo "(mass balance: a lot cannot give more than it holds)"
 
 step "9. Read it back"
 run get "$LOT"
@@ -191,6 +205,8 @@ print("plots.geojson: %d features; first coordinate %s" % (
                if fc["features"][0]["geometry"]["type"] == "Polygon"
                else fc["features"][0]["geometry"]["coordinates"])))
 PY
+run trace PCH-2026-0147
+run dds PCH-2026-0147 -o "$EXPORT/dds-PCH-2026-0147.geojson"
 ls -l "$EXPORT"
 
 step "11. Node status"
@@ -223,6 +239,12 @@ echo "hub state digest:    $HUB_DIGEST"
 [ "$NODE_DIGEST" = "$HUB_DIGEST" ] || { echo "demo: the hub and the tablet differ" >&2; exit 1; }
 printf '$ quipu -d demo-data/hub peers\n'
 "$QUIPU" -d "$HUB" peers
+printf '$ quipu -d demo-data/hub report attendance\n'
+"$QUIPU" -d "$HUB" report attendance
+printf '$ quipu -d demo-data/hub check lots\n'
+"$QUIPU" -d "$HUB" check lots
+printf '$ quipu -d demo-data/hub check plots\n'
+"$QUIPU" -d "$HUB" check plots
 stop_hub
 
 step "14. Stop quipud"
