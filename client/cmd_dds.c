@@ -522,6 +522,24 @@ static void sort_by_id(json_t *arr)
 	free(v);
 }
 
+/* Whether a plot's polygon has inner rings: the EU system is reported to
+ * refuse them, so the user is warned (the plot itself is valid). */
+static int has_holes(const json_t *plot)
+{
+	const json_t *g = json_object_get(plot, "geometry"), *poly;
+	const char *type = str(g, "type");
+	const json_t *co = json_object_get(g, "coordinates");
+	size_t i;
+
+	if (type != NULL && strcmp(type, "Polygon") == 0)
+		return json_array_size(co) > 1;
+	if (type != NULL && strcmp(type, "MultiPolygon") == 0)
+		json_array_foreach(co, i, poly)
+			if (json_array_size(poly) > 1)
+				return 1;
+	return 0;
+}
+
 /* Check, then write (or refuse). */
 static int dds_lot(qp_cli *c, const qp_lineage *d, const json_t *lot,
 		   const json_t *res, const dds_opts *o)
@@ -551,6 +569,11 @@ static int dds_lot(qp_cli *c, const qp_lineage *d, const json_t *lot,
 		status = QP_EXIT_FAIL;
 		goto out;
 	}
+	json_array_foreach(plots, i, l)
+		if (has_holes(l))
+			qp_cli_err("warning: plot %s has inner rings (holes); "
+				   "TRACES may refuse them",
+				   str(l, "id"));
 	status = dds_emit(d, g, plots, o, qp__lot_label(lot));
 out:
 	qp_geo_free(g);

@@ -368,6 +368,14 @@ EOF
 	qrun -d "$NODE" dds R-9
 	assert_rc 1
 	assert_out_has "plot $PT (producer Juan Mamani) is a point without a declared area_ha (TRACES needs the Area of a point)"
+	# A polygon with a hole is valid, written, and warned about.
+	local PH
+	PH=$(add plot '{"org":"'"$ORG"'","producer":"'"$JUAN"'","crop":"coffee","geometry":{"type":"Polygon","coordinates":[[[-74.3,-11.3],[-74.299,-11.3],[-74.299,-11.299],[-74.3,-11.299],[-74.3,-11.3]],[[-74.2996,-11.2996],[-74.2996,-11.2994],[-74.2994,-11.2994],[-74.2994,-11.2996],[-74.2996,-11.2996]]]}}')
+	add lot '{"org":"'"$ORG"'","code":"R-10","product":"coffee-cherry","kg":50,"producer":"'"$JUAN"'","plots":["'"$PH"'"]}' >/dev/null
+	qrun -d "$NODE" dds R-10
+	assert_rc 0
+	assert_err_has "quipu: warning: plot $PH has inner rings (holes); TRACES may refuse them"
+	assert_out_has "wrote dds-R-10.geojson: 1 plots, "
 	qpd_stop "$NODE"
 }
 
