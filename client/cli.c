@@ -76,6 +76,31 @@ int qp_cli_getopt(qp_cli *c, int argc, char **argv, const char *shortopts,
 	}
 }
 
+int qp_cli_json_opts(qp_cli *c, int argc, char **argv, int nops, int *json)
+{
+	static const struct option opts[] = {
+		QP_CLI_COMMON_OPTS,
+		{ "json", no_argument, NULL, 'j' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int o, status = QP_EXIT_OK;
+
+	*json = 0;
+	optind = 0;
+	while ((o = qp_cli_getopt(c, argc, argv, "j", opts, &status)) != -1) {
+		if (o == -2)
+			return status;
+		if (o == 'j')
+			*json = 1;
+	}
+	if (nops >= 0 && argc - optind > nops)
+		return qp_cli_usage(argv[0], "unexpected argument \"%s\"",
+				    argv[optind + nops]);
+	if (nops >= 0 && argc - optind < nops)
+		return qp_cli_usage(argv[0], "missing argument");
+	return -1;
+}
+
 int qp_cli_paths(qp_cli *c)
 {
 	int rc;

@@ -114,6 +114,12 @@ int qp_cli_usage(const char *cmd, const char *fmt, ...)
 int qp_cli_getopt(qp_cli *c, int argc, char **argv, const char *shortopts,
 		  const struct option *longopts, int *status);
 
+/* The options of a command whose only own option is -j/--json: parse
+ * them, set *json, and check that exactly nops operands follow (any number
+ * when nops < 0).  Returns -1 to go on, or the exit status to stop with
+ * (help printed, or a usage error reported). */
+int qp_cli_json_opts(qp_cli *c, int argc, char **argv, int nops, int *json);
+
 /* Resolve the data directory paths (once).  Returns an exit status. */
 int qp_cli_paths(qp_cli *c);
 

@@ -49,26 +49,13 @@ static void group(json_t *recs, const char *kind, const char *field,
 
 static int check_duplicates(qp_cli *c, int argc, char **argv)
 {
-	static const struct option opts[] = {
-		QP_CLI_COMMON_OPTS,
-		{ "json", no_argument, NULL, 'j' },
-		{ NULL, 0, NULL, 0 },
-	};
 	json_t *found, *recs = NULL, *f, *ids;
-	int json = 0, status = 0, o;
+	int json, status;
 	size_t i, j;
 	char *s;
 
-	optind = 0;
-	while ((o = qp_cli_getopt(c, argc, argv, QP_CLI_COMMON_SHORT "j", opts,
-				  &status)) != -1) {
-		if (o == -2)
-			return status;
-		if (o == 'j')
-			json = 1;
-	}
-	if (optind + 1 != argc)
-		return qp_cli_usage("check", "unexpected argument '%s'", argv[optind + 1]);
+	if ((status = qp_cli_json_opts(c, argc, argv, 1, &json)) >= 0)
+		return status;
 
 	found = json_array();
 	if ((status = qp_cli_fetch_all(c, "producer", NULL, 0, &recs)) == 0) {
@@ -124,13 +111,8 @@ static const char *first_operand(int argc, char **argv)
  * "check", so --help and usage errors speak of `check`). */
 int qp_cmd_check(qp_cli *c, int argc, char **argv)
 {
-	static const struct option opts[] = {
-		QP_CLI_COMMON_OPTS,
-		{ "json", no_argument, NULL, 'j' },
-		{ NULL, 0, NULL, 0 },
-	};
 	const char *what = first_operand(argc, argv);
-	int status = 0, o;
+	int status, json;
 
 	if (what != NULL && strcmp(what, "duplicates") == 0)
 		return check_duplicates(c, argc, argv);
@@ -138,11 +120,8 @@ int qp_cmd_check(qp_cli *c, int argc, char **argv)
 		return qp_check_plots(c, argc, argv);
 	if (what != NULL && strcmp(what, "lots") == 0)
 		return qp_check_lots(c, argc, argv);
-	optind = 0;
-	while ((o = qp_cli_getopt(c, argc, argv, QP_CLI_COMMON_SHORT "j", opts,
-				  &status)) != -1)
-		if (o == -2)
-			return status;
+	if ((status = qp_cli_json_opts(c, argc, argv, -1, &json)) >= 0)
+		return status;
 	if (what == NULL)
 		return qp_cli_usage("check", "what to check: duplicates, plots or lots");
 	return qp_cli_usage("check", "unknown check '%s' (duplicates, plots or lots)",

@@ -40,27 +40,13 @@ static void print_finding(const json_t *f)
 
 int qp_check_lots(qp_cli *c, int argc, char **argv)
 {
-	static const struct option opts[] = {
-		QP_CLI_COMMON_OPTS,
-		{ "json", no_argument, NULL, 'j' },
-		{ NULL, 0, NULL, 0 },
-	};
 	json_t *lots = NULL, *events = NULL, *found = NULL, *f;
-	int json = 0, status = 0, o;
+	int json, status;
 	size_t i;
 	char *s;
 
-	optind = 0;
-	while ((o = qp_cli_getopt(c, argc, argv, QP_CLI_COMMON_SHORT "j", opts,
-				  &status)) != -1) {
-		if (o == -2)
-			return status;
-		if (o == 'j')
-			json = 1;
-	}
-	if (optind + 1 != argc)
-		return qp_cli_usage("check", "unexpected argument '%s'",
-				    argv[optind + 1]);
+	if ((status = qp_cli_json_opts(c, argc, argv, 1, &json)) >= 0)
+		return status;
 	if ((status = qp_cli_fetch_all(c, "lot", NULL, 0, &lots)) != 0 ||
 	    (status = qp_cli_fetch_all(c, "lot_event", NULL, 0, &events)) != 0)
 		goto out;

@@ -424,7 +424,7 @@ int qp_cmd_layer(qp_cli *c, int argc, char **argv)
 	}
 	if (strcmp(sub, "list") == 0) {
 		if (nops != 1)
-			return qp_cli_usage("layer", "unexpected argument '%s'",
+			return qp_cli_usage("layer", "unexpected argument \"%s\"",
 			                    argv[optind + 1]);
 		return layer_list(c);
 	}
@@ -590,7 +590,7 @@ int qp_check_plots(qp_cli *c, int argc, char **argv)
 	}
 	/* argv[optind] is "plots". */
 	if (optind + 1 != argc) {
-		status = qp_cli_usage("check", "unexpected argument '%s'",
+		status = qp_cli_usage("check", "unexpected argument \"%s\"",
 		                      argv[optind + 1]);
 		goto out;
 	}

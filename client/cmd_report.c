@@ -320,7 +320,7 @@ int qp_cmd_report(qp_cli *c, int argc, char **argv)
 		                    "unknown report '%.40s' (attendance)",
 		                    argv[optind]);
 	if (optind + 1 < argc)
-		return qp_cli_usage("report", "unexpected argument '%.40s'",
+		return qp_cli_usage("report", "unexpected argument \"%.40s\"",
 		                    argv[optind + 1]);
 	if (qp_report_parse_by(by_text, &by, err, sizeof err) != 0)
 		return qp_cli_usage("report", "--by: %s", err);

@@ -606,22 +606,10 @@ int qp_cmd_revoke(qp_cli *c, int argc, char **argv)
 static int listing(qp_cli *c, int argc, char **argv, const char *op,
 		   const char *member, void (*show)(const json_t *arr))
 {
-	static const struct option opts[] = {
-		QP_CLI_COMMON_OPTS,
-		{ "json", no_argument, NULL, 'j' },
-		{ NULL, 0, NULL, 0 },
-	};
 	json_t *req, *reply = NULL, *arr, *empty;
-	int o, status = QP_EXIT_OK, as_json = 0;
+	int status, as_json;
 
-	optind = 0;
-	while ((o = qp_cli_getopt(c, argc, argv, "j", opts, &status)) != -1) {
-		if (o == -2)
-			return status;
-		if (o == 'j')
-			as_json = 1;
-	}
-	if ((status = operands(argc, argv, 0, "")) != QP_EXIT_OK)
+	if ((status = qp_cli_json_opts(c, argc, argv, 0, &as_json)) >= 0)
 		return status;
 	req = json_pack("{s:s}", "op", op);
 	status = call(c, argv[0], req, &reply);
