@@ -12,41 +12,8 @@
 #include "geo.h"
 #include "suites.h"
 
-/* JSON written with single quotes, to keep the literals readable. */
-static json_t *J(const char *text)
-{
-	char *s = strdup(text);
-	json_error_t je;
-	json_t *v;
-	for (char *p = s; *p; p++)
-		if (*p == '\'')
-			*p = '"';
-	v = json_loads(s, JSON_DECODE_ANY, &je);
-	if (v == NULL)
-		ck_abort_msg("bad test JSON: %s (%s)", text, je.text);
-	free(s);
-	return v;
-}
-
-/* Area (ha) on the WGS84 ellipsoid of the cell between two parallels and
- * two meridians, from the closed form of the authalic integral; an
- * independent check of geod_polygonarea.  For cells of a few hundred
- * metres the geodesic edges differ from the parallels by far less than
- * 1e-6 of the area. */
-static double cell_ha(double lon1, double lat1, double lon2, double lat2)
-{
-	const double a = 6378137.0, f = 1 / 298.257223563;
-	const double e2 = f * (2 - f), e = sqrt(e2), b = a * (1 - f);
-	const double rad = M_PI / 180;
-	double s1 = sin(lat1 * rad), s2 = sin(lat2 * rad);
-#define F(s)                                                                   \
-	((s) / (1 - e2 * (s) * (s)) +                                          \
-	 log((1 + e * (s)) / (1 - e * (s))) / (2 * e))
-	double area =
-	    fabs((lon2 - lon1) * rad) * b * b / 2 * fabs(F(s2) - F(s1));
-#undef F
-	return area / 10000.0;
-}
+#define J qp_test_json
+#define cell_ha qp_test_cell_ha
 
 static qp_geo *G;
 

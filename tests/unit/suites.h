@@ -39,4 +39,14 @@ QP_SUITES(QP__SUITE_DECL)
 char *qp_test_tmpdir(void);
 void qp_test_rmtree(const char *path);
 
+/* JSON written with single quotes (turned into double quotes), to keep test
+ * literals readable; a bad literal aborts the test. */
+#include <jansson.h>
+json_t *qp_test_json(const char *text);
+
+/* Area (ha) on the WGS84 ellipsoid of the cell between two parallels and
+ * two meridians, in closed form: an expectation computed without PROJ or
+ * GEOS. */
+double qp_test_cell_ha(double lon1, double lat1, double lon2, double lat2);
+
 #endif
