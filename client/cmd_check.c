@@ -2,8 +2,10 @@
  * cmd_check.c - quipu check duplicates: records that should be one but
  * arrived as several, once tablets that never saw each other have synced:
  * producers with the same DNI in one organisation, organisations with the
- * same RUC.  On a device these are refused at write time; at the hub,
- * where every device's records meet, they are flagged here for review.
+ * same RUC (both refused on a device at write time), and one person's
+ * attendance at one session recorded twice (reports count it once; a
+ * reviewer voids the extra record).  At the hub, where every device's
+ * records meet, they are flagged here for review.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -12,33 +14,55 @@
 #include "util.h"
 #include "wire.h"
 
-/* Group recs by the text of field (and org when per_org), and append one
- * finding per group of two or more to found. */
+/* The value a record is grouped by: its field, or for "person" (an
+ * attendance) the producer id, else "dni:" and the DNI of someone not
+ * registered.  Returns a malloc'd string or NULL. */
+static char *group_value(const json_t *r, const char *field)
+{
+	const char *v;
+	char *out;
+
+	if (strcmp(field, "person") != 0) {
+		v = json_string_value(json_object_get(r, field));
+		return v != NULL ? qp_xstrdup(v) : NULL;
+	}
+	if ((v = json_string_value(json_object_get(r, "producer"))) != NULL)
+		return qp_xstrdup(v);
+	if ((v = json_string_value(json_object_get(r, "dni"))) == NULL)
+		return NULL;
+	if (asprintf(&out, "dni:%s", v) < 0)
+		abort();
+	return out;
+}
+
+/* Group recs by the value of field within scope (a field such as "org"
+ * or "session", or NULL for none), and append one finding per group of
+ * two or more to found. */
 static void group(json_t *recs, const char *kind, const char *field,
-		  int per_org, json_t *found)
+		  const char *scope, json_t *found)
 {
 	json_t *groups = json_object(), *r, *g;
-	const char *key;
+	const char *key, *sv;
 	size_t i;
 
 	json_array_foreach(recs, i, r) {
-		const char *v = json_string_value(json_object_get(r, field));
-		const char *org = json_string_value(json_object_get(r, "org"));
-		char *k;
+		char *v = group_value(r, field), *k;
+		sv = scope ? json_string_value(json_object_get(r, scope)) : NULL;
 		if (v == NULL)
 			continue;
-		if (asprintf(&k, "%s\x1f%s", per_org && org ? org : "", v) < 0)
+		if (asprintf(&k, "%s\x1f%s", sv ? sv : "", v) < 0)
 			abort();
 		g = json_object_get(groups, k);
 		if (g == NULL) {
 			g = json_pack("{s:s, s:s, s:s, s:[]}", "kind", kind, "field",
 				      field, "value", v, "ids");
-			if (per_org && org)
-				json_object_set_new(g, "org", json_string(org));
+			if (sv != NULL)
+				json_object_set_new(g, scope, json_string(sv));
 			json_object_set_new(groups, k, g);
 		}
 		json_array_append(json_object_get(g, "ids"), json_object_get(r, "id"));
 		free(k);
+		free(v);
 	}
 	json_object_foreach(groups, key, g) {
 		if (json_array_size(json_object_get(g, "ids")) > 1)
@@ -46,6 +70,16 @@ static void group(json_t *recs, const char *kind, const char *field,
 	}
 	json_decref(groups);
 }
+
+/* What should be one record: a producer's DNI within an org, an org's
+ * RUC, a person's attendance at one session. */
+static const struct dup_rule {
+	const char *kind, *field, *scope;
+} dups[] = {
+	{ "producer", "dni", "org" },
+	{ "org", "ruc", NULL },
+	{ "attendance", "person", "session" },
+};
 
 static int check_duplicates(qp_cli *c, int argc, char **argv)
 {
@@ -56,14 +90,13 @@ static int check_duplicates(qp_cli *c, int argc, char **argv)
 
 	if ((status = qp_cli_json_opts(c, argc, argv, 1, &json)) >= 0)
 		return status;
-
+	status = QP_EXIT_OK;
 	found = json_array();
-	if ((status = qp_cli_fetch_all(c, "producer", NULL, 0, &recs)) == 0) {
-		group(recs, "producer", "dni", 1, found);
-		json_decref(recs);
-		recs = NULL;
-		if ((status = qp_cli_fetch_all(c, "org", NULL, 0, &recs)) == 0)
-			group(recs, "org", "ruc", 0, found);
+	for (i = 0; i < sizeof(dups) / sizeof(dups[0]) && status == 0; i++) {
+		if ((status = qp_cli_fetch_all(c, dups[i].kind, NULL, 0,
+					       &recs)) != 0)
+			break;
+		group(recs, dups[i].kind, dups[i].field, dups[i].scope, found);
 		json_decref(recs);
 	}
 	if (status != 0) {
@@ -84,6 +117,8 @@ static int check_duplicates(qp_cli *c, int argc, char **argv)
 			       json_string_value(json_object_get(f, "value")));
 			if (json_object_get(f, "org"))
 				printf(" (org %s)", json_string_value(json_object_get(f, "org")));
+			if (json_object_get(f, "session"))
+				printf(" (session %s)", json_string_value(json_object_get(f, "session")));
 			printf(": %zu records:", json_array_size(ids));
 			for (j = 0; j < json_array_size(ids); j++)
 				printf(" %s", json_string_value(json_array_get(ids, j)));

@@ -598,8 +598,14 @@ class Hub:
             return
         got = {(x.get("kind"), x.get("value"), x.get("org"),
                 tuple(sorted(x.get("ids") or []))) for x in f}
+        got = {(k, v, o if k != "attendance" else None, ids)
+               for k, v, o, ids in got}
         want = {(x["kind"], x["value"], x["org"], tuple(x["ids"]))
                 for x in self.truth["duplicate_producers"]}
+        # The same person at one session recorded on two devices.
+        want |= {("attendance", x["person"], None,
+                  tuple(sorted(x["records"])))
+                 for x in self.truth.get("attendance_duplicates", [])}
         self.check(area, got == want, "findings %s, want %s" % (
             sorted(got), sorted(want)))
 
