@@ -52,10 +52,10 @@
  *
  * (1) Acknowledged only after the write is durable.  An accepted add of
  * plots or sessions, or an update, may carry "warnings": [{"index": i,
- * "warning": text}] (declared area far from the measured one, low GPS
- * accuracy): the record was written.  All records of one
- * request are accepted or refused together; on refusal "index" names the
- * failing record (0-based) and nothing was written.
+ * "warning": text}] (a ring's winding turned to RFC 7946, declared area
+ * far from the measured one, low GPS accuracy): the record was written.
+ * All records of one request are accepted or refused together; on refusal
+ * "index" names the failing record (0-based) and nothing was written.
  *
  * A request frame larger than QP_API_MAX_FRAME, a body that is not a map,
  * or a wrong "v" gets an error reply when possible and the connection is
