@@ -11,6 +11,33 @@
 #include "cli.h"
 #include "lots.h"
 
+/* The node's yields and tolerance (node.json "lots"), so the review flags
+ * what this node's own tablets would refuse.  Returns an exit status. */
+static int node_lots_cfg(qp_cli *c, qp_lots_cfg *cfg)
+{
+	json_error_t je;
+	json_t *nj;
+	char why[256];
+	int rc;
+
+	if ((rc = qp_cli_paths(c)) != QP_EXIT_OK)
+		return rc;
+	nj = json_load_file(c->node.config, JSON_REJECT_DUPLICATES, &je);
+	if (nj == NULL) {
+		/* No readable node.json: the daemon will say what is wrong
+		 * with the node; the built-in yields serve meanwhile. */
+		*cfg = qp_lots_cfg_default();
+		return QP_EXIT_OK;
+	}
+	rc = qp_lots_cfg_parse(json_object_get(nj, "lots"), cfg, why, sizeof why);
+	json_decref(nj);
+	if (rc != 0) {
+		qp_cli_err("%s: %s", c->node.config, why);
+		return QP_EXIT_FAIL;
+	}
+	return QP_EXIT_OK;
+}
+
 static void print_finding(const json_t *f)
 {
 	const char *type = json_string_value(json_object_get(f, "type"));
@@ -41,16 +68,18 @@ static void print_finding(const json_t *f)
 int qp_check_lots(qp_cli *c, int argc, char **argv)
 {
 	json_t *lots = NULL, *events = NULL, *found = NULL, *f;
+	qp_lots_cfg cfg;
 	int json, status;
 	size_t i;
 	char *s;
 
 	if ((status = qp_cli_json_opts(c, argc, argv, 1, &json)) >= 0)
 		return status;
-	if ((status = qp_cli_fetch_all(c, "lot", NULL, 0, &lots)) != 0 ||
+	if ((status = node_lots_cfg(c, &cfg)) != 0 ||
+	    (status = qp_cli_fetch_all(c, "lot", NULL, 0, &lots)) != 0 ||
 	    (status = qp_cli_fetch_all(c, "lot_event", NULL, 0, &events)) != 0)
 		goto out;
-	if (qp_lots_review(lots, events, &found) != 0) {
+	if (qp_lots_review(&cfg, lots, events, &found) != 0) {
 		qp_cli_err("check lots: the records could not be reviewed");
 		status = QP_EXIT_FAIL;
 		goto out;

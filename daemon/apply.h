@@ -37,6 +37,7 @@
 #include "delta.h"
 #include "geo.h"
 #include "hlc.h"
+#include "lots.h"
 #include "schema.h"
 #include "uuid.h"
 
@@ -70,6 +71,7 @@ struct qp_store {
 	off_t filled;   /* the data file is known written up to here */
 	qp_geo *geo;    /* geometry checker (GEOS context: this thread's) */
 	qp_geo_opts geo_opts; /* its thresholds (qp_store_set_geo_opts) */
+	qp_lots_cfg lots_cfg; /* yields, tolerance (qp_store_set_lots_cfg) */
 };
 
 #define QP__MAP_RETRIES 40 /* map doublings before a transaction gives up */

@@ -86,6 +86,24 @@ static int run_verify(qp_store *st, const qp_log *lg)
 	return rc == 0 ? 0 : 1;
 }
 
+/* The store settings of node.json (plot thresholds, lot yields); a bad
+ * value is logged naming the key.  Returns 0 or -1. */
+static int node_settings(const qp_node *node, qp_store *st, const qp_log *lg)
+{
+	char why[256];
+	qp_geo_opts go;
+	qp_lots_cfg lc;
+
+	if (qp_node_geo_opts(node, &go, why, sizeof why) != 0 ||
+	    qp_node_lots_cfg(node, &lc, why, sizeof why) != 0) {
+		qp_log_error(lg, "%s", why);
+		return -1;
+	}
+	qp_store_set_geo_opts(st, &go);
+	qp_store_set_lots_cfg(st, &lc);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -136,15 +154,8 @@ int main(int argc, char **argv)
 			     qp_strerror(rc));
 		goto out;
 	}
-	{
-		char why[256];
-		qp_geo_opts go;
-		if ((rc = qp_node_geo_opts(&node, &go, why, sizeof why)) != 0) {
-			qp_log_error(&d.lg, "%s", why);
-			goto out;
-		}
-		qp_store_set_geo_opts(st, &go);
-	}
+	if (node_settings(&node, st, &d.lg) != 0)
+		goto out;
 	if (verify) {
 		status = run_verify(st, &d.lg);
 		goto out;

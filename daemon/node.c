@@ -229,3 +229,16 @@ int qp_node_geo_opts(const qp_node *n, qp_geo_opts *o, char *err,
 	*o = t;
 	return 0;
 }
+
+int qp_node_lots_cfg(const qp_node *n, qp_lots_cfg *cfg, char *err,
+		     size_t errlen)
+{
+	char why[200];
+
+	if (qp_lots_cfg_parse(n->cfg ? json_object_get(n->cfg, "lots") : NULL,
+			      cfg, why, sizeof why) != 0) {
+		snprintf(err, errlen, "node.json: %s", why);
+		return QP_EPROTO;
+	}
+	return 0;
+}

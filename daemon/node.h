@@ -6,6 +6,7 @@
  *   key          ed25519 secret key, 64 raw bytes, mode 0600
  *   node.json    {"role": "field"|"hub", "listen": "HOST:PORT",
  *                 "plots": {"max_accuracy_m": 10, "area_tolerance_pct": 10},
+ *                 "lots": {"tolerance_pct": 2, "yields": {"A>B": y}},
  *                 ...}
  *   store/       LMDB environment (data.mdb, lock.mdb)
  *   quipud.sock  local API socket (mode 0660), present while quipud runs
@@ -23,6 +24,7 @@
 
 #include "delta.h"
 #include "geo.h"
+#include "lots.h"
 
 #define QP_PATH_MAX 4096
 #define QP_DEFAULT_PORT 7420
@@ -62,6 +64,12 @@ void qp_node_free(qp_node *n);
  * 0, or QP_EPROTO with one line in err naming the key when a value is not
  * a positive number. */
 int qp_node_geo_opts(const qp_node *n, qp_geo_opts *o, char *err,
+		     size_t errlen);
+
+/* The mass-balance settings of node.json's "lots" object over the
+ * built-in ones (lots.h).  Returns 0, or QP_EPROTO with one line in err
+ * ("node.json: lots.yields.X: ...") when a value is wrong. */
+int qp_node_lots_cfg(const qp_node *n, qp_lots_cfg *cfg, char *err,
 		     size_t errlen);
 
 /* Role from node.json ("field" when unset). */

@@ -207,6 +207,7 @@ int qp_store_open(const char *path, const uint8_t pk[QP_KEY_LEN],
 	memcpy(s->pk, pk, QP_KEY_LEN);
 	memcpy(s->sk, sk, QP_SKEY_LEN);
 	s->geo_opts = qp_geo_opts_default();
+	s->lots_cfg = qp_lots_cfg_default();
 	if ((rc = qp_geo_new(&s->geo)) != 0) {
 		free(s);
 		return rc;
@@ -359,6 +360,11 @@ int qp__digest_db(MDB_txn *txn, MDB_dbi dbi, uint8_t out[QP_HASH_LEN],
 void qp_store_set_geo_opts(qp_store *s, const qp_geo_opts *o)
 {
 	s->geo_opts = *o;
+}
+
+void qp_store_set_lots_cfg(qp_store *s, const qp_lots_cfg *cfg)
+{
+	s->lots_cfg = *cfg;
 }
 
 /* A record's numeric field as a double, NAN when absent (see geo.h). */

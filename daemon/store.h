@@ -30,6 +30,7 @@
 
 #include "delta.h"
 #include "geo.h"
+#include "lots.h"
 #include "schema.h"
 #include "uuid.h"
 
@@ -47,6 +48,10 @@ void qp_store_close(qp_store *s); /* accepts NULL */
  * the defaults.  Thresholds only decide warnings, never whether a record
  * is accepted, so nodes with different settings still agree on state. */
 void qp_store_set_geo_opts(qp_store *s, const qp_geo_opts *o);
+
+/* Use cfg (lots.h) for the mass balance of lot events written here
+ * instead of the built-in yields and tolerance. */
+void qp_store_set_lots_cfg(qp_store *s, const qp_lots_cfg *cfg);
 
 /* One write in a request. */
 typedef struct qp_write {

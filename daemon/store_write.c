@@ -389,7 +389,7 @@ static int check_mass(wctx *w, const qp_kind *k, const json_t *rec)
 			goto out;
 		held = json_number_value(json_object_get(r, "kg"));
 		kg = json_number_value(json_object_get(in, "kg"));
-		if (used + kg > held * (1 + QP_LOTS_TOLERANCE) + 0.001) {
+		if (used + kg > held * (1 + w->s->lots_cfg.tolerance) + 0.001) {
 			rc = werr(w, QP_EVALID,
 			          "lot_event.inputs[%zu].kg: lot %.64s holds %.10g "
 			          "kg and %.10g kg of it is already used; %.10g kg "
@@ -399,7 +399,8 @@ static int check_mass(wctx *w, const qp_kind *k, const json_t *rec)
 			goto out;
 		}
 	}
-	rc = qp_lots_event_check(rec, lot_lookup, &lc, NULL, w->err, w->errlen);
+	rc = qp_lots_event_check(&w->s->lots_cfg, rec, lot_lookup, &lc, NULL,
+	                         w->err, w->errlen);
 out:
 	json_decref(lc.seen);
 	return rc;

@@ -8,31 +8,142 @@
 #include <string.h>
 
 #include "err.h"
+#include "schema.h"
 
 /* Upper bounds of real conversions (kg out per kg in). */
-static const struct conversion {
+static const struct {
 	const char *from, *to;
 	double yield;
-} conversions[] = {
+} builtin[] = {
 	{"coffee-cherry", "coffee-parchment", 0.25},
 	{"coffee-cherry", "coffee-green", 0.21},
 	{"coffee-parchment", "coffee-green", 0.85},
 	{"cacao-wet", "cacao-dry", 0.45},
 };
 
-double qp_lots_yield(const char *from, const char *to)
+qp_lots_cfg qp_lots_cfg_default(void)
 {
+	qp_lots_cfg c;
+	size_t i;
+
+	memset(&c, 0, sizeof c);
+	c.tolerance = QP_LOTS_TOLERANCE;
+	for (i = 0; i < sizeof(builtin) / sizeof(builtin[0]); i++) {
+		snprintf(c.conv[i].from, sizeof c.conv[i].from, "%s",
+			 builtin[i].from);
+		snprintf(c.conv[i].to, sizeof c.conv[i].to, "%s", builtin[i].to);
+		c.conv[i].yield = builtin[i].yield;
+	}
+	c.n = i;
+	return c;
+}
+
+/* Whether p is one of the schema's lot products. */
+static int is_product(const char *p, size_t n)
+{
+	const qp_field *f = qp_schema_field(qp_schema_kind("lot"), "product");
+
+	for (size_t i = 0; f != NULL && f->values[i] != NULL; i++)
+		if (strlen(f->values[i]) == n && strncmp(f->values[i], p, n) == 0)
+			return 1;
+	return 0;
+}
+
+/* Set (replace or add) the conversion from>to of c. */
+static int set_conv(qp_lots_cfg *c, const char *key, double y, char *err,
+		    size_t errlen)
+{
+	const char *gt = strchr(key, '>');
+	size_t i;
+
+	if (gt == NULL || !is_product(key, (size_t)(gt - key)) ||
+	    !is_product(gt + 1, strlen(gt + 1))) {
+		snprintf(err, errlen, "lots.yields.%.80s: must be "
+			 "\"PRODUCT>PRODUCT\" with lot products", key);
+		return QP_EINVAL;
+	}
+	if (!(y > 0 && y <= 10)) {
+		snprintf(err, errlen, "lots.yields.%.80s: must be a number in "
+			 "(0, 10]", key);
+		return QP_EINVAL;
+	}
+	for (i = 0; i < c->n; i++)
+		if (strncmp(c->conv[i].from, key, (size_t)(gt - key)) == 0 &&
+		    c->conv[i].from[gt - key] == '\0' &&
+		    strcmp(c->conv[i].to, gt + 1) == 0)
+			break;
+	if (i == QP_LOTS_MAX_YIELDS) {
+		snprintf(err, errlen, "lots.yields: more than %d conversions",
+			 QP_LOTS_MAX_YIELDS);
+		return QP_EINVAL;
+	}
+	snprintf(c->conv[i].from, sizeof c->conv[i].from, "%.*s",
+		 (int)(gt - key), key);
+	snprintf(c->conv[i].to, sizeof c->conv[i].to, "%s", gt + 1);
+	c->conv[i].yield = y;
+	if (i == c->n)
+		c->n++;
+	return 0;
+}
+
+int qp_lots_cfg_parse(const json_t *o, qp_lots_cfg *cfg, char *err,
+		      size_t errlen)
+{
+	qp_lots_cfg c = qp_lots_cfg_default();
+	const json_t *t, *ys, *v;
+	const char *key;
+	int rc;
+
+	if (cfg == NULL || err == NULL || errlen == 0)
+		return QP_EINVAL;
+	if (o != NULL && !json_is_object(o)) {
+		snprintf(err, errlen, "lots: must be an object");
+		return QP_EINVAL;
+	}
+	if ((t = json_object_get(o, "tolerance_pct")) != NULL) {
+		if (!json_is_number(t) || !(json_number_value(t) >= 0) ||
+		    json_number_value(t) > 50) {
+			snprintf(err, errlen, "lots.tolerance_pct: must be a "
+				 "number from 0 to 50");
+			return QP_EINVAL;
+		}
+		c.tolerance = json_number_value(t) / 100;
+	}
+	if ((ys = json_object_get(o, "yields")) != NULL) {
+		if (!json_is_object(ys)) {
+			snprintf(err, errlen, "lots.yields: must be an object");
+			return QP_EINVAL;
+		}
+		json_object_foreach((json_t *)ys, key, v) {
+			if ((rc = set_conv(&c, key,
+					   json_is_number(v) ? json_number_value(v)
+							     : -1,
+					   err, errlen)) != 0)
+				return rc;
+		}
+	}
+	*cfg = c;
+	return 0;
+}
+
+double qp_lots_yield(const qp_lots_cfg *cfg, const char *from, const char *to)
+{
+	qp_lots_cfg def;
 	size_t i;
 
 	if (from == NULL || to == NULL)
 		return 0;
+	if (cfg == NULL) {
+		def = qp_lots_cfg_default();
+		cfg = &def;
+	}
+	for (i = 0; i < cfg->n; i++)
+		if (strcmp(cfg->conv[i].from, from) == 0 &&
+		    strcmp(cfg->conv[i].to, to) == 0)
+			return cfg->conv[i].yield;
 	if (strcmp(from, to) == 0 || strcmp(from, "other") == 0 ||
 	    strcmp(to, "other") == 0)
 		return 1;
-	for (i = 0; i < sizeof(conversions) / sizeof(conversions[0]); i++)
-		if (strcmp(conversions[i].from, from) == 0 &&
-		    strcmp(conversions[i].to, to) == 0)
-			return conversions[i].yield;
 	return 0;
 }
 
@@ -70,9 +181,11 @@ double qp_lots_input_kg(const json_t *event, const char *id)
 	return kg;
 }
 
-int qp_lots_event_check(const json_t *event, qp_lot_lookup lookup, void *ctx,
-			double *max_out, char *err, size_t errlen)
+int qp_lots_event_check(const qp_lots_cfg *cfg, const json_t *event,
+			qp_lot_lookup lookup, void *ctx, double *max_out,
+			char *err, size_t errlen)
 {
+	qp_lots_cfg def;
 	const json_t *ins, *outs, *e, *o;
 	const char *type, *pin, *pout, *best = NULL;
 	double in_kg, out_kg, bound = 0, kg, y, ybest;
@@ -80,6 +193,10 @@ int qp_lots_event_check(const json_t *event, qp_lot_lookup lookup, void *ctx,
 
 	if (event == NULL || lookup == NULL)
 		return QP_EINVAL;
+	if (cfg == NULL) {
+		def = qp_lots_cfg_default();
+		cfg = &def;
+	}
 	type = json_string_value(json_object_get(event, "type"));
 	ins = json_object_get(event, "inputs");
 	outs = json_object_get(event, "outputs");
@@ -99,7 +216,7 @@ int qp_lots_event_check(const json_t *event, qp_lot_lookup lookup, void *ctx,
 			    json_string_value(json_object_get(o, "lot"));
 			if (oid == NULL || lookup(ctx, oid, &pout, &kg) != 0)
 				return 0;
-			y = qp_lots_yield(pin, pout);
+			y = qp_lots_yield(cfg, pin, pout);
 			if (y > ybest || best == NULL) {
 				ybest = y;
 				best = pout;
@@ -107,7 +224,7 @@ int qp_lots_event_check(const json_t *event, qp_lot_lookup lookup, void *ctx,
 		}
 		bound += json_number_value(json_object_get(e, "kg")) * ybest;
 	}
-	bound *= 1 + QP_LOTS_TOLERANCE;
+	bound *= 1 + cfg->tolerance;
 	if (max_out != NULL)
 		*max_out = bound;
 	/* A rounding margin of a gram keeps equal sums from failing. */
@@ -200,8 +317,10 @@ static json_t *sorted(json_t *arr)
 	return out;
 }
 
-int qp_lots_review(const json_t *lots, const json_t *events, json_t **findings)
+int qp_lots_review(const qp_lots_cfg *cfg, const json_t *lots,
+		   const json_t *events, json_t **findings)
 {
+	qp_lots_cfg def = qp_lots_cfg_default();
 	json_t *byid, *use, *found, *lot, *e, *u;
 	const char *id;
 	char why[256];
@@ -224,7 +343,7 @@ int qp_lots_review(const json_t *lots, const json_t *events, json_t **findings)
 		if (lot == NULL)
 			continue; /* a dangling reference, not a balance */
 		held = json_number_value(json_object_get(lot, "kg"));
-		if (consumed <= held * (1 + QP_LOTS_TOLERANCE) + 0.001)
+		if (consumed <= held * (1 + (cfg ? cfg : &def)->tolerance) + 0.001)
 			continue;
 		json_array_append_new(found, json_pack(
 		    "{s:s, s:s, s:s, s:f, s:f, s:O}", "type", "overconsumed",
@@ -232,8 +351,8 @@ int qp_lots_review(const json_t *lots, const json_t *events, json_t **findings)
 		    "consumed", consumed, "events", json_object_get(u, "events")));
 	}
 	json_array_foreach(events, i, e) {
-		if (qp_lots_event_check(e, lot_lookup, &r, &bound, why,
-					sizeof why) != QP_EVALID)
+		if (qp_lots_event_check(cfg ? cfg : &def, e, lot_lookup, &r,
+					&bound, why, sizeof why) != QP_EVALID)
 			continue;
 		json_array_append_new(found, json_pack(
 		    "{s:s, s:s, s:s, s:s, s:f, s:f, s:f, s:s}", "type", "yield",

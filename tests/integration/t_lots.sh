@@ -83,3 +83,51 @@ PY
 		qpd_stop "$D"
 	done
 }
+
+# A node's own yields and tolerance (node.json "lots"): they decide what
+# its users may record; a bad value stops quipud naming the key, and
+# `check lots` reads the same settings.
+qp_case lots_config
+case_lots_config() {
+	local A P
+	NODE=$QP_CASE_DIR/node
+	node_init "$NODE"
+	qpd_start "$NODE"
+	ORG=$(add org '{"ruc":"'"$(ruc 2060555124)"'","name":"Cooperativa Secadora","type":"cooperative"}')
+	A=$(lot_add CHERRY-9 coffee-cherry 1000)
+	P=$(lot_add PARCH-9 coffee-parchment 300)
+	# 300 kg of parchment from 1000 kg of cherry: over the built-in 0.25.
+	lot_take "$NODE" "$A" 1000 "$P" 300 transform
+	assert_rc 1
+	assert_err_has "at most 255 kg of coffee-parchment"
+	qpd_stop "$NODE"
+	python3 - "$NODE/node.json" <<'PY'
+import json, sys
+c = json.load(open(sys.argv[1]))
+c["lots"] = {"tolerance_pct": 0, "yields": {"coffee-cherry>coffee-parchment": 0.3}}
+json.dump(c, open(sys.argv[1], "w"))
+PY
+	qpd_start "$NODE"
+	lot_take "$NODE" "$A" 1000 "$P" 301 transform
+	assert_rc 1
+	assert_err_has "at most 300 kg of coffee-parchment"
+	lot_take "$NODE" "$A" 1000 "$P" 300 transform
+	assert_rc 0
+	qrun -d "$NODE" check lots
+	assert_rc 0
+	assert_out_has "no findings (2 lots, 1 events)"
+	qpd_stop "$NODE"
+	python3 - "$NODE/node.json" <<'PY'
+import json, sys
+c = json.load(open(sys.argv[1]))
+c["lots"] = {"yields": {"coffee-cherry>tea": 0.3}}
+json.dump(c, open(sys.argv[1], "w"))
+PY
+	timeout 10 "$QUIPUD" -d "$NODE" >"$QP_CASE_DIR/qpd.out" 2>&1 && fail "quipud started with a bad yield"
+	grep -qF 'node.json: lots.yields.coffee-cherry>tea: must be "PRODUCT>PRODUCT" with lot products' "$QP_CASE_DIR/qpd.out" ||
+		fail "quipud's message: $(cat "$QP_CASE_DIR/qpd.out")"
+	qrun -d "$NODE" check lots
+	assert_rc 1
+	assert_err_one_line
+	assert_err_has "lots.yields.coffee-cherry>tea: must be"
+}

@@ -10,15 +10,15 @@
 
 START_TEST(yield_table)
 {
-	ck_assert(qp_lots_yield("coffee-cherry", "coffee-cherry") == 1);
-	ck_assert(qp_lots_yield("coffee-cherry", "coffee-parchment") == 0.25);
-	ck_assert(qp_lots_yield("coffee-parchment", "coffee-green") == 0.85);
-	ck_assert(qp_lots_yield("cacao-wet", "cacao-dry") == 0.45);
-	ck_assert(qp_lots_yield("other", "quinoa") == 1);
+	ck_assert(qp_lots_yield(NULL, "coffee-cherry", "coffee-cherry") == 1);
+	ck_assert(qp_lots_yield(NULL, "coffee-cherry", "coffee-parchment") == 0.25);
+	ck_assert(qp_lots_yield(NULL, "coffee-parchment", "coffee-green") == 0.85);
+	ck_assert(qp_lots_yield(NULL, "cacao-wet", "cacao-dry") == 0.45);
+	ck_assert(qp_lots_yield(NULL, "other", "quinoa") == 1);
 	/* No way back, no way across. */
-	ck_assert(qp_lots_yield("coffee-parchment", "coffee-cherry") == 0);
-	ck_assert(qp_lots_yield("coffee-cherry", "cacao-dry") == 0);
-	ck_assert(qp_lots_yield(NULL, "quinoa") == 0);
+	ck_assert(qp_lots_yield(NULL, "coffee-parchment", "coffee-cherry") == 0);
+	ck_assert(qp_lots_yield(NULL, "coffee-cherry", "cacao-dry") == 0);
+	ck_assert(qp_lots_yield(NULL, NULL, "quinoa") == 0);
 }
 END_TEST
 
@@ -48,7 +48,7 @@ static int check(const char *text, double *max, char *err)
 	int rc;
 
 	ck_assert_ptr_nonnull(ev);
-	rc = qp_lots_event_check(ev, lookup, NULL, max, err, 256);
+	rc = qp_lots_event_check(NULL, ev, lookup, NULL, max, err, 256);
 	json_decref(ev);
 	return rc;
 }
@@ -96,7 +96,7 @@ START_TEST(event_balance)
 			       "\"inputs\":[{\"lot\":\"zz\",\"kg\":1}],"
 			       "\"outputs\":[{\"lot\":\"a\",\"kg\":99}]}",
 			       NULL, err), 0);
-	ck_assert_int_eq(qp_lots_event_check(NULL, lookup, NULL, NULL, err, 256),
+	ck_assert_int_eq(qp_lots_event_check(NULL, NULL, lookup, NULL, NULL, err, 256),
 			 QP_EINVAL);
 }
 END_TEST
@@ -133,7 +133,7 @@ START_TEST(review_after_merge)
 	    0, NULL);
 	json_t *found = NULL, *f;
 
-	ck_assert_int_eq(qp_lots_review(lots, events, &found), 0);
+	ck_assert_int_eq(qp_lots_review(NULL, lots, events, &found), 0);
 	ck_assert_uint_eq(json_array_size(found), 2);
 	f = json_array_get(found, 0);
 	ck_assert_str_eq(json_string_value(json_object_get(f, "type")), "overconsumed");
@@ -151,12 +151,81 @@ START_TEST(review_after_merge)
 
 	/* Nothing to find in an empty programme; bad arguments refused. */
 	json_array_clear(events);
-	ck_assert_int_eq(qp_lots_review(lots, events, &found), 0);
+	ck_assert_int_eq(qp_lots_review(NULL, lots, events, &found), 0);
 	ck_assert_uint_eq(json_array_size(found), 0);
 	json_decref(found);
-	ck_assert_int_eq(qp_lots_review(NULL, events, &found), QP_EINVAL);
+	ck_assert_int_eq(qp_lots_review(NULL, NULL, events, &found), QP_EINVAL);
 	json_decref(lots);
 	json_decref(events);
+}
+END_TEST
+
+START_TEST(configured_yields)
+{
+	qp_lots_cfg cfg;
+	char err[256] = "";
+	double max = 0;
+	json_t *o;
+
+	/* A cooperative whose dryers give more: its own bound and tolerance. */
+	o = json_loads("{\"tolerance_pct\": 5, \"yields\": "
+		       "{\"coffee-cherry>coffee-parchment\": 0.3, "
+		       "\"banana>other\": 0.5}}", 0, NULL);
+	ck_assert_int_eq(qp_lots_cfg_parse(o, &cfg, err, sizeof err), 0);
+	json_decref(o);
+	ck_assert(cfg.tolerance == 0.05);
+	ck_assert(qp_lots_yield(&cfg, "coffee-cherry", "coffee-parchment") == 0.3);
+	ck_assert(qp_lots_yield(&cfg, "banana", "other") == 0.5);
+	ck_assert(qp_lots_yield(&cfg, "cacao-wet", "cacao-dry") == 0.45);
+	ck_assert(qp_lots_yield(&cfg, "quinoa", "quinoa") == 1);
+	{
+		json_t *ev = json_loads(
+		    "{\"type\":\"transform\",\"lot\":\"p\","
+		    "\"inputs\":[{\"lot\":\"a\",\"kg\":1000}],"
+		    "\"outputs\":[{\"lot\":\"p\",\"kg\":300}]}", 0, NULL);
+		/* Refused with the defaults, accepted here (1000 * 0.3 * 1.05). */
+		ck_assert_int_eq(qp_lots_event_check(NULL, ev, lookup, NULL,
+						     NULL, err, sizeof err),
+				 QP_EVALID);
+		ck_assert_int_eq(qp_lots_event_check(&cfg, ev, lookup, NULL,
+						     &max, err, sizeof err), 0);
+		ck_assert(fabs(max - 315) < 1e-9);
+		json_decref(ev);
+	}
+	/* No object: the defaults. */
+	ck_assert_int_eq(qp_lots_cfg_parse(NULL, &cfg, err, sizeof err), 0);
+	ck_assert(cfg.tolerance == QP_LOTS_TOLERANCE);
+
+	/* Each mistake names the key. */
+	static const char *const bad[][2] = {
+		{"{\"tolerance_pct\": 60}",
+		 "lots.tolerance_pct: must be a number from 0 to 50"},
+		{"{\"tolerance_pct\": \"2\"}",
+		 "lots.tolerance_pct: must be a number from 0 to 50"},
+		{"{\"yields\": []}", "lots.yields: must be an object"},
+		{"{\"yields\": {\"coffee>tea\": 0.2}}",
+		 "lots.yields.coffee>tea: must be \"PRODUCT>PRODUCT\" with lot "
+		 "products"},
+		{"{\"yields\": {\"coffee-cherry\": 0.2}}",
+		 "lots.yields.coffee-cherry: must be \"PRODUCT>PRODUCT\" with "
+		 "lot products"},
+		{"{\"yields\": {\"cacao-wet>cacao-dry\": 0}}",
+		 "lots.yields.cacao-wet>cacao-dry: must be a number in (0, 10]"},
+		{"{\"yields\": {\"cacao-wet>cacao-dry\": \"x\"}}",
+		 "lots.yields.cacao-wet>cacao-dry: must be a number in (0, 10]"},
+	};
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		o = json_loads(bad[i][0], 0, NULL);
+		ck_assert_ptr_nonnull(o);
+		ck_assert_int_eq(qp_lots_cfg_parse(o, &cfg, err, sizeof err),
+				 QP_EINVAL);
+		ck_assert_str_eq(err, bad[i][1]);
+		json_decref(o);
+	}
+	o = json_integer(3);
+	ck_assert_int_eq(qp_lots_cfg_parse(o, &cfg, err, sizeof err), QP_EINVAL);
+	ck_assert_str_eq(err, "lots: must be an object");
+	json_decref(o);
 }
 END_TEST
 
@@ -169,6 +238,7 @@ Suite *suite_lots(void)
 	tcase_add_test(tc, event_balance);
 	tcase_add_test(tc, input_kg);
 	tcase_add_test(tc, review_after_merge);
+	tcase_add_test(tc, configured_yields);
 	suite_add_tcase(s, tc);
 	return s;
 }
