@@ -440,6 +440,23 @@ static char *dds_name(const char *out, size_t k, size_t nfiles)
 	return s;
 }
 
+/* Files of an earlier run under the same name that this one did not
+ * write (FILE when this one was split, or parts beyond this one's last)
+ * would be taken for part of the statement: say so. */
+static void warn_stale(const char *out, size_t nfiles)
+{
+	char *name;
+
+	if (nfiles > 1 && access(out, F_OK) == 0)
+		qp_cli_err("warning: %s is from an earlier run, not part of "
+			   "this statement", out);
+	name = dds_name(out, nfiles > 1 ? nfiles : 0, 2);
+	if (access(name, F_OK) == 0)
+		qp_cli_err("warning: %s and any later parts are from an "
+			   "earlier run, not part of this statement", name);
+	free(name);
+}
+
 static int dds_write(const ddsout *o, const char *out)
 {
 	size_t k, bytes = 0;
@@ -455,6 +472,8 @@ static int dds_write(const ddsout *o, const char *out)
 			       o->first[k + 1] - o->first[k], bytes);
 		free(name);
 	}
+	if (status == QP_EXIT_OK)
+		warn_stale(out, o->nfiles);
 	return status;
 }
 

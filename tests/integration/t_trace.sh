@@ -328,6 +328,17 @@ EOF
 		name=${name%:}
 		assert_eq "$bytes" "$(wc -c <"$name")" "size of $name"
 	done <out
+	[ ! -s "$QP_CASE_DIR/err" ] || fail "warned on a first run: $(cat "$QP_CASE_DIR/err")"
+	# The same statement in one file: the parts of the split run are
+	# named as left over, not removed.
+	qrun -d "$NODE" dds X-1 -o part.geojson
+	assert_rc 0
+	assert_err_has "quipu: warning: part-1.geojson and any later parts are from an earlier run, not part of this statement"
+	[ -e part-1.geojson ] || fail "an earlier run's file was removed"
+	rm -f part-*.geojson
+	qrun -d "$NODE" dds X-1 -o part.geojson --max-bytes $max
+	assert_rc 0
+	assert_err_has "quipu: warning: part.geojson is from an earlier run, not part of this statement"
 	# A limit no feature fits under: refused, nothing written.
 	qrun -d "$NODE" dds X-1 -o tiny.geojson --max-bytes 100
 	assert_rc 1
