@@ -93,12 +93,19 @@ int qp_cli_json_opts(qp_cli *c, int argc, char **argv, int nops, int *json)
 		if (o == 'j')
 			*json = 1;
 	}
-	if (nops >= 0 && argc - optind > nops)
-		return qp_cli_usage(argv[0], "unexpected argument \"%s\"",
-				    argv[optind + nops]);
-	if (nops >= 0 && argc - optind < nops)
-		return qp_cli_usage(argv[0], "missing argument");
+	if (nops >= 0 && qp_cli_operands(argc, argv, nops, "argument") != 0)
+		return QP_EXIT_USAGE;
 	return -1;
+}
+
+int qp_cli_operands(int argc, char **argv, int want, const char *what)
+{
+	if (argc - optind < want)
+		return qp_cli_usage(argv[0], "missing %s", what);
+	if (argc - optind > want)
+		return qp_cli_usage(argv[0], "unexpected argument \"%s\"",
+				    argv[optind + want]);
+	return QP_EXIT_OK;
 }
 
 int qp_cli_paths(qp_cli *c)

@@ -114,6 +114,11 @@ int qp_cli_usage(const char *cmd, const char *fmt, ...)
 int qp_cli_getopt(qp_cli *c, int argc, char **argv, const char *shortopts,
 		  const struct option *longopts, int *status);
 
+/* Exactly want operands after the options (argv[optind...]), else a usage
+ * error naming what is missing ("missing ID") or the first extra operand.
+ * Returns QP_EXIT_OK or QP_EXIT_USAGE. */
+int qp_cli_operands(int argc, char **argv, int want, const char *what);
+
 /* The options of a command whose only own option is -j/--json: parse
  * them, set *json, and check that exactly nops operands follow (any number
  * when nops < 0).  Returns -1 to go on, or the exit status to stop with

@@ -109,12 +109,7 @@ static int dds_args(qp_cli *c, int argc, char **argv, dds_opts *o)
 		if ((status = dds_opt(argv[0], opt, o)) != QP_EXIT_OK)
 			return status;
 	}
-	if (optind >= argc)
-		return qp_cli_usage(argv[0], "missing LOT");
-	if (optind + 1 < argc)
-		return qp_cli_usage(argv[0], "unexpected argument \"%s\"",
-				    argv[optind + 1]);
-	return QP_EXIT_OK;
+	return qp_cli_operands(argc, argv, 1, "LOT");
 }
 
 /* ------------------------------------------------------------------ */

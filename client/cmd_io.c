@@ -332,11 +332,8 @@ int qp_cmd_import(qp_cli *c, int argc, char **argv)
 						    QP_API_MAX_RECORDS);
 		}
 	}
-	if (optind >= argc)
-		return qp_cli_usage(argv[0], "missing FILE");
-	if (optind + 1 < argc)
-		return qp_cli_usage(argv[0], "unexpected argument \"%s\"",
-				    argv[optind + 1]);
+	if ((status = qp_cli_operands(argc, argv, 1, "FILE")) != QP_EXIT_OK)
+		return status;
 	file = argv[optind];
 	status = qp_cli_read_all(file, QP_CLI_MAX_IMPORT, &buf, &len);
 	if (status != QP_EXIT_OK)
@@ -392,11 +389,8 @@ int qp_cmd_export(qp_cli *c, int argc, char **argv)
 		if (o == 'o')
 			path = optarg;
 	}
-	if (optind >= argc)
-		return qp_cli_usage(argv[0], "missing KIND");
-	if (optind + 1 < argc)
-		return qp_cli_usage(argv[0], "unexpected argument \"%s\"",
-				    argv[optind + 1]);
+	if ((status = qp_cli_operands(argc, argv, 1, "KIND")) != QP_EXIT_OK)
+		return status;
 	if ((k = qp_cli_kind(argv[optind])) == NULL)
 		return QP_EXIT_USAGE;
 	if (path != NULL && strcmp(path, "-") != 0) {

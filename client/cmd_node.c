@@ -6,15 +6,6 @@
 #include "err.h"
 #include "util.h"
 
-/* Refuse operands a command does not take. */
-static int no_operands(int argc, char **argv)
-{
-	if (optind < argc)
-		return qp_cli_usage(argv[0], "unexpected argument \"%s\"",
-				    argv[optind]);
-	return QP_EXIT_OK;
-}
-
 static int listen_ok(const char *s)
 {
 	const char *colon = strrchr(s, ':');
@@ -49,7 +40,7 @@ int qp_cmd_init(qp_cli *c, int argc, char **argv)
 		else if (o == 'l')
 			listen = optarg;
 	}
-	if ((status = no_operands(argc, argv)) != QP_EXIT_OK)
+	if ((status = qp_cli_operands(argc, argv, 0, "")) != QP_EXIT_OK)
 		return status;
 	if (strcmp(role, "field") != 0 && strcmp(role, "hub") != 0)
 		return qp_cli_usage(argv[0], "role must be field or hub, not "
@@ -101,7 +92,7 @@ int qp_cmd_id(qp_cli *c, int argc, char **argv)
 	while ((o = qp_cli_getopt(c, argc, argv, "", opts, &status)) != -1)
 		if (o == -2)
 			return status;
-	if ((status = no_operands(argc, argv)) != QP_EXIT_OK)
+	if ((status = qp_cli_operands(argc, argv, 0, "")) != QP_EXIT_OK)
 		return status;
 	if ((status = qp_cli_paths(c)) != QP_EXIT_OK)
 		return status;
@@ -282,7 +273,7 @@ int qp_cmd_status(qp_cli *c, int argc, char **argv)
 		if (o == 'j')
 			as_json = 1;
 	}
-	if ((status = no_operands(argc, argv)) != QP_EXIT_OK)
+	if ((status = qp_cli_operands(argc, argv, 0, "")) != QP_EXIT_OK)
 		return status;
 	req = json_pack("{s:s}", "op", "status");
 	status = qp_cli_call(c, req, &reply);
@@ -337,7 +328,7 @@ int qp_cmd_verify(qp_cli *c, int argc, char **argv)
 	while ((o = qp_cli_getopt(c, argc, argv, "", opts, &status)) != -1)
 		if (o == -2)
 			return status;
-	if ((status = no_operands(argc, argv)) != QP_EXIT_OK)
+	if ((status = qp_cli_operands(argc, argv, 0, "")) != QP_EXIT_OK)
 		return status;
 	req = json_pack("{s:s}", "op", "verify");
 	status = qp_cli_call(c, req, &reply);

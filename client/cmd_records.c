@@ -8,17 +8,6 @@
 #include "util.h"
 #include "wire.h"
 
-/* Exactly `want` operands after the options, else a usage error. */
-static int operands(int argc, char **argv, int want, const char *what)
-{
-	if (argc - optind < want)
-		return qp_cli_usage(argv[0], "missing %s", what);
-	if (argc - optind > want)
-		return qp_cli_usage(argv[0], "unexpected argument \"%s\"",
-				    argv[optind + want]);
-	return QP_EXIT_OK;
-}
-
 /* Print a JSON value as one line. */
 static void print_json(const json_t *v)
 {
@@ -51,7 +40,7 @@ int qp_cmd_add(qp_cli *c, int argc, char **argv)
 		if (o == 'f')
 			file = optarg;
 	}
-	if ((status = operands(argc, argv, 1, "KIND")) != QP_EXIT_OK)
+	if ((status = qp_cli_operands(argc, argv, 1, "KIND")) != QP_EXIT_OK)
 		return status;
 	if ((k = qp_cli_kind(argv[optind])) == NULL)
 		return QP_EXIT_USAGE;
@@ -162,7 +151,7 @@ int qp_cmd_update(qp_cli *c, int argc, char **argv)
 		if (o == 'f')
 			file = optarg;
 	}
-	if ((status = operands(argc, argv, 1, "ID")) != QP_EXIT_OK)
+	if ((status = qp_cli_operands(argc, argv, 1, "ID")) != QP_EXIT_OK)
 		return status;
 	id = argv[optind];
 	status = qp_cli_read_all(file, QP_CLI_MAX_INPUT, &buf, &len);
@@ -220,7 +209,7 @@ int qp_cmd_void(qp_cli *c, int argc, char **argv)
 		if (o == 'r')
 			reason = optarg;
 	}
-	if ((status = operands(argc, argv, 1, "ID")) != QP_EXIT_OK)
+	if ((status = qp_cli_operands(argc, argv, 1, "ID")) != QP_EXIT_OK)
 		return status;
 	if (reason == NULL || reason[0] == '\0')
 		return qp_cli_usage(argv[0], "--reason TEXT is required");
@@ -259,7 +248,7 @@ int qp_cmd_get(qp_cli *c, int argc, char **argv)
 		if (o == 'm')
 			meta = 1;
 	}
-	if ((status = operands(argc, argv, 1, "ID")) != QP_EXIT_OK)
+	if ((status = qp_cli_operands(argc, argv, 1, "ID")) != QP_EXIT_OK)
 		return status;
 	req = json_pack("{s:s, s:s}", "op", "get", "id", argv[optind]);
 	if (req == NULL)
@@ -315,7 +304,7 @@ int qp_cmd_list(qp_cli *c, int argc, char **argv)
 		if (o == 'v')
 			voided = 1;
 	}
-	if ((status = operands(argc, argv, 1, "KIND")) != QP_EXIT_OK)
+	if ((status = qp_cli_operands(argc, argv, 1, "KIND")) != QP_EXIT_OK)
 		return status;
 	if ((k = qp_cli_kind(argv[optind])) == NULL)
 		return QP_EXIT_USAGE;

@@ -26,17 +26,6 @@
 #define REFUSED_SHOWN 10        /* bundle import: reasons printed */
 #define SINCE_MAX ((size_t)64 << 20)
 
-/* Exactly `want` operands after the options, else a usage error. */
-static int operands(int argc, char **argv, int want, const char *what)
-{
-	if (argc - optind < want)
-		return qp_cli_usage(argv[0], "missing %s", what);
-	if (argc - optind > want)
-		return qp_cli_usage(argv[0], "unexpected argument \"%s\"",
-				    argv[optind + want]);
-	return QP_EXIT_OK;
-}
-
 /* A copy of s (NULL: "") with control characters turned into spaces. */
 static char *clean(const char *s)
 {
@@ -392,7 +381,7 @@ int qp_cmd_enroll(qp_cli *c, int argc, char **argv)
 			break;
 		}
 	}
-	if ((status = operands(argc, argv, 0, "")) != QP_EXIT_OK)
+	if ((status = qp_cli_operands(argc, argv, 0, "")) != QP_EXIT_OK)
 		goto out;
 	status = QP_EXIT_USAGE;
 	if (pubkey == NULL) {
@@ -484,7 +473,7 @@ int qp_cmd_join(qp_cli *c, int argc, char **argv)
 	while ((o = qp_cli_getopt(c, argc, argv, "", opts, &status)) != -1)
 		if (o == -2)
 			return status;
-	if ((status = operands(argc, argv, 1, "TOKEN")) != QP_EXIT_OK)
+	if ((status = qp_cli_operands(argc, argv, 1, "TOKEN")) != QP_EXIT_OK)
 		return status;
 	src = argv[optind];
 	if (strcmp(src, "-") == 0) {
@@ -564,7 +553,7 @@ int qp_cmd_revoke(qp_cli *c, int argc, char **argv)
 		if (o == 's')
 			after = optarg;
 	}
-	if ((status = operands(argc, argv, 1, "KEY")) != QP_EXIT_OK)
+	if ((status = qp_cli_operands(argc, argv, 1, "KEY")) != QP_EXIT_OK)
 		return status;
 	if (parse_key(argv[optind], key) != 0)
 		return qp_cli_usage(argv[0], "KEY wants 64 hex digits, not "
@@ -793,7 +782,7 @@ int qp_cmd_sync(qp_cli *c, int argc, char **argv)
 					    "(1 to 86400), not \"%s\"",
 					    optarg);
 	}
-	if ((status = operands(argc, argv, 0, "")) != QP_EXIT_OK)
+	if ((status = qp_cli_operands(argc, argv, 0, "")) != QP_EXIT_OK)
 		return status;
 	/* The daemon answers when the hub acked or when its own timeout
 	 * ran out; the client waits longer so that it hears which.  Set
@@ -938,7 +927,7 @@ static int bundle_export(qp_cli *c, int argc, char **argv)
 		else if (o == 's')
 			since = optarg;
 	}
-	if ((status = operands(argc, argv, 1, "FILE")) != QP_EXIT_OK)
+	if ((status = qp_cli_operands(argc, argv, 1, "FILE")) != QP_EXIT_OK)
 		return status;
 	if (forkey != NULL && since != NULL)
 		return qp_cli_usage(argv[0], "export takes --for or --since, "
@@ -993,7 +982,7 @@ static int bundle_import(qp_cli *c, int argc, char **argv)
 	while ((o = qp_cli_getopt(c, argc, argv, "", opts, &status)) != -1)
 		if (o == -2)
 			return status;
-	if ((status = operands(argc, argv, 1, "FILE")) != QP_EXIT_OK)
+	if ((status = qp_cli_operands(argc, argv, 1, "FILE")) != QP_EXIT_OK)
 		return status;
 	if (realpath(argv[optind], real) == NULL) {
 		qp_cli_err("%s: %s: %s", what, argv[optind], strerror(errno));

@@ -772,11 +772,8 @@ static int trace_args(qp_cli *c, int argc, char **argv, int *down, int *fmt)
 			    "geojson or csv)",
 			    optarg);
 	}
-	if (optind >= argc)
-		return qp_cli_usage(argv[0], "missing LOT");
-	if (optind + 1 < argc)
-		return qp_cli_usage(argv[0], "unexpected argument \"%s\"",
-				    argv[optind + 1]);
+	if ((status = qp_cli_operands(argc, argv, 1, "LOT")) != QP_EXIT_OK)
+		return status;
 	if (*down && *fmt == FMT_GEOJSON)
 		return qp_cli_usage(argv[0], "--format geojson lists the plots "
 					     "upstream; it does not go with "
