@@ -77,35 +77,14 @@ static void pgeom_free(pgeom *pg)
 }
 
 /* ------------------------------------------------------------------ */
-/* Text.  Numbers are written in the C locale whatever the process set: a
- * tablet configured for es_PE must still write "2.5".  uselocale changes
- * only the calling thread, and glibc hands back its static "C" object, so
- * this is cheap. */
-
-typedef struct cloc {
-	locale_t c, old;
-} cloc;
-
-static void cloc_enter(cloc *l)
-{
-	l->c = newlocale(LC_ALL_MASK, "C", (locale_t)0);
-	l->old = l->c != (locale_t)0 ? uselocale(l->c) : (locale_t)0;
-}
-
-static void cloc_leave(cloc *l)
-{
-	if (l->c == (locale_t)0)
-		return;
-	uselocale(l->old);
-	freelocale(l->c);
-}
+/* Text: numbers in the C locale (util.h). */
 
 static void vcfmt(char *buf, size_t len, const char *fmt, va_list ap)
 {
-	cloc l;
-	cloc_enter(&l);
+	qp_cloc l;
+	qp_cloc_enter(&l);
 	vsnprintf(buf, len, fmt, ap);
-	cloc_leave(&l);
+	qp_cloc_leave(&l);
 }
 
 static int fail(int rc, char *err, size_t errlen, const char *fmt, ...)
@@ -146,10 +125,10 @@ int qp_geo_format_coord(double v, char *buf, size_t len)
 {
 	char tmp[64];
 	int n = 0;
-	cloc l;
+	qp_cloc l;
 	if (!isfinite(v))
 		return QP_EINVAL;
-	cloc_enter(&l);
+	qp_cloc_enter(&l);
 	/* Fewest decimals (at least 6) that read back as the same double;
 	 * 17 decimals settle every value from about 1e-11 up to 1e6, and
 	 * below 1e6 the text stays within 25 characters. */
@@ -162,7 +141,7 @@ int qp_geo_format_coord(double v, char *buf, size_t len)
 	}
 	n = snprintf(tmp, sizeof tmp, "%.17g", v); /* always exact */
 done:
-	cloc_leave(&l);
+	qp_cloc_leave(&l);
 	if (n < 0 || (size_t)n >= len)
 		return QP_ETOOBIG;
 	memcpy(buf, tmp, (size_t)n + 1);
@@ -173,10 +152,10 @@ done:
 static const char *num(double v, char *buf, size_t len)
 {
 	char *p;
-	cloc l;
-	cloc_enter(&l);
+	qp_cloc l;
+	qp_cloc_enter(&l);
 	snprintf(buf, len, "%.10f", v);
-	cloc_leave(&l);
+	qp_cloc_leave(&l);
 	if (strchr(buf, '.') != NULL) {
 		p = buf + strlen(buf) - 1;
 		while (*p == '0')
@@ -192,15 +171,15 @@ static const char *num(double v, char *buf, size_t len)
 static const char *ha_str(double v, char *buf, size_t len)
 {
 	int dec = 2;
-	cloc l;
+	qp_cloc l;
 	if (v > 0 && v < 1) {
 		dec = 2 - (int)floor(log10(v));
 		if (dec > 10)
 			dec = 10;
 	}
-	cloc_enter(&l);
+	qp_cloc_enter(&l);
 	snprintf(buf, len, "%.*f", dec, v);
-	cloc_leave(&l);
+	qp_cloc_leave(&l);
 	return buf;
 }
 

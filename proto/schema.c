@@ -306,34 +306,13 @@ static const char *show(const char *s, size_t n, char *buf, size_t len)
 	return buf;
 }
 
-/* Numbers are read and written in the C locale whatever the process set:
- * a tablet configured for es_PE must still read and write "2.5".  uselocale
- * changes only the calling thread. */
-typedef struct cnum {
-	locale_t c, old;
-} cnum;
-
-static void cnum_enter(cnum *n)
-{
-	n->c = newlocale(LC_NUMERIC_MASK, "C", (locale_t)0);
-	n->old = n->c != (locale_t)0 ? uselocale(n->c) : (locale_t)0;
-}
-
-static void cnum_leave(cnum *n)
-{
-	if (n->c == (locale_t)0)
-		return;
-	uselocale(n->old);
-	freelocale(n->c);
-}
-
 /* "%.15g" is exact for every bound in the table and short for messages. */
 static const char *num_str(double x, char *buf, size_t len)
 {
-	cnum cn;
-	cnum_enter(&cn);
+	qp_cloc cn;
+	qp_cloc_enter(&cn);
 	snprintf(buf, len, "%.15g", x);
-	cnum_leave(&cn);
+	qp_cloc_leave(&cn);
 	return buf;
 }
 
@@ -1240,15 +1219,15 @@ static void fmt_real(double x, char out[40])
 	char tmp[40], dig[20];
 	int p, e, nd = 0, o = 0;
 	const char *q;
-	cnum cn;
-	cnum_enter(&cn);
+	qp_cloc cn;
+	qp_cloc_enter(&cn);
 	for (p = 0; p < 17; p++) {
 		snprintf(tmp, sizeof tmp, "%.*e", p, x);
 		if (strtod(tmp, NULL) == x)
 			break;
 	}
 	snprintf(tmp, sizeof tmp, "%.*e", p, x);
-	cnum_leave(&cn);
+	qp_cloc_leave(&cn);
 	q = tmp;
 	if (*q == '-')
 		out[o++] = *q++;
@@ -1486,10 +1465,10 @@ int qp_schema_from_text(const qp_kind *k, const qp_field *f, const char *text,
 		if (buf == NULL || strspn(buf, "0123456789+-.eE") != strlen(buf)) {
 			end = buf;
 		} else {
-			cnum cn;
-			cnum_enter(&cn);
+			qp_cloc cn;
+			qp_cloc_enter(&cn);
 			x = strtod(buf, &end);
-			cnum_leave(&cn);
+			qp_cloc_leave(&cn);
 		}
 		if (buf == NULL || end == buf || *end != '\0' || !isfinite(x)) {
 			rc = fail(err, errlen, path, "not a number: \"%s\"%s",

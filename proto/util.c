@@ -112,3 +112,17 @@ char *qp_fmt(char *buf, size_t len, const char *fmt, ...)
 	va_end(ap);
 	return buf;
 }
+
+void qp_cloc_enter(qp_cloc *l)
+{
+	l->c = newlocale(LC_ALL_MASK, "C", (locale_t)0);
+	l->old = l->c != (locale_t)0 ? uselocale(l->c) : (locale_t)0;
+}
+
+void qp_cloc_leave(qp_cloc *l)
+{
+	if (l->c == (locale_t)0)
+		return;
+	uselocale(l->old);
+	freelocale(l->c);
+}

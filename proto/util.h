@@ -6,6 +6,7 @@
 #ifndef QP_UTIL_H
 #define QP_UTIL_H
 
+#include <locale.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -28,5 +29,16 @@ int qp_unhex(const char *in, uint8_t *out, size_t n);
 /* snprintf into a fixed buffer, never overflowing; returns buf. */
 char *qp_fmt(char *buf, size_t len, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
+
+/* Numbers are read and written in the C locale whatever the process set: a
+ * tablet configured for es_PE must still read and write "2.5".  Between
+ * qp_cloc_enter and qp_cloc_leave the calling thread (only it: uselocale)
+ * uses the C locale; if it cannot be made, nothing changes. */
+typedef struct qp_cloc {
+	locale_t c, old;
+} qp_cloc;
+
+void qp_cloc_enter(qp_cloc *l);
+void qp_cloc_leave(qp_cloc *l);
 
 #endif
