@@ -95,32 +95,21 @@ static int geojson_feature(FILE *out, const qp_field *gf, const json_t *rec,
 	return 1;
 }
 
-int qp_cli_list_write(qp_cli *c, const qp_kind *k, const char *org,
-		      int voided, qp_outfmt fmt, FILE *out, size_t *count)
+/* Page through `list` for kind (org, voided as in cli.h), handing each
+ * page's records array to fn; a reply that is malformed or does not move
+ * on is refused.  Returns an exit status (errors printed). */
+static int list_pages(qp_cli *c, const char *kind, const char *org,
+		      int voided, void (*fn)(void *ctx, json_t *recs),
+		      void *ctx)
 {
-	const qp_field *gf = NULL;
 	char after[QP_UUID_STRLEN + 1] = "";
-	json_t *req, *reply = NULL, *recs, *rec;
+	json_t *req, *reply = NULL, *recs;
 	const char *next;
-	size_t i, n = 0;
 	int status;
-	char *s;
 
-	if (fmt == QP_OUT_GEOJSON) {
-		gf = geom_field(k);
-		if (gf == NULL) {
-			qp_cli_err("kind %s has no geometry; GeoJSON export "
-				   "is for plot and session records",
-				   k->name);
-			return QP_EXIT_FAIL;
-		}
-		fputs("{\"type\":\"FeatureCollection\",\"features\":[\n", out);
-	} else if (fmt == QP_OUT_CSV) {
-		csv_header(out, k);
-	}
 	for (;;) {
-		req = json_pack("{s:s, s:s, s:i}", "op", "list", "kind",
-				k->name, "limit", (int)QP_API_LIST_MAX);
+		req = json_pack("{s:s, s:s, s:i}", "op", "list", "kind", kind,
+				"limit", (int)QP_API_LIST_MAX);
 		if (org != NULL)
 			json_object_set_new(req, "org", json_string(org));
 		if (after[0] != '\0')
@@ -140,67 +129,91 @@ int qp_cli_list_write(qp_cli *c, const qp_kind *k, const char *org,
 			qp_cli_err("malformed list reply from quipud");
 			return QP_EXIT_FAIL;
 		}
-		json_array_foreach(recs, i, rec) {
-			if (!json_is_object(rec))
-				continue;
-			if (fmt == QP_OUT_JSONL) {
-				s = qp_cli_dumps(rec);
-				fprintf(out, "%s\n", s);
-				free(s);
-				n++;
-			} else if (fmt == QP_OUT_CSV) {
-				csv_record(out, k, rec);
-				n++;
-			} else {
-				n += (size_t)geojson_feature(out, gf, rec,
-							     n == 0);
-			}
-		}
+		fn(ctx, recs);
 		memcpy(after, next, strlen(next) + 1);
 		json_decref(reply);
 		if (after[0] == '\0')
-			break;
+			return QP_EXIT_OK;
 	}
+}
+
+/* Writing records as they arrive, page by page. */
+typedef struct lwriter {
+	const qp_kind *k;
+	const qp_field *gf;
+	qp_outfmt fmt;
+	FILE *out;
+	size_t n;
+} lwriter;
+
+static void write_page(void *ctx, json_t *recs)
+{
+	lwriter *w = ctx;
+	json_t *rec;
+	size_t i;
+	char *s;
+
+	json_array_foreach(recs, i, rec) {
+		if (!json_is_object(rec))
+			continue;
+		if (w->fmt == QP_OUT_JSONL) {
+			s = qp_cli_dumps(rec);
+			fprintf(w->out, "%s\n", s);
+			free(s);
+			w->n++;
+		} else if (w->fmt == QP_OUT_CSV) {
+			csv_record(w->out, w->k, rec);
+			w->n++;
+		} else {
+			w->n += (size_t)geojson_feature(w->out, w->gf, rec,
+							w->n == 0);
+		}
+	}
+}
+
+int qp_cli_list_write(qp_cli *c, const qp_kind *k, const char *org,
+		      int voided, qp_outfmt fmt, FILE *out, size_t *count)
+{
+	lwriter w = {.k = k, .fmt = fmt, .out = out};
+	int status;
+
+	if (fmt == QP_OUT_GEOJSON) {
+		w.gf = geom_field(k);
+		if (w.gf == NULL) {
+			qp_cli_err("kind %s has no geometry; GeoJSON export "
+				   "is for plot and session records",
+				   k->name);
+			return QP_EXIT_FAIL;
+		}
+		fputs("{\"type\":\"FeatureCollection\",\"features\":[\n", out);
+	} else if (fmt == QP_OUT_CSV) {
+		csv_header(out, k);
+	}
+	if ((status = list_pages(c, k->name, org, voided, write_page, &w)) !=
+	    QP_EXIT_OK)
+		return status;
 	if (fmt == QP_OUT_GEOJSON)
-		fputs(n ? "\n]}\n" : "]}\n", out);
-	*count = n;
+		fputs(w.n ? "\n]}\n" : "]}\n", out);
+	*count = w.n;
 	return QP_EXIT_OK;
+}
+
+static void keep_page(void *ctx, json_t *recs)
+{
+	json_array_extend(ctx, recs);
 }
 
 /* Every record of a kind, paged over the API (see cli.h). */
 int qp_cli_fetch_all(qp_cli *c, const char *kind, const char *org,
 		     int voided, json_t **out)
 {
-	char after[QP_UUID_STRLEN + 1] = "";
-	json_t *all = json_array(), *req, *reply = NULL, *recs;
-	const char *next;
-	int status;
+	json_t *all = json_array();
+	int status = list_pages(c, kind, org, voided, keep_page, all);
 
-	for (;;) {
-		req = json_pack("{s:s, s:s, s:i}", "op", "list", "kind", kind,
-				"limit", (int)QP_API_LIST_MAX);
-		if (after[0] != '\0')
-			json_object_set_new(req, "after", json_string(after));
-		if (org != NULL)
-			json_object_set_new(req, "org", json_string(org));
-		if (voided)
-			json_object_set_new(req, "voided", json_true());
-		status = qp_cli_call(c, req, &reply);
-		json_decref(req);
-		if (status != 0) {
-			json_decref(all);
-			return status;
-		}
-		recs = json_object_get(reply, "records");
-		json_array_extend(all, recs);
-		next = json_string_value(json_object_get(reply, "next"));
-		if (next == NULL || next[0] == '\0' || json_array_size(recs) == 0) {
-			json_decref(reply);
-			break;
-		}
-		snprintf(after, sizeof(after), "%s", next);
-		json_decref(reply);
+	if (status != QP_EXIT_OK) {
+		json_decref(all);
+		return status;
 	}
 	*out = all;
-	return 0;
+	return QP_EXIT_OK;
 }
