@@ -12,27 +12,21 @@
 #include "lots.h"
 
 /* The node's yields and tolerance (node.json "lots"), so the review flags
- * what this node's own tablets would refuse.  Returns an exit status. */
+ * what this node's own tablets would refuse.  Without a readable node.json
+ * the built-in ones serve (the daemon reports what is wrong with the
+ * node).  Returns an exit status. */
 static int node_lots_cfg(qp_cli *c, qp_lots_cfg *cfg)
 {
-	json_error_t je;
-	json_t *nj;
 	char why[256];
 	int rc;
 
 	if ((rc = qp_cli_paths(c)) != QP_EXIT_OK)
 		return rc;
-	nj = json_load_file(c->node.config, JSON_REJECT_DUPLICATES, &je);
-	if (nj == NULL) {
-		/* No readable node.json: the daemon will say what is wrong
-		 * with the node; the built-in yields serve meanwhile. */
-		*cfg = qp_lots_cfg_default();
+	*cfg = qp_lots_cfg_default();
+	if (qp_node_load_config(&c->node) != 0)
 		return QP_EXIT_OK;
-	}
-	rc = qp_lots_cfg_parse(json_object_get(nj, "lots"), cfg, why, sizeof why);
-	json_decref(nj);
-	if (rc != 0) {
-		qp_cli_err("%s: %s", c->node.config, why);
+	if (qp_node_lots_cfg(&c->node, cfg, why, sizeof why) != 0) {
+		qp_cli_err("%s", why);
 		return QP_EXIT_FAIL;
 	}
 	return QP_EXIT_OK;

@@ -145,7 +145,6 @@ out:
 int qp_node_load(qp_node *n)
 {
 	struct stat st;
-	json_error_t jerr;
 	ssize_t got;
 	int fd, rc;
 
@@ -166,12 +165,22 @@ int qp_node_load(qp_node *n)
 		return QP_EKEY;
 	crypto_sign_ed25519_sk_to_pk(n->pk, n->sk);
 
+	if ((rc = qp_node_load_config(n)) != 0) {
+		sodium_memzero(n->sk, sizeof(n->sk));
+		return rc;
+	}
+	return 0;
+}
+
+int qp_node_load_config(qp_node *n)
+{
+	json_error_t jerr;
+
 	json_decref(n->cfg);
 	n->cfg = json_load_file(n->config, JSON_REJECT_DUPLICATES, &jerr);
 	if (n->cfg == NULL || !json_is_object(n->cfg)) {
 		json_decref(n->cfg);
 		n->cfg = NULL;
-		sodium_memzero(n->sk, sizeof(n->sk));
 		return QP_EPROTO;
 	}
 	return 0;

@@ -55,6 +55,10 @@ int qp_node_init(qp_node *n, const char *role, const char *listen);
  * wrong size, or readable by others), QP_EPROTO (bad node.json). */
 int qp_node_load(qp_node *n);
 
+/* Load node.json alone (no key), e.g. for a command that reads settings.
+ * Errors: QP_EPROTO (missing or not a JSON object). */
+int qp_node_load_config(qp_node *n);
+
 /* Release what qp_node_load allocated and wipe the secret key. */
 void qp_node_free(qp_node *n);
 
