@@ -32,10 +32,7 @@ struct qp_api {
 
 static int64_t now_ms(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	return (int64_t)(qp_mono_ns() / 1000000u);
 }
 
 /* Milliseconds left until deadline for poll(), -1 for none. */

@@ -250,6 +250,22 @@ static void print_peers(const json_t *peers)
 	}
 }
 
+/* "commit time  0.41 ms per durable commit (writes 0.78 ms per batch)":
+ * the disk's share of a batch of local writes, and the whole store write
+ * (checks, state, signing and the commit). */
+static void print_commit_time(const json_t *n, const json_t *commit_us,
+			      const json_t *write_us)
+{
+	json_int_t k = json_integer_value(n);
+
+	if (k <= 0 || !json_is_integer(commit_us) || !json_is_integer(write_us))
+		return;
+	printf("%-12s %.2f ms per durable commit (whole write %.2f ms per "
+	       "batch)\n", "commit time",
+	       (double)json_integer_value(commit_us) / 1000.0 / (double)k,
+	       (double)json_integer_value(write_us) / 1000.0 / (double)k);
+}
+
 int qp_cmd_status(qp_cli *c, int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -308,6 +324,8 @@ int qp_cmd_status(qp_cli *c, int argc, char **argv)
 		       (long long)json_integer_value(
 			       sget(reply, "records_written")),
 		       (long long)json_integer_value(sget(reply, "max_batch")));
+	print_commit_time(sget(reply, "durable_commits"),
+			  sget(reply, "commit_us"), sget(reply, "write_us"));
 	print_peers(sget(reply, "peers"));
 	json_decref(reply);
 	return QP_EXIT_OK;

@@ -79,6 +79,7 @@ struct qp_server {
 	uint64_t started_ms;
 	uint64_t commits, write_reqs, records_written, requests, nclients;
 	uint64_t max_batch;
+	uint64_t write_ns; /* time in qp_store_write: checks, signing, commit */
 };
 
 typedef struct qp_out {
@@ -171,10 +172,12 @@ static json_t *do_status(qp_server *srv, qp_req *r)
 {
 	json_t *stats = NULL, *rep, *d;
 	char key[2 * QP_KEY_LEN + 1];
+	uint64_t durable, durable_ns;
 	int rc = qp_store_stats(srv->store, &stats);
 
 	if (rc != 0)
 		return reply_err(r->rid, rc, "status: cannot read store statistics");
+	qp_store_commit_time(srv->store, &durable, &durable_ns);
 	qp_hex(srv->node->pk, QP_KEY_LEN, key);
 	d = json_pack("{s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
 		      "version", QP_VERSION_STRING, "role", qp_node_role(srv->node),
@@ -187,6 +190,11 @@ static json_t *do_status(qp_server *srv, qp_req *r)
 		      (json_int_t)srv->write_reqs, "records_written",
 		      (json_int_t)srv->records_written, "max_batch",
 		      (json_int_t)srv->max_batch);
+	/* Where a write's time goes: the whole store write of each batch
+	 * (checks, state, signing, commit) and its durable commit alone. */
+	json_object_set_new(d, "write_us", json_integer((json_int_t)(srv->write_ns / 1000)));
+	json_object_set_new(d, "durable_commits", json_integer((json_int_t)durable));
+	json_object_set_new(d, "commit_us", json_integer((json_int_t)(durable_ns / 1000)));
 	rep = reply_ok(r->rid);
 	json_object_set_new(rep, "key", json_string(key));
 	json_object_set_new(rep, "daemon", d);
@@ -393,6 +401,7 @@ static void commit_pending(qp_server *srv)
 	qp_wgroup *groups;
 	size_t n = 0, i = 0, records = 0;
 	char msg[QP_ERRMSG_LEN];
+	uint64_t t0;
 	int rc;
 
 	for (r = srv->wfirst; r != NULL; r = r->wnext)
@@ -405,7 +414,9 @@ static void commit_pending(qp_server *srv)
 		groups[i].n = r->nwrites;
 		records += r->nwrites;
 	}
+	t0 = qp_mono_ns();
 	rc = qp_store_write(srv->store, groups, n);
+	srv->write_ns += qp_mono_ns() - t0;
 	if (rc != 0)
 		qp_log_error(srv->lg, "commit of %zu requests failed: %s", n,
 			     qp_strerror(rc));

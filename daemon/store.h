@@ -97,6 +97,12 @@ int qp_store_write(qp_store *s, qp_wgroup *groups, size_t n);
 /* Free what qp_store_write allocated in a group (ids). */
 void qp_wgroup_clear(qp_wgroup *g);
 
+/* The durable commits that qp_store_write has made since the store was
+ * opened, and the wall time spent in them (LMDB's page writes and syncs,
+ * without the checks and signing before), for `quipu status`. */
+void qp_store_commit_time(const qp_store *s, uint64_t *commits,
+                          uint64_t *ns);
+
 /* Read one record.  *rec gets the record object (id, kind, org, fields) and,
  * when meta is non-NULL, *meta gets {"created": iso, "updated": iso,
  * "version": hlc, "author": hex, "voided": reason or absent, "conflicts": n}.

@@ -770,6 +770,7 @@ static int write_once(qp_store *s, qp_wgroup *groups, size_t n, int nested)
 {
 	wctx w = {.s = s};
 	MDB_txn *txn = NULL, *ntx = NULL;
+	uint64_t t0;
 	size_t i, j;
 	int rc;
 
@@ -826,13 +827,23 @@ static int write_once(qp_store *s, qp_wgroup *groups, size_t n, int nested)
 		g->notes = NULL;
 		rc = 0;
 	}
+	if (w.nq == 0) {
+		/* Every group was refused: nothing to sign, nothing to make
+		 * durable, so no fsync either. */
+		mdb_txn_abort(txn);
+		wctx_free(&w);
+		return 0;
+	}
 	if ((rc = flush_deltas(&w, txn)) != 0 ||
 	    (rc = qp__store_hlc_save(s, txn)) != 0)
 		goto fail;
+	t0 = qp_mono_ns();
 	rc = qp__mdb(mdb_txn_commit(txn));
 	txn = NULL;
 	if (rc != 0)
 		goto fail;
+	s->commit_ns += qp_mono_ns() - t0;
+	s->commits++;
 	wctx_free(&w);
 	return 0;
 fail:
@@ -872,6 +883,13 @@ int qp_store_write(qp_store *s, qp_wgroup *groups, size_t n)
 		}
 	}
 	return rc;
+}
+
+/* Commits and their time (see store.h). */
+void qp_store_commit_time(const qp_store *s, uint64_t *commits, uint64_t *ns)
+{
+	*commits = s->commits;
+	*ns = s->commit_ns;
 }
 
 /* Free a group's ids (see store.h).  Accepts NULL. */

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 static void qp__oom(size_t n)
 {
@@ -125,4 +126,13 @@ void qp_cloc_leave(qp_cloc *l)
 		return;
 	uselocale(l->old);
 	freelocale(l->c);
+}
+
+/* The monotonic clock in ns (see util.h). */
+uint64_t qp_mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }

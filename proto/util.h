@@ -41,4 +41,7 @@ typedef struct qp_cloc {
 void qp_cloc_enter(qp_cloc *l);
 void qp_cloc_leave(qp_cloc *l);
 
+/* Nanoseconds of the monotonic clock (for durations and deadlines). */
+uint64_t qp_mono_ns(void);
+
 #endif

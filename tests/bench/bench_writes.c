@@ -432,47 +432,6 @@ out:
 	return rate;
 }
 
-static int mode_rate(bench *b, double secs, double baseline)
-{
-	static const struct {
-		const char *name;
-		int ncon, depth;
-	} runs[] = {
-		{"write_1_inflight", 1, 1},
-		{"write_64_inflight_8conn", 8, 8},
-		{"write_64_inflight_64conn", 64, 1},
-	};
-	size_t i;
-	for (i = 0; i < sizeof runs / sizeof runs[0]; i++) {
-		uint64_t done = 0;
-		double el = 0, rate;
-		json_t *o;
-		fprintf(stderr, "bench_writes: %s for %.1f s\n", runs[i].name,
-			secs);
-		rate = run_rate(b, runs[i].ncon, runs[i].depth, secs, &done, &el);
-		if (rate < 0)
-			return -1;
-		o = json_pack("{s:s, s:f, s:s, s:i, s:i, s:i, s:I, s:f, s:i}",
-			      "bench", runs[i].name, "value",
-			      (double)(int64_t)(rate * 10) / 10, "unit",
-			      "records/s", "inflight",
-			      runs[i].ncon * runs[i].depth, "connections",
-			      runs[i].ncon, "per_connection", runs[i].depth,
-			      "requests", (json_int_t)done, "seconds",
-			      (double)(int64_t)(el * 1000) / 1000,
-			      "records_per_request", 1);
-		if (baseline > 0) {
-			json_object_set_new(o, "baseline", json_real(baseline));
-			json_object_set_new(
-				o, "ratio_to_baseline",
-				json_real((double)(int64_t)(rate / baseline * 100) /
-					  100));
-		}
-		emit(o);
-	}
-	return 0;
-}
-
 /* Find key in the status reply: at top level or one object deep. */
 static json_t *status_get(json_t *st, const char *key)
 {
@@ -497,6 +456,91 @@ static int status(conn *c, json_t **out)
 static double num(json_t *v)
 {
 	return json_is_number(v) ? json_number_value(v) : -1;
+}
+
+/* What quipud's status says of the commits between s0 and s1: how many
+ * records each durable commit carried, the time of the commit alone (LMDB's
+ * page writes and fsyncs) and of the whole store write, the share of the
+ * wall time el spent in the commit, and commit_bound: the rate if nothing
+ * but the commit took time (records per commit / commit time). */
+static void commit_figures(json_t *o, json_t *s0, json_t *s1, double el,
+			   double baseline)
+{
+	double n = num(status_get(s1, "durable_commits")) -
+		   num(status_get(s0, "durable_commits"));
+	double cus = num(status_get(s1, "commit_us")) -
+		     num(status_get(s0, "commit_us"));
+	double wus = num(status_get(s1, "write_us")) -
+		     num(status_get(s0, "write_us"));
+	double rec = num(status_get(s1, "records_written")) -
+		     num(status_get(s0, "records_written"));
+	double per, bound;
+
+	if (n <= 0 || cus <= 0 || el <= 0)
+		return;
+	per = rec / n;
+	bound = per / (cus / n) * 1e6;
+	json_object_set_new(o, "records_per_commit",
+			    json_real((double)(int64_t)(per * 10) / 10));
+	json_object_set_new(o, "commit_us",
+			    json_real((double)(int64_t)(cus / n * 10) / 10));
+	json_object_set_new(o, "store_write_us",
+			    json_real((double)(int64_t)(wus / n * 10) / 10));
+	json_object_set_new(o, "commit_share",
+			    json_real((double)(int64_t)(cus / 1e6 / el * 100) / 100));
+	json_object_set_new(o, "commit_bound",
+			    json_real((double)(int64_t)(bound * 10) / 10));
+	if (baseline > 0)
+		json_object_set_new(o, "commit_bound_ratio",
+				    json_real((double)(int64_t)(bound / baseline * 100) / 100));
+}
+
+static int mode_rate(bench *b, conn *c, double secs, double baseline)
+{
+	static const struct {
+		const char *name;
+		int ncon, depth;
+	} runs[] = {
+		{"write_1_inflight", 1, 1},
+		{"write_64_inflight_8conn", 8, 8},
+		{"write_64_inflight_64conn", 64, 1},
+	};
+	size_t i;
+	for (i = 0; i < sizeof runs / sizeof runs[0]; i++) {
+		uint64_t done = 0;
+		double el = 0, rate;
+		json_t *o, *s0 = NULL, *s1 = NULL;
+		fprintf(stderr, "bench_writes: %s for %.1f s\n", runs[i].name,
+			secs);
+		if (status(c, &s0) != 0)
+			return -1;
+		rate = run_rate(b, runs[i].ncon, runs[i].depth, secs, &done, &el);
+		if (rate < 0 || status(c, &s1) != 0) {
+			json_decref(s0);
+			return -1;
+		}
+		o = json_pack("{s:s, s:f, s:s, s:i, s:i, s:i, s:I, s:f, s:i}",
+			      "bench", runs[i].name, "value",
+			      (double)(int64_t)(rate * 10) / 10, "unit",
+			      "records/s", "inflight",
+			      runs[i].ncon * runs[i].depth, "connections",
+			      runs[i].ncon, "per_connection", runs[i].depth,
+			      "requests", (json_int_t)done, "seconds",
+			      (double)(int64_t)(el * 1000) / 1000,
+			      "records_per_request", 1);
+		if (baseline > 0) {
+			json_object_set_new(o, "baseline", json_real(baseline));
+			json_object_set_new(
+				o, "ratio_to_baseline",
+				json_real((double)(int64_t)(rate / baseline * 100) /
+					  100));
+		}
+		commit_figures(o, s0, s1, el, baseline);
+		json_decref(s0);
+		json_decref(s1);
+		emit(o);
+	}
+	return 0;
 }
 
 static int mode_logbytes(bench *b, conn *c, long nrec, long batch)
@@ -612,7 +656,7 @@ int main(int argc, char **argv)
 	if (setup(&b, &c) != 0)
 		goto out;
 	if (strcmp(argv[2], "rate") == 0)
-		ret = mode_rate(&b, secs, baseline) == 0 ? 0 : 1;
+		ret = mode_rate(&b, &c, secs, baseline) == 0 ? 0 : 1;
 	else if (strcmp(argv[2], "logbytes") == 0)
 		ret = mode_logbytes(&b, &c, nrec, batch) == 0 ? 0 : 1;
 	else {

@@ -12,7 +12,7 @@ refuse() {
 
 qp_case invalid_refused
 case_invalid_refused() {
-	local ORG P SVC SES LOT d0 k
+	local ORG P SVC SES LOT d0 c0 k
 	NODE=$QP_CASE_DIR/node
 	node_init "$NODE"
 	qpd_start "$NODE"
@@ -23,6 +23,12 @@ case_invalid_refused() {
 	LOT=$(add lot '{"org":"'"$ORG"'","code":"L-1","product":"coffee-cherry","kg":100}')
 	d0=$(status_num "$NODE" deltas)
 	q -d "$NODE" status --json >s0.json
+	c0=$(py find s0.json durable_commits)
+	# Five accepted writes, each its own durable commit, and the time spent.
+	[ "$c0" -ge 5 ] || fail "durable_commits $c0 after five writes"
+	[ "$(py find s0.json commit_us)" -gt 0 ] || fail "no commit time reported"
+	[ "$(py find s0.json write_us)" -ge "$(py find s0.json commit_us)" ] ||
+		fail "store write time below its commit time"
 
 	local ring_open='[[[-76.123456,-11.987654],[-76.121234,-11.987601],[-76.121301,-11.989912],[-76.123389,-11.989955]]]'
 	local wrong_digit
@@ -93,8 +99,9 @@ case_invalid_refused() {
 	q -d "$NODE" get "$P" >g.json
 	assert_eq "$(py find g.json dni)" 40123456 "dni after refused update"
 
-	# Nothing was written.
+	# Nothing was written, and no refusal cost an fsync.
 	assert_eq "$(status_num "$NODE" deltas)" "$d0" "delta count"
+	assert_eq "$(py find "$QP_CASE_DIR/status.json" durable_commits)" "$c0" "durable commits"
 	for k in org producer service session lot plot attendance commitment lot_event verification; do
 		assert_eq "$(status_num "$NODE" records "$k")" "$(py find s0.json records "$k")" "records.$k"
 	done
