@@ -165,7 +165,7 @@ static int cert_collect(void *ctx, const uint8_t *cert, size_t len)
 	return 0;
 }
 
-static int rev_collect(void *ctx, const uint8_t *rev, size_t len)
+static int collect_all(void *ctx, const uint8_t *rev, size_t len)
 {
 	blobs_add(ctx, rev, len);
 	return 0;
@@ -185,8 +185,41 @@ static size_t trust_count(qp_peers *p)
 {
 	size_t n = 0;
 	qp_store_certs(p->store, count_one, &n);
+	qp_store_chain(p->store, count_one, &n);
 	qp_store_revocations(p->store, count_one, &n);
 	return n;
+}
+
+/* Keep the certificates a peer sent, in any order: one whose issuer a
+ * later one makes trusted is tried again. */
+static void take_certs(qp_session *s, const qp_sync_msg *m)
+{
+	int *rc = qp_xcalloc(m->nitems ? m->nitems : 1, sizeof(*rc));
+	int progress = 1;
+	size_t i;
+
+	for (i = 0; i < m->nitems; i++)
+		rc[i] = QP_EAUTH;
+	while (progress) {
+		progress = 0;
+		for (i = 0; i < m->nitems; i++) {
+			if (rc[i] != QP_EAUTH)
+				continue;
+			rc[i] = qp_store_cert_put(s->p->store, m->items[i],
+						  m->lens[i]);
+			if (rc[i] != QP_EAUTH)
+				progress = 1;
+		}
+	}
+	/* Certificates from outside our anchors are expected (a device of
+	 * another branch of the programme). */
+	for (i = 0; i < m->nitems; i++)
+		if (rc[i] != 0)
+			qp_log_msg(s->p->lg,
+				   rc[i] == QP_EAUTH ? QP_LOG_DEBUG : QP_LOG_WARN,
+				   "certificate from %s not kept: %s",
+				   qp_link_addr(s->link), qp_strerror(rc[i]));
+	free(rc);
 }
 
 static int send_trust(qp_session *s)
@@ -196,6 +229,19 @@ static int send_trust(qp_session *s)
 	size_t len, i, n;
 	int rc = 0;
 
+	/* To a node that joined us: the hubs above us first, so it can
+	 * anchor them before the certificates they issued (empty from a top
+	 * hub, which clears a chain held from before). */
+	if (!s->outbound) {
+		b.s = s;
+		qp_store_chain(s->p->store, collect_all, &b);
+		if (b.n <= QP_SYNC_CHAIN_MAX &&
+		    (rc = qp_sync_encode_chain((const uint8_t *const *)b.b,
+					       b.len, b.n, &m, &len)) == 0)
+			rc = send_msg(s, m, len);
+		blobs_free(&b);
+		memset(&b, 0, sizeof(b));
+	}
 	b.s = s;
 	qp_store_certs(s->p->store, cert_collect, &b);
 	for (i = 0; rc == 0 && i < b.n; i += n) {
@@ -208,7 +254,7 @@ static int send_trust(qp_session *s)
 	blobs_free(&b);
 	memset(&b, 0, sizeof(b));
 	b.s = s;
-	qp_store_revocations(s->p->store, rev_collect, &b);
+	qp_store_revocations(s->p->store, collect_all, &b);
 	for (i = 0; rc == 0 && i < b.n; i += n) {
 		n = b.n - i > QP_SYNC_REV_MAX ? QP_SYNC_REV_MAX : b.n - i;
 		rc = qp_sync_encode_revocations((const uint8_t *const *)b.b + i,
@@ -485,14 +531,18 @@ static void on_message(qp_link *l, const uint8_t *buf, size_t len, void *ud)
 		on_ack(s, &m);
 		break;
 	case QP_SYNC_CERTS:
-		for (i = 0; i < m.nitems; i++) {
-			int rc = qp_store_cert_put(s->p->store, m.items[i], m.lens[i]);
-			/* Certificates from outside our anchors are expected (a
-			 * regional hub's own, issued by its national hub). */
+		take_certs(s, &m);
+		break;
+	case QP_SYNC_CHAIN:
+		/* Only the hub we joined (the session we dialled, whose key
+		 * the handshake proved) speaks for the hubs above it. */
+		if (s == s->p->up) {
+			int rc = qp_store_set_chain(s->p->store, m.items, m.lens,
+						    m.nitems);
 			if (rc != 0)
-				qp_log_msg(s->p->lg, rc == QP_EAUTH ? QP_LOG_DEBUG : QP_LOG_WARN,
-					   "certificate from %s not kept: %s",
-					   qp_link_addr(s->link), qp_strerror(rc));
+				qp_log_warn(s->p->lg,
+					    "hub chain from %s not kept: %s",
+					    qp_link_addr(s->link), qp_strerror(rc));
 		}
 		break;
 	case QP_SYNC_REVOKES:

@@ -28,6 +28,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Hub levels a chain of certificates may span, up or down. */
+#define QP__TRUST_DEPTH 8
+
 #define REV_OFF_ISSUER 5
 #define REV_OFF_KEY    37
 #define REV_OFF_AFTER  69
@@ -138,14 +141,63 @@ static int upstream_get(qp_store *s, MDB_txn *txn, uint8_t up[QP_KEY_LEN])
 	return 0;
 }
 
-/* Is key one of the anchors: the root, or the upstream hub? */
+/* The hub this node joined: a hub's upstream, else a device's root (a
+ * hub's root is its own key).  QP_ENOTFOUND when it joined none. */
+static int joined_get(qp_store *s, MDB_txn *txn,
+		      const uint8_t root[QP_KEY_LEN], uint8_t j[QP_KEY_LEN])
+{
+	int rc = upstream_get(s, txn, j);
+	if (rc != QP_ENOTFOUND)
+		return rc;
+	if (memcmp(root, s->pk, QP_KEY_LEN) == 0)
+		return QP_ENOTFOUND;
+	memcpy(j, root, QP_KEY_LEN);
+	return 0;
+}
+
+/* kv "up:" + key: the role=hub certificate of a hub at or above the hub
+ * this node joined, as that hub handed it down (qp_store_set_chain). */
+static MDB_val up_kv_key(uint8_t buf[3 + QP_KEY_LEN],
+			 const uint8_t key[QP_KEY_LEN])
+{
+	MDB_val k = {3 + QP_KEY_LEN, buf};
+	memcpy(buf, "up:", 3);
+	memcpy(buf + 3, key, QP_KEY_LEN);
+	return k;
+}
+
+static int up_load(qp_store *s, MDB_txn *txn, const uint8_t key[QP_KEY_LEN],
+		   qp_cert *c)
+{
+	uint8_t buf[3 + QP_KEY_LEN];
+	MDB_val k = up_kv_key(buf, key), d;
+	int rc = qp__mdb(mdb_get(txn, s->sync_db[QP__SDB_KV], &k, &d));
+	if (rc != 0)
+		return rc;
+	return qp_cert_parse(d.mv_data, d.mv_size, c) == 0 ? 0 : QP_ECORRUPT;
+}
+
+/* Is key one of the anchors: the root, the upstream hub, or a hub above
+ * the hub this node joined (the issuers along the "up:" certificates, at
+ * most QP__TRUST_DEPTH levels)? */
 static int is_anchor(qp_store *s, MDB_txn *txn, const uint8_t root[QP_KEY_LEN],
 		     const uint8_t key[QP_KEY_LEN])
 {
-	uint8_t up[QP_KEY_LEN];
+	uint8_t cur[QP_KEY_LEN];
+	qp_cert c;
+
 	if (memcmp(key, root, QP_KEY_LEN) == 0)
 		return 1;
-	return upstream_get(s, txn, up) == 0 && memcmp(key, up, QP_KEY_LEN) == 0;
+	if (joined_get(s, txn, root, cur) != 0)
+		return 0;
+	for (int depth = 0; depth <= QP__TRUST_DEPTH; depth++) {
+		if (memcmp(key, cur, QP_KEY_LEN) == 0)
+			return 1;
+		if (up_load(s, txn, cur, &c) != 0)
+			return 0;
+		memcpy(cur, c.issuer, QP_KEY_LEN);
+	}
+	return 0;
 }
 
 /* The stored certificate of key, decoded (it was verified when stored). */
@@ -159,26 +211,44 @@ static int cert_load(qp_store *s, MDB_txn *txn, const uint8_t key[QP_KEY_LEN],
 	return qp_cert_parse(d.mv_data, d.mv_size, c) == 0 ? 0 : QP_ECORRUPT;
 }
 
-/* May issuer vouch for keys: is it the root, or a key holding a role=hub
- * certificate issued by the root?  In the second case *via is 1 and *hub
- * gets that certificate.  0, QP_EAUTH, or a storage code. */
+/* May issuer vouch for keys: is it an anchor, or a hub reached from an
+ * anchor through role=hub certificates (national -> regional -> ...), at
+ * most QP__TRUST_DEPTH of them?  With org set, every hub on that chain
+ * must hold org: the first that does not is copied to lacking and *lacks
+ * set (the chain is still valid).  With self set, a chain that passes
+ * through self is refused: a hub cannot certify itself or a hub above it.
+ * 0, QP_EAUTH, or a storage code. */
 static int issuer_ok(qp_store *s, MDB_txn *txn, const uint8_t root[QP_KEY_LEN],
-                     const uint8_t issuer[QP_KEY_LEN], qp_cert *hub, int *via)
+                     const uint8_t issuer[QP_KEY_LEN], const uint8_t *org,
+                     const uint8_t *self, uint8_t lacking[QP_KEY_LEN],
+                     int *lacks)
 {
+	uint8_t cur[QP_KEY_LEN];
+	qp_cert hub;
 	int rc;
 
-	*via = 0;
-	if (is_anchor(s, txn, root, issuer))
-		return 0;
-	rc = cert_load(s, txn, issuer, hub);
-	if (rc == QP_ENOTFOUND)
-		return QP_EAUTH;
-	if (rc != 0)
-		return rc;
-	if (hub->role != QP_ROLE_HUB || !is_anchor(s, txn, root, hub->issuer))
-		return QP_EAUTH;
-	*via = 1;
-	return 0;
+	*lacks = 0;
+	memcpy(cur, issuer, QP_KEY_LEN);
+	for (int depth = 0; depth <= QP__TRUST_DEPTH; depth++) {
+		if (self != NULL && memcmp(cur, self, QP_KEY_LEN) == 0)
+			return QP_EAUTH;
+		if (is_anchor(s, txn, root, cur))
+			return 0;
+		rc = cert_load(s, txn, cur, &hub);
+		if (rc == QP_ENOTFOUND)
+			return QP_EAUTH;
+		if (rc != 0)
+			return rc;
+		if (hub.role != QP_ROLE_HUB)
+			return QP_EAUTH;
+		/* A hub cannot grant an org it does not hold itself. */
+		if (org != NULL && !*lacks && !qp_cert_allows_org(&hub, org)) {
+			memcpy(lacking, hub.device, QP_KEY_LEN);
+			*lacks = 1;
+		}
+		memcpy(cur, hub.issuer, QP_KEY_LEN);
+	}
+	return QP_EAUTH; /* deeper than any programme's hubs: refused */
 }
 
 /* Trust check inside txn (see qp_store_trusted). */
@@ -187,10 +257,10 @@ static int trusted_tx(qp_store *s, MDB_txn *txn,
                       const uint8_t org[QP_UUID_LEN], char *why,
                       size_t whylen)
 {
-	uint8_t root[QP_KEY_LEN];
+	uint8_t root[QP_KEY_LEN], lacking[QP_KEY_LEN];
 	char a8[9], h8[9], o[QP_UUID_STRLEN + 1];
-	qp_cert c, hub;
-	int rc, via;
+	qp_cert c;
+	int rc, lacks;
 
 	if (memcmp(author, s->pk, QP_KEY_LEN) == 0)
 		return 0;
@@ -212,7 +282,7 @@ static int trusted_tx(qp_store *s, MDB_txn *txn,
 		               a8);
 	if (rc != 0)
 		return rc;
-	rc = issuer_ok(s, txn, root, c.issuer, &hub, &via);
+	rc = issuer_ok(s, txn, root, c.issuer, org, NULL, lacking, &lacks);
 	if (rc == QP_EAUTH)
 		return why_set(why, whylen, QP_EAUTH,
 		               "the certificate of %s was not issued by this "
@@ -224,9 +294,8 @@ static int trusted_tx(qp_store *s, MDB_txn *txn,
 	if (!qp_cert_allows_org(&c, org))
 		return why_set(why, whylen, QP_EAUTH,
 		               "org %s is not in the certificate of %s", o, a8);
-	/* A regional hub cannot grant an org it does not hold itself. */
-	if (via && !qp_cert_allows_org(&hub, org)) {
-		qp_hex(c.issuer, 4, h8);
+	if (lacks) {
+		qp_hex(lacking, 4, h8);
 		return why_set(why, whylen, QP_EAUTH,
 		               "org %s is not in the certificate of %s", o, h8);
 	}
@@ -364,24 +433,34 @@ static int keep_old(const qp_cert *old, const qp_cert *c)
 static int cert_put_tx(qp_store *s, MDB_txn *txn, void *ctx)
 {
 	const bufctx *b = ctx;
-	uint8_t root[QP_KEY_LEN];
+	uint8_t root[QP_KEY_LEN], lacking[QP_KEY_LEN];
 	MDB_val k, d;
-	qp_cert c, hub, old;
-	int rc, via;
+	qp_cert c, old;
+	int rc, lacks;
 
 	if ((rc = qp_cert_parse(b->buf, b->len, &c)) != 0)
 		return rc;
 	rc = root_get(s, txn, root);
 	if (rc != 0)
 		return rc == QP_ENOTFOUND ? QP_EAUTH : rc;
-	if ((rc = issuer_ok(s, txn, root, c.issuer, &hub, &via)) != 0)
+	if ((rc = issuer_ok(s, txn, root, c.issuer, NULL, c.device, lacking,
+			    &lacks)) != 0)
 		return rc;
+	/* An anchor is not certified from below; a hub keeps its own
+	 * certificate from the hub it joined. */
+	if (is_anchor(s, txn, root, c.device) &&
+	    !(memcmp(c.device, s->pk, QP_KEY_LEN) == 0 &&
+	      is_anchor(s, txn, root, c.issuer)))
+		return QP_EAUTH;
 	/* Expiry is not checked (now = 0): an expired certificate still
 	 * vouches for what its key signed while it was valid. */
 	if ((rc = qp_cert_verify(b->buf, b->len, c.issuer, 0, &c)) != 0)
 		return rc;
 	rc = cert_load(s, txn, c.device, &old);
-	if (rc == 0 && keep_old(&old, &c))
+	/* What an anchor certified, a hub below it cannot re-certify. */
+	if (rc == 0 && (keep_old(&old, &c) ||
+			(is_anchor(s, txn, root, old.issuer) &&
+			 !is_anchor(s, txn, root, c.issuer))))
 		return 0;
 	if (rc != 0 && rc != QP_ENOTFOUND)
 		return rc;
@@ -403,6 +482,130 @@ int qp_store_cert_put(qp_store *s, const uint8_t *cert, size_t len)
 	if ((rc = qp__sync_ready(s)) != 0)
 		return rc;
 	return qp__sync_write(s, cert_put_tx, &b);
+}
+
+typedef struct chainctx {
+	const uint8_t *const *certs;
+	const size_t *lens;
+	size_t n;
+} chainctx;
+
+/* Delete every kv "up:" entry. */
+static int up_clear(qp_store *s, MDB_txn *txn)
+{
+	MDB_cursor *c;
+	MDB_val k = {3, "up:"}, d;
+	int rc = qp__mdb(mdb_cursor_open(txn, s->sync_db[QP__SDB_KV], &c));
+
+	if (rc != 0)
+		return rc;
+	for (rc = mdb_cursor_get(c, &k, &d, MDB_SET_RANGE); rc == 0;
+	     rc = mdb_cursor_get(c, &k, &d, MDB_NEXT)) {
+		if (k.mv_size < 3 || memcmp(k.mv_data, "up:", 3) != 0)
+			break;
+		if ((rc = mdb_cursor_del(c, 0)) != 0)
+			break;
+	}
+	mdb_cursor_close(c);
+	return rc == MDB_NOTFOUND || rc == 0 ? 0 : qp__mdb(rc);
+}
+
+static int chain_set_tx(qp_store *s, MDB_txn *txn, void *ctx)
+{
+	const chainctx *ch = ctx;
+	uint8_t root[QP_KEY_LEN], want[QP_KEY_LEN], buf[3 + QP_KEY_LEN];
+	MDB_val k, d;
+	qp_cert c;
+	size_t i;
+	int rc;
+
+	if (ch->n > QP__TRUST_DEPTH)
+		return QP_ETOOBIG;
+	rc = root_get(s, txn, root);
+	if (rc == 0)
+		rc = joined_get(s, txn, root, want);
+	if (rc != 0)
+		return rc == QP_ENOTFOUND ? QP_EAUTH : rc;
+	/* Check it all before changing anything: each a hub certificate of
+	 * the issuer of the one before, the first of the joined hub. */
+	for (i = 0; i < ch->n; i++) {
+		if ((rc = qp_cert_parse(ch->certs[i], ch->lens[i], &c)) != 0)
+			return rc;
+		if (c.role != QP_ROLE_HUB ||
+		    memcmp(c.device, want, QP_KEY_LEN) != 0)
+			return QP_EAUTH;
+		if ((rc = qp_cert_verify(ch->certs[i], ch->lens[i], c.issuer, 0,
+					 &c)) != 0)
+			return rc;
+		memcpy(want, c.issuer, QP_KEY_LEN);
+	}
+	if ((rc = up_clear(s, txn)) != 0)
+		return rc;
+	for (i = 0; i < ch->n; i++) {
+		qp_cert_parse(ch->certs[i], ch->lens[i], &c);
+		k = up_kv_key(buf, c.device);
+		d.mv_size = ch->lens[i];
+		d.mv_data = (void *)ch->certs[i];
+		if ((rc = qp__mdb(mdb_put(txn, s->sync_db[QP__SDB_KV], &k, &d,
+					  0))) != 0)
+			return rc;
+	}
+	return 0;
+}
+
+/* Replace the chain of hubs above (see store_sync.h). */
+int qp_store_set_chain(qp_store *s, const uint8_t *const *certs,
+		       const size_t *lens, size_t n)
+{
+	chainctx ch = {certs, lens, n};
+	int rc;
+
+	if (n > 0 && (certs == NULL || lens == NULL))
+		return QP_EINVAL;
+	if ((rc = qp__sync_ready(s)) != 0)
+		return rc;
+	return qp__sync_write(s, chain_set_tx, &ch);
+}
+
+/* What this node hands down (see store_sync.h). */
+int qp_store_chain(qp_store *s,
+		   int (*fn)(void *ctx, const uint8_t *cert, size_t len),
+		   void *ctx)
+{
+	uint8_t root[QP_KEY_LEN], cur[QP_KEY_LEN], buf[3 + QP_KEY_LEN];
+	MDB_val k = {QP_KEY_LEN, s->pk}, d;
+	MDB_txn *txn;
+	qp_cert c;
+	int rc;
+
+	if (fn == NULL)
+		return QP_EINVAL;
+	if ((rc = qp__sync_ready(s)) != 0 || (rc = qp__sync_read(s, &txn)) != 0)
+		return rc;
+	/* Its own hub certificate, from the hub it joined... */
+	rc = qp__mdb(mdb_get(txn, s->sync_db[QP__SDB_CERTS], &k, &d));
+	if (rc != 0 || qp_cert_parse(d.mv_data, d.mv_size, &c) != 0 ||
+	    c.role != QP_ROLE_HUB) {
+		rc = rc == QP_ENOTFOUND || rc == 0 ? 0 : rc;
+		goto out;
+	}
+	if ((rc = fn(ctx, d.mv_data, d.mv_size)) != 0)
+		goto out;
+	/* ...then the chain that hub handed down, bottom up. */
+	if (root_get(s, txn, root) != 0 || joined_get(s, txn, root, cur) != 0)
+		goto out;
+	for (int depth = 0; depth < QP__TRUST_DEPTH; depth++) {
+		k = up_kv_key(buf, cur);
+		if (mdb_get(txn, s->sync_db[QP__SDB_KV], &k, &d) != 0 ||
+		    qp_cert_parse(d.mv_data, d.mv_size, &c) != 0)
+			break;
+		if ((rc = fn(ctx, d.mv_data, d.mv_size)) != 0)
+			break;
+		memcpy(cur, c.issuer, QP_KEY_LEN);
+	}
+out:
+	mdb_txn_abort(txn);
+	return rc;
 }
 
 /* Copy of key's certificate (see store_sync.h). */
@@ -427,11 +630,13 @@ int qp_store_cert_get(qp_store *s, const uint8_t key[QP_KEY_LEN],
 	return rc;
 }
 
-/* Every value of one sync database, in key order. */
-static int each_value(qp_store *s, int which,
+/* Every value of one sync database, in key order; with prefix set, only
+ * those under keys that start with it. */
+static int each_value(qp_store *s, int which, const char *prefix,
                       int (*fn)(void *ctx, const uint8_t *v, size_t len),
                       void *ctx)
 {
+	size_t pl = prefix != NULL ? strlen(prefix) : 0;
 	MDB_cursor *c = NULL;
 	MDB_txn *txn;
 	MDB_val k, d;
@@ -443,10 +648,14 @@ static int each_value(qp_store *s, int which,
 		return rc;
 	if ((rc = qp__mdb(mdb_cursor_open(txn, s->sync_db[which], &c))) != 0)
 		goto out;
-	for (rc = mdb_cursor_get(c, &k, &d, MDB_FIRST); rc == 0;
-	     rc = mdb_cursor_get(c, &k, &d, MDB_NEXT)) {
-		int r = fn(ctx, d.mv_data, d.mv_size);
-		if (r != 0) {
+	k.mv_size = pl;
+	k.mv_data = (void *)prefix;
+	for (rc = mdb_cursor_get(c, &k, &d, pl ? MDB_SET_RANGE : MDB_FIRST);
+	     rc == 0; rc = mdb_cursor_get(c, &k, &d, MDB_NEXT)) {
+		int r;
+		if (pl && (k.mv_size < pl || memcmp(k.mv_data, prefix, pl) != 0))
+			break;
+		if ((r = fn(ctx, d.mv_data, d.mv_size)) != 0) {
 			rc = r;
 			goto out;
 		}
@@ -463,7 +672,7 @@ int qp_store_certs(qp_store *s,
                    int (*fn)(void *ctx, const uint8_t *cert, size_t len),
                    void *ctx)
 {
-	return each_value(s, QP__SDB_CERTS, fn, ctx);
+	return each_value(s, QP__SDB_CERTS, NULL, fn, ctx);
 }
 
 /* Every stored revocation (see store_sync.h). */
@@ -471,7 +680,7 @@ int qp_store_revocations(qp_store *s,
                          int (*fn)(void *ctx, const uint8_t *rev, size_t len),
                          void *ctx)
 {
-	return each_value(s, QP__SDB_REVOKED, fn, ctx);
+	return each_value(s, QP__SDB_REVOKED, NULL, fn, ctx);
 }
 
 /* ---- quarantine of whole deltas and the rebuild ------------------- */
@@ -614,12 +823,11 @@ out:
 static int rev_put_tx(qp_store *s, MDB_txn *txn, void *ctx)
 {
 	const bufctx *b = ctx;
-	uint8_t root[QP_KEY_LEN], issuer[QP_KEY_LEN];
+	uint8_t root[QP_KEY_LEN], issuer[QP_KEY_LEN], lacking[QP_KEY_LEN];
 	uint64_t after = 0;
 	qp_revocation r;
-	qp_cert hub;
 	MDB_val k, d;
-	int rc, via, any;
+	int rc, lacks, any;
 
 	rc = root_get(s, txn, root);
 	if (rc != 0)
@@ -628,8 +836,8 @@ static int rev_put_tx(qp_store *s, MDB_txn *txn, void *ctx)
 	 * under the root (which then refuses it as another issuer's). */
 	memcpy(issuer, root, QP_KEY_LEN);
 	if (b->len == QP_REV_LEN) {
-		rc = issuer_ok(s, txn, root, b->buf + REV_OFF_ISSUER, &hub,
-		               &via);
+		rc = issuer_ok(s, txn, root, b->buf + REV_OFF_ISSUER, NULL,
+		               NULL, lacking, &lacks);
 		if (rc == 0)
 			memcpy(issuer, b->buf + REV_OFF_ISSUER, QP_KEY_LEN);
 		else if (rc != QP_EAUTH)

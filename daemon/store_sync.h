@@ -10,13 +10,22 @@
  *   peers      peer key(32) -> msgpack map of notes (name, address, last
  *              contact, last error, counters)
  *   acks       peer key(32) + feed(48) -> be64 seq the peer acknowledged
- *   kv         text key -> bytes (e.g. "join" -> join token text)
+ *   kv         text key -> bytes (e.g. "join" -> join token text;
+ *              "up:" + key(32) -> a role=hub certificate of key)
  *
- * Trust: a delta is accepted when its author is this node, the trust root
- * (the hub: a device's join-token hub key; a hub's own key), or a key with
- * a certificate in certs issued by the root, or by a key that itself holds
- * a role=hub certificate issued by the root (one level of regional hubs),
- * and when the delta's org is among that certificate's orgs.  A revoked
+ * Trust: a delta is accepted when its author is this node or an anchor,
+ * or a key with a certificate in certs issued by an anchor or by a hub
+ * that a chain of role=hub certificates in certs links to an anchor (a
+ * national hub -> regional hub -> ... -> device, at most 8 hubs deep), and
+ * when the delta's org is among the orgs of that certificate and of every
+ * hub certificate on the chain (a hub cannot grant an org it does not
+ * hold).  The anchors are the trust root (a device's join-token hub key; a
+ * hub's own key), a hub's upstream hub, and the hubs above the hub this
+ * node joined: the issuers of the role=hub certificates that hub handed
+ * down about itself and the hubs above it (kv "up:" + key, kept by
+ * qp_store_set_chain), so a regional hub's tablets trust what the
+ * national hub certified.  No certificate of an anchor is kept in certs
+ * but a hub's own, issued by the hub it joined.  A revoked
  * key's deltas with seq > after_seq are stored (nothing signed is dropped)
  * but their ops go to quarantine with reason "key revoked after seq N".
  */
@@ -61,12 +70,30 @@ int qp_store_get_root(qp_store *s, uint8_t root[QP_KEY_LEN]);
  * it certified.  Persisted in kv ("upstream"). */
 int qp_store_set_upstream(qp_store *s, const uint8_t up[QP_KEY_LEN]);
 
-/* Store a certificate after verifying it was issued by the root or by a
- * hub the root certified (expiry is not checked here: an expired
+/* Store a certificate after verifying it was issued by an anchor or by a
+ * hub chained to one (see Trust above; expiry is not checked here: an expired
  * certificate still vouches for what was signed while it was valid).
  * Replaces an older serial for the same device.  Errors: QP_EAUTH,
  * QP_ESIG, QP_EPROTO. */
 int qp_store_cert_put(qp_store *s, const uint8_t *cert, size_t len);
+/* Replace the chain of hubs above this node with certs[0..n): what the
+ * hub it joined (a device's root, a hub's upstream) sent in CHAIN, that
+ * hub's own role=hub certificate first, then each next one the role=hub
+ * certificate of the issuer of the one before (at most 8).  Every
+ * signature must verify under its issuer; the issuers become anchors.
+ * Nothing changes on an error.  Call it only with what arrived over an
+ * authenticated session with the joined hub: that hub vouches for the
+ * hubs above it.  n = 0 clears the chain.  Errors: QP_EAUTH (not a hub
+ * certificate, or not the next link; nothing joined), QP_ESIG, QP_EPROTO,
+ * QP_ETOOBIG. */
+int qp_store_set_chain(qp_store *s, const uint8_t *const *certs,
+		       const size_t *lens, size_t n);
+/* Call fn with what this node hands down in CHAIN to those who joined it:
+ * its own role=hub certificate (when it joined a hub), then its chain,
+ * bottom up.  Nothing for a top hub or a device. */
+int qp_store_chain(qp_store *s,
+		   int (*fn)(void *ctx, const uint8_t *cert, size_t len),
+		   void *ctx);
 /* Copy of the certificate of key (malloc'd).  QP_ENOTFOUND when none. */
 int qp_store_cert_get(qp_store *s, const uint8_t key[QP_KEY_LEN],
 		      uint8_t **cert, size_t *len);

@@ -120,6 +120,7 @@ const char *qp_sync_type_name(int type)
 	case QP_SYNC_DONE: return "DONE";
 	case QP_SYNC_ERROR: return "ERROR";
 	case QP_SYNC_CERTS: return "CERTS";
+	case QP_SYNC_CHAIN: return "CHAIN";
 	default: return "unknown";
 	}
 }
@@ -245,9 +246,10 @@ int qp_sync_encode_revocations(const uint8_t *const *revs, size_t n,
 	return wr_finish(&w, out, outlen);
 }
 
-/* Encode CERTS; see sync.h. */
-int qp_sync_encode_certs(const uint8_t *const *certs, const size_t *lens,
-                         size_t n, uint8_t **out, size_t *outlen)
+/* CERTS or CHAIN: a list of certificate bytes, each in range. */
+static int encode_cert_list(int type, size_t max, const uint8_t *const *certs,
+                            const size_t *lens, size_t n, uint8_t **out,
+                            size_t *outlen)
 {
 	size_t bytes = 0;
 	wr w;
@@ -255,7 +257,7 @@ int qp_sync_encode_certs(const uint8_t *const *certs, const size_t *lens,
 	if (out == NULL || outlen == NULL ||
 	    (n > 0 && (certs == NULL || lens == NULL)))
 		return QP_EINVAL;
-	if (n > QP_SYNC_CERTS_MAX)
+	if (n > max)
 		return QP_ETOOBIG;
 	for (size_t i = 0; i < n; i++) {
 		if (certs[i] == NULL || lens[i] < QP_CERT_MIN ||
@@ -264,11 +266,27 @@ int qp_sync_encode_certs(const uint8_t *const *certs, const size_t *lens,
 		bytes += lens[i] + 3;
 	}
 	wr_init(&w, 16 + bytes);
-	wr_head(&w, QP_SYNC_CERTS, 1);
+	wr_head(&w, type, 1);
 	wr_check(&w, msgpack_pack_array(&w.pk, n));
 	for (size_t i = 0; i < n; i++)
 		wr_bin(&w, certs[i], lens[i]);
 	return wr_finish(&w, out, outlen);
+}
+
+/* Encode CERTS; see sync.h. */
+int qp_sync_encode_certs(const uint8_t *const *certs, const size_t *lens,
+                         size_t n, uint8_t **out, size_t *outlen)
+{
+	return encode_cert_list(QP_SYNC_CERTS, QP_SYNC_CERTS_MAX, certs, lens,
+	                        n, out, outlen);
+}
+
+/* Encode CHAIN; see sync.h. */
+int qp_sync_encode_chain(const uint8_t *const *certs, const size_t *lens,
+                         size_t n, uint8_t **out, size_t *outlen)
+{
+	return encode_cert_list(QP_SYNC_CHAIN, QP_SYNC_CHAIN_MAX, certs, lens,
+	                        n, out, outlen);
 }
 
 /* Encode DONE; see sync.h. */
@@ -391,6 +409,9 @@ int qp_sync_encode(const qp_sync_msg *m, uint8_t **out, size_t *outlen)
 		return qp_sync_encode_error(m->code, m->reason, out, outlen);
 	case QP_SYNC_CERTS:
 		return qp_sync_encode_certs(m->items, m->lens, m->nitems, out,
+		                            outlen);
+	case QP_SYNC_CHAIN:
+		return qp_sync_encode_chain(m->items, m->lens, m->nitems, out,
 		                            outlen);
 	default: return QP_EINVAL;
 	}
@@ -672,9 +693,12 @@ static int rd_body(rd *r, uint64_t nfields, qp_sync_msg *m)
 				return QP_EPROTO;
 		return 0;
 	case QP_SYNC_CERTS:
+	case QP_SYNC_CHAIN:
 		if (nfields != 3)
 			return QP_EPROTO;
-		rc = rd_items(r, QP_SYNC_CERTS_MAX, CERT_ITEM_MIN, m);
+		rc = rd_items(r, m->type == QP_SYNC_CHAIN ? QP_SYNC_CHAIN_MAX
+		                                          : QP_SYNC_CERTS_MAX,
+		              CERT_ITEM_MIN, m);
 		if (rc != 0)
 			return rc;
 		for (size_t i = 0; i < m->nitems; i++)
@@ -715,7 +739,7 @@ int qp_sync_decode(const uint8_t *buf, size_t len, qp_sync_msg *out)
 		rc = QP_EPROTO;
 	if (rc == 0)
 		rc = rd_uint(&r, &type);
-	if (rc == 0 && (type < QP_SYNC_VECTOR || type > QP_SYNC_CERTS))
+	if (rc == 0 && (type < QP_SYNC_VECTOR || type > QP_SYNC_CHAIN))
 		rc = QP_EPROTO;
 	if (rc == 0)
 		rc = rd_uint(&r, &version);

@@ -10,7 +10,10 @@
  * each batch durably and answers with an ACK; CERTS carries the
  * certificates of the authors of the deltas that follow (so the receiver
  * can tell they were certified by its hub); REVOCATIONS carries the hub's
- * revocation list; DONE says a side has nothing more to send; ERROR
+ * revocation list; CHAIN, from a hub to a node that dialled it, carries
+ * the hub's own role=hub certificate and those of the hubs above it, from
+ * the bottom up (so a regional hub's tablets can trust what the national
+ * hub certified); DONE says a side has nothing more to send; ERROR
  * explains why a side gives up.  An interrupted sync resumes from the
  * vectors, so nothing acked is ever sent again.
  *
@@ -28,6 +31,7 @@
  *   DONE        [5, ver]
  *   ERROR       [6, ver, code:int, reason:str]
  *   CERTS       [7, ver, [certificate:bin, ...]]
+ *   CHAIN       [8, ver, [certificate:bin, ...]]
  *
  *   entries     [[feed:bin 48, seq:uint], ...]: feed is the author key
  *               (32 bytes) followed by the org id (16 bytes), the layout of
@@ -51,7 +55,7 @@
  *               verified here.
  *   certificate the signed bytes of one certificate (cert.h),
  *               QP_CERT_MIN..QP_CERT_MAX bytes; 0..QP_SYNC_CERTS_MAX per
- *               message; not verified here.
+ *               message (CHAIN: 0..QP_SYNC_CHAIN_MAX); not verified here.
  *   code        a negative QP_E* value (>= INT32_MIN).  It is the peer's
  *               word: report it, never act on it as a local failure.
  *   reason      0..QP_SYNC_WHY_MAX-1 bytes of UTF-8 without control
@@ -82,6 +86,7 @@
 #define QP_SYNC_DONE    5
 #define QP_SYNC_ERROR   6
 #define QP_SYNC_CERTS   7
+#define QP_SYNC_CHAIN   8
 
 #define QP_SYNC_FEED_LEN    (QP_KEY_LEN + QP_UUID_LEN) /* 48 */
 #define QP_SYNC_VECTOR_MAX  4096       /* entries per VECTOR or ACK */
@@ -91,6 +96,7 @@
 #define QP_SYNC_DELTA_MIN   (QP_DELTA_HDR + QP_DELTA_SIG)
 #define QP_SYNC_REV_MAX     4096 /* revocations per message */
 #define QP_SYNC_CERTS_MAX   512  /* certificates per message */
+#define QP_SYNC_CHAIN_MAX   8    /* hub certificates in a CHAIN */
 #define QP_SYNC_WHY_MAX     256  /* reason buffer, NUL included */
 
 /* One feed's seq: a vector entry or an ack. */
@@ -169,6 +175,10 @@ int qp_sync_encode_revocations(const uint8_t *const *revs, size_t n,
  * (a length out of range), QP_ETOOBIG (n > QP_SYNC_CERTS_MAX),
  * QP_ENOMEM. */
 int qp_sync_encode_certs(const uint8_t *const *certs, const size_t *lens,
+                         size_t n, uint8_t **out, size_t *outlen);
+
+/* Encode CHAIN the same way (n <= QP_SYNC_CHAIN_MAX, else QP_ETOOBIG). */
+int qp_sync_encode_chain(const uint8_t *const *certs, const size_t *lens,
                          size_t n, uint8_t **out, size_t *outlen);
 
 /* Encode DONE.  Errors: QP_EINVAL, QP_ENOMEM. */

@@ -70,7 +70,7 @@ static void check_items(const qp_sync_msg *m, const uint8_t *data, size_t size)
 		bytes += m->lens[i];
 		if (m->type == QP_SYNC_REVOKES && m->lens[i] != QP_REV_LEN)
 			abort();
-		if (m->type == QP_SYNC_CERTS &&
+		if ((m->type == QP_SYNC_CERTS || m->type == QP_SYNC_CHAIN) &&
 		    (m->lens[i] < QP_CERT_MIN || m->lens[i] > QP_CERT_MAX))
 			abort();
 		if (m->type == QP_SYNC_DELTAS) {
@@ -88,6 +88,8 @@ static void check_items(const qp_sync_msg *m, const uint8_t *data, size_t size)
 	if (m->type == QP_SYNC_REVOKES && m->nitems > QP_SYNC_REV_MAX)
 		abort();
 	if (m->type == QP_SYNC_CERTS && m->nitems > QP_SYNC_CERTS_MAX)
+		abort();
+	if (m->type == QP_SYNC_CHAIN && m->nitems > QP_SYNC_CHAIN_MAX)
 		abort();
 }
 
@@ -110,14 +112,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			abort();
 		return 0;
 	}
-	if (rc != m.type || rc < QP_SYNC_VECTOR || rc > QP_SYNC_CERTS)
+	if (rc != m.type || rc < QP_SYNC_VECTOR || rc > QP_SYNC_CHAIN)
 		abort();
 	switch (m.type) {
 	case QP_SYNC_VECTOR:
 	case QP_SYNC_ACK: check_entries(&m); break;
 	case QP_SYNC_DELTAS:
 	case QP_SYNC_REVOKES:
-	case QP_SYNC_CERTS: check_items(&m, data, size); break;
+	case QP_SYNC_CERTS:
+	case QP_SYNC_CHAIN: check_items(&m, data, size); break;
 	case QP_SYNC_ERROR:
 		if (m.code >= 0 || strlen(m.reason) >= QP_SYNC_WHY_MAX)
 			abort();
@@ -245,6 +248,9 @@ int main(int argc, char **argv)
 			abort();
 		EMIT("certs",
 		     qp_sync_encode_certs((const uint8_t *const *)&cert,
+		                          &certlen, 1, &b, &n));
+		EMIT("chain",
+		     qp_sync_encode_chain((const uint8_t *const *)&cert,
 		                          &certlen, 1, &b, &n));
 		free(cert);
 	}

@@ -1,12 +1,16 @@
 # t_sync_hubs.sh - hub-to-hub: a regional hub enrolled at a national hub
 # syncs the same way as a device; a record written on a tablet of the
 # regional hub reaches the national hub, and the national hub's devices
-# for that org receive it.  Uses the helpers of t_sync.sh.
+# for that org receive it; a record of a national tablet reaches the
+# regional hub's tablet, which trusts the national hub through the
+# regional hub's own certificate.  Three levels (national, regional,
+# district hub) carry records both ways the same.  Uses the helpers of
+# t_sync.sh.
 
 qp_case sync_hub_to_hub
 case_sync_hub_to_hub() {
 	local NAT=$QP_CASE_DIR/national REG=$QP_CASE_DIR/regional
-	local DEV=$QP_CASE_DIR/tablet DEV2=$QP_CASE_DIR/tablet2 tok rid nat_addr p
+	local DEV=$QP_CASE_DIR/tablet DEV2=$QP_CASE_DIR/tablet2 tok rid rid2 nat_addr p
 	hub_init "$NAT"
 	nat_addr=$HUB_ADDR
 	qpd_start "$NAT"
@@ -31,6 +35,66 @@ case_sync_hub_to_hub() {
 	same_digests "$NAT" "$REG" "$DEV" "$DEV2" || fail "digests differ across the two hubs and tablets"
 	p=$(peer_field "$REG" 'p["counters"]["deltas_resent_after_ack"]')
 	assert_eq "$p" 0 "regional hub re-sent deltas after an ack"
+
+	# The other way: the national tablet's record reaches the regional
+	# hub and its tablet, and nobody quarantines it.
+	rid2=$(NODE=$DEV2 add producer '{"org":"'"$ORG"'","dni":"44556688","name":"Pedro Huamán","sex":"M"}')
+	sync_ok "$DEV2" || fail "national tablet push"
+	sync_ok "$REG" || fail "regional <- national sync"
+	has_record "$REG" "$rid2" >/dev/null || fail "regional hub lacks the national tablet's record"
+	sync_ok "$DEV" || fail "regional tablet pull"
+	has_record "$DEV" "$rid2" >/dev/null || fail "regional tablet lacks the national tablet's record"
+	for n in "$NAT" "$REG" "$DEV" "$DEV2"; do
+		assert_eq "$(status_num "$n" quarantine)" 0 "quarantine of $n"
+	done
+	same_digests "$NAT" "$REG" "$DEV" "$DEV2" || fail "digests differ after the national tablet's record"
+}
+
+# Three levels: a district hub enrolled at a regional hub enrolled at the
+# national hub.  The national hub trusts the district tablet through two
+# hub certificates; the district tablet trusts the national tablet through
+# the certificates its hub and the regional hub handed down.
+qp_case sync_hub_three_levels
+case_sync_hub_three_levels() {
+	local NAT=$QP_CASE_DIR/national REG=$QP_CASE_DIR/regional
+	local DIS=$QP_CASE_DIR/district DT=$QP_CASE_DIR/district-tablet
+	local NT=$QP_CASE_DIR/national-tablet nat_addr reg_addr tok r1 r2 n
+	hub_init "$NAT"
+	nat_addr=$HUB_ADDR
+	qpd_start "$NAT"
+	hub_init "$REG"
+	reg_addr=$HUB_ADDR
+	qpd_start "$REG"
+	hub_init "$DIS"
+	qpd_start "$DIS"
+	hub_org "$DIS" "Cooperativa Distrital Pangoa" 2060555444
+	tok=$(enroll "$NAT" "$REG" "hub regional" "$ORG" -- --role hub)
+	q -d "$REG" join "$tok" >/dev/null
+	tok=$(HUB_ADDR=$reg_addr enroll "$REG" "$DIS" "hub distrital" "$ORG" -- --role hub)
+	q -d "$DIS" join "$tok" >/dev/null
+	dev_new "$DIS" "$DT" "tableta distrital" "$ORG"
+	HUB_ADDR=$nat_addr dev_new "$NAT" "$NT" "tableta nacional" "$ORG"
+
+	# Up: district tablet -> district -> regional -> national -> tablet.
+	sync_ok "$DT"
+	r1=$(NODE=$DT add producer '{"org":"'"$ORG"'","dni":"45112233","name":"Lucía Condori","sex":"F"}')
+	for n in "$DT" "$DIS" "$REG" "$NT"; do
+		sync_ok "$n" || fail "sync of $n (up)"
+	done
+	has_record "$NAT" "$r1" >/dev/null || fail "national hub lacks the district tablet's record"
+	has_record "$NT" "$r1" >/dev/null || fail "national tablet lacks the district tablet's record"
+
+	# Down: national tablet -> national -> regional -> district -> tablet.
+	r2=$(NODE=$NT add producer '{"org":"'"$ORG"'","dni":"45112244","name":"Mario Quispe","sex":"M"}')
+	for n in "$NT" "$REG" "$DIS" "$DT"; do
+		sync_ok "$n" || fail "sync of $n (down)"
+	done
+	has_record "$DIS" "$r2" >/dev/null || fail "district hub lacks the national tablet's record"
+	has_record "$DT" "$r2" >/dev/null || fail "district tablet lacks the national tablet's record"
+	for n in "$NAT" "$REG" "$DIS" "$DT" "$NT"; do
+		assert_eq "$(status_num "$n" quarantine)" 0 "quarantine of $n"
+	done
+	same_digests "$NAT" "$REG" "$DIS" "$DT" "$NT" || fail "digests differ across three levels"
 }
 
 # Two tablets that never saw each other register the same producer (same

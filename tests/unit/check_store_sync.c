@@ -481,6 +481,140 @@ START_TEST(trust_chain_and_scope)
 }
 END_TEST
 
+/* set_chain: qp_store_set_chain of fresh certificates, role hub, one org:
+ * (device[i], issuer[i]) for i < n. */
+static void set_chain(qp_store *s, size_t n, const uint8_t *const *devices,
+                      const tkey *const *issuers, int want)
+{
+	uint8_t *c[4];
+	size_t len[4];
+
+	ck_assert_uint_le(n, 4);
+	for (size_t i = 0; i < n; i++)
+		make_cert(devices[i], issuers[i], QP_ROLE_HUB, 1, &c[i], &len[i],
+		          ORG1, (const char *)NULL);
+	ck_assert_int_eq(qp_store_set_chain(s, (const uint8_t *const *)c, len,
+	                                    n),
+	                 want);
+	for (size_t i = 0; i < n; i++)
+		free(c[i]);
+}
+
+/* A national hub's view of two levels of hubs below it, and a district
+ * tablet's view of the hubs above its own. */
+START_TEST(trust_hierarchy)
+{
+	tenv nat, tab;
+	tkey nk, reg, dis, dev, ntab, rogue;
+	char why[QP_ERRMSG_LEN], r8[9];
+	uint8_t *c;
+	size_t n, ups = 0;
+
+	t_open(&nat);
+	as_key(&nat, &nk);
+	qp_key_generate(reg.pk, reg.sk);
+	qp_key_generate(dis.pk, dis.sk);
+	qp_key_generate(dev.pk, dev.sk);
+	qp_key_generate(ntab.pk, ntab.sk);
+	qp_key_generate(rogue.pk, rogue.sk);
+	qp_hex(reg.pk, 4, r8);
+	ck_assert_int_eq(qp_store_set_root(nat.s, nat.pk), 0);
+
+	/* national -> regional (ORG1) -> district (ORG1, ORG2) -> tablet. */
+	put_cert(nat.s, dev.pk, &dis, QP_ROLE_TECHNICIAN, 1, QP_EAUTH, ORG1,
+	         ORG2);
+	put_cert(nat.s, reg.pk, &nk, QP_ROLE_HUB, 1, 0, ORG1, NULL);
+	put_cert(nat.s, dis.pk, &reg, QP_ROLE_HUB, 1, 0, ORG1, ORG2);
+	put_cert(nat.s, dev.pk, &dis, QP_ROLE_TECHNICIAN, 1, 0, ORG1, ORG2);
+	trust_is(nat.s, dev.pk, ORG1, 0, NULL);
+	trust_is(nat.s, dis.pk, ORG1, 0, NULL);
+	/* ORG2 is in the tablet's and the district hub's certificates, but
+	 * the regional hub above them does not hold it. */
+	snprintf(why, sizeof why, "org %s is not in the certificate of %s",
+	         ORG2, r8);
+	trust_is(nat.s, dev.pk, ORG2, QP_EAUTH, why);
+
+	/* A hub below cannot certify a hub above it (a cycle), the root,
+	 * nor replace what the national hub itself certified. */
+	put_cert(nat.s, reg.pk, &dis, QP_ROLE_HUB, 9, QP_EAUTH, ORG1, ORG2);
+	put_cert(nat.s, nat.pk, &dis, QP_ROLE_HUB, 9, QP_EAUTH, ORG1, ORG2);
+	put_cert(nat.s, ntab.pk, &nk, QP_ROLE_TECHNICIAN, 1, 0, ORG1, NULL);
+	put_cert(nat.s, ntab.pk, &dis, QP_ROLE_TECHNICIAN, 5, 0, ORG1, ORG2);
+	trust_is(nat.s, ntab.pk, ORG1, 0, NULL);
+	{
+		char w[QP_ERRMSG_LEN];
+		uint8_t o[QP_UUID_LEN];
+		org_bytes(ORG2, o);
+		ck_assert_int_eq(qp_store_trusted(nat.s, ntab.pk, o, w, sizeof w),
+		                 QP_EAUTH);
+		snprintf(why, sizeof why, "org %s is not in the certificate of ",
+		         ORG2);
+		ck_assert_ptr_nonnull(strstr(w, why));
+	}
+	trust_is(nat.s, dev.pk, ORG1, 0, NULL); /* the chain still holds */
+	/* The top hub joined nobody: no chain above it. */
+	{
+		const uint8_t *d1[] = {nat.pk};
+		const tkey *i1[] = {&rogue};
+		set_chain(nat.s, 1, d1, i1, QP_EAUTH);
+	}
+
+	/* A tablet of the district hub (root = district): what the national
+	 * hub certified is refused until the district hub hands down its
+	 * chain: its own certificate (from the regional hub), then the
+	 * regional hub's (from the national hub). */
+	t_open(&tab);
+	ck_assert_int_eq(qp_store_set_root(tab.s, dis.pk), 0);
+	put_cert(tab.s, tab.pk, &dis, QP_ROLE_TECHNICIAN, 1, 0, ORG1, NULL);
+	put_cert(tab.s, ntab.pk, &nk, QP_ROLE_TECHNICIAN, 1, QP_EAUTH, ORG1,
+	         NULL);
+	{
+		const uint8_t *good_d[] = {dis.pk, reg.pk};
+		const tkey *good_i[] = {&reg, &nk};
+		const uint8_t *skip_d[] = {reg.pk};
+		const tkey *skip_i[] = {&nk};
+		const uint8_t *gap_d[] = {dis.pk, nk.pk};
+		const tkey *gap_i[] = {&reg, &rogue};
+		/* Not starting at the joined hub; a broken link. */
+		set_chain(tab.s, 1, skip_d, skip_i, QP_EAUTH);
+		set_chain(tab.s, 2, gap_d, gap_i, QP_EAUTH);
+		put_cert(tab.s, ntab.pk, &nk, QP_ROLE_TECHNICIAN, 1, QP_EAUTH,
+		         ORG1, NULL);
+		/* Not a hub certificate; a damaged signature. */
+		make_cert(dis.pk, &reg, QP_ROLE_TECHNICIAN, 1, &c, &n, ORG1,
+		          (const char *)NULL);
+		ck_assert_int_eq(qp_store_set_chain(tab.s,
+		                                    (const uint8_t *const *)&c,
+		                                    &n, 1),
+		                 QP_EAUTH);
+		free(c);
+		make_cert(dis.pk, &reg, QP_ROLE_HUB, 1, &c, &n, ORG1,
+		          (const char *)NULL);
+		c[n - 1] ^= 1;
+		ck_assert_int_eq(qp_store_set_chain(tab.s,
+		                                    (const uint8_t *const *)&c,
+		                                    &n, 1),
+		                 QP_ESIG);
+		free(c);
+		ck_assert_int_eq(qp_store_chain(tab.s, count_cb, &ups), 0);
+		ck_assert_uint_eq(ups, 0); /* a device hands down nothing */
+		set_chain(tab.s, 2, good_d, good_i, 0);
+	}
+	put_cert(tab.s, ntab.pk, &nk, QP_ROLE_TECHNICIAN, 1, 0, ORG1, NULL);
+	trust_is(tab.s, ntab.pk, ORG1, 0, NULL);
+	trust_is(tab.s, reg.pk, ORG1, 0, NULL);
+	trust_is(tab.s, nk.pk, ORG2, 0, NULL); /* the national hub itself */
+	/* Nobody certifies the tablet's own hub from below. */
+	put_cert(tab.s, dis.pk, &ntab, QP_ROLE_HUB, 7, QP_EAUTH, ORG1, NULL);
+	/* An empty chain (the hub became a top hub) takes the anchors away. */
+	ck_assert_int_eq(qp_store_set_chain(tab.s, NULL, NULL, 0), 0);
+	put_cert(tab.s, dev.pk, &nk, QP_ROLE_TECHNICIAN, 1, QP_EAUTH, ORG1,
+	         NULL);
+	t_close(&tab);
+	t_close(&nat);
+}
+END_TEST
+
 /* ---- ingest ------------------------------------------------------- */
 
 /* A hub (root = its own key) and a device it certified for ORG1; the
@@ -960,6 +1094,7 @@ Suite *suite_store_sync(void)
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, heads_and_read_deltas);
 	tcase_add_test(tc, trust_chain_and_scope);
+	tcase_add_test(tc, trust_hierarchy);
 	tcase_add_test(tc, ingest_converges_and_refuses);
 	tcase_add_test(tc, revocation_quarantines_beyond_cut);
 	tcase_add_test(tc, acks_and_pending);

@@ -377,6 +377,56 @@ START_TEST(test_certs)
 }
 END_TEST
 
+/* CHAIN: the CERTS body under its own type, at most QP_SYNC_CHAIN_MAX. */
+START_TEST(test_chain)
+{
+	const uint8_t *certs[QP_SYNC_CHAIN_MAX + 1];
+	size_t lens[QP_SYNC_CHAIN_MAX + 1];
+	uint8_t *cert, *b = NULL;
+	size_t n, clen;
+	qp_sync_msg m;
+	pk k;
+
+	make_cert(&cert, &clen);
+	for (size_t i = 0; i <= QP_SYNC_CHAIN_MAX; i++) {
+		certs[i] = cert;
+		lens[i] = clen;
+	}
+	for (size_t cnt = 0; cnt <= QP_SYNC_CHAIN_MAX; cnt += 4) {
+		ck_assert_int_eq(qp_sync_encode_chain(certs, lens, cnt, &b, &n),
+		                 0);
+		decode_ok(b, n, QP_SYNC_CHAIN, &m);
+		ck_assert_uint_eq(m.nitems, cnt);
+		for (size_t i = 0; i < cnt; i++)
+			ck_assert_mem_eq(m.items[i], cert, clen);
+		qp_sync_msg_free(&m);
+		free(b);
+		b = NULL;
+	}
+	ck_assert_str_eq(qp_sync_type_name(QP_SYNC_CHAIN), "CHAIN");
+	ck_assert_int_eq(qp_sync_encode_chain(certs, lens,
+	                                      QP_SYNC_CHAIN_MAX + 1, &b, &n),
+	                 QP_ETOOBIG);
+	ck_assert_ptr_null(b);
+	/* One certificate too many on the wire. */
+	pk_init(&k);
+	msgpack_pack_array(&k.p, 3);
+	msgpack_pack_uint8(&k.p, QP_SYNC_CHAIN);
+	msgpack_pack_uint8(&k.p, QP_SYNC_VERSION);
+	msgpack_pack_array(&k.p, QP_SYNC_CHAIN_MAX + 1);
+	for (size_t i = 0; i <= QP_SYNC_CHAIN_MAX; i++)
+		msgpack_pack_bin_with_body(&k.p, cert, clen);
+	ck_assert_int_eq(pk_decode(&k), QP_ETOOBIG);
+	/* A type beyond CHAIN is unknown. */
+	pk_init(&k);
+	msgpack_pack_array(&k.p, 2);
+	msgpack_pack_uint8(&k.p, QP_SYNC_CHAIN + 1);
+	msgpack_pack_uint8(&k.p, QP_SYNC_VERSION);
+	ck_assert_int_eq(pk_decode(&k), QP_EPROTO);
+	free(cert);
+}
+END_TEST
+
 static void error_rt(int code, const char *reason, const char *expect)
 {
 	qp_sync_msg m;
@@ -1198,6 +1248,7 @@ Suite *suite_sync(void)
 	tcase_add_test(tc, test_deltas_roundtrip);
 	tcase_add_test(tc, test_ack_revocations_done);
 	tcase_add_test(tc, test_certs);
+	tcase_add_test(tc, test_chain);
 	tcase_add_test(tc, test_error);
 	tcase_add_test(tc, test_strict);
 	tcase_add_test(tc, test_oversize_counts);
