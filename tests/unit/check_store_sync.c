@@ -552,6 +552,10 @@ START_TEST(trust_hierarchy)
 		ck_assert_ptr_nonnull(strstr(w, why));
 	}
 	trust_is(nat.s, dev.pk, ORG1, 0, NULL); /* the chain still holds */
+	/* The district hub, two levels down, may revoke its tablet; a key
+	 * outside the chain may not. */
+	revoke(nat.s, &rogue, dev.pk, 0, QP_EAUTH);
+	revoke(nat.s, &dis, dev.pk, 0, 0);
 	/* The top hub joined nobody: no chain above it. */
 	{
 		const uint8_t *d1[] = {nat.pk};
