@@ -490,24 +490,49 @@ typedef struct chainctx {
 	size_t n;
 } chainctx;
 
-/* Delete every kv "up:" entry. */
-static int up_clear(qp_store *s, MDB_txn *txn)
+/* Go over the kv "up:" entries: count them into *n, and delete them when
+ * del is set. */
+static int up_each(qp_store *s, MDB_txn *txn, int del, size_t *n)
 {
 	MDB_cursor *c;
 	MDB_val k = {3, "up:"}, d;
 	int rc = qp__mdb(mdb_cursor_open(txn, s->sync_db[QP__SDB_KV], &c));
 
+	*n = 0;
 	if (rc != 0)
 		return rc;
 	for (rc = mdb_cursor_get(c, &k, &d, MDB_SET_RANGE); rc == 0;
 	     rc = mdb_cursor_get(c, &k, &d, MDB_NEXT)) {
 		if (k.mv_size < 3 || memcmp(k.mv_data, "up:", 3) != 0)
 			break;
-		if ((rc = mdb_cursor_del(c, 0)) != 0)
+		(*n)++;
+		if (del && (rc = mdb_cursor_del(c, 0)) != 0)
 			break;
 	}
 	mdb_cursor_close(c);
 	return rc == MDB_NOTFOUND || rc == 0 ? 0 : qp__mdb(rc);
+}
+
+/* Does the kv hold exactly this chain already? */
+static int chain_same(qp_store *s, MDB_txn *txn, const chainctx *ch)
+{
+	uint8_t buf[3 + QP_KEY_LEN];
+	MDB_val k, d;
+	qp_cert c;
+	size_t held;
+
+	if (up_each(s, txn, 0, &held) != 0 || held != ch->n)
+		return 0;
+	for (size_t i = 0; i < ch->n; i++) {
+		if (qp_cert_parse(ch->certs[i], ch->lens[i], &c) != 0)
+			return 0;
+		k = up_kv_key(buf, c.device);
+		if (mdb_get(txn, s->sync_db[QP__SDB_KV], &k, &d) != 0 ||
+		    d.mv_size != ch->lens[i] ||
+		    memcmp(d.mv_data, ch->certs[i], d.mv_size) != 0)
+			return 0;
+	}
+	return 1;
 }
 
 static int chain_set_tx(qp_store *s, MDB_txn *txn, void *ctx)
@@ -539,7 +564,10 @@ static int chain_set_tx(qp_store *s, MDB_txn *txn, void *ctx)
 			return rc;
 		memcpy(want, c.issuer, QP_KEY_LEN);
 	}
-	if ((rc = up_clear(s, txn)) != 0)
+	/* Sent at every session: unchanged, it writes nothing. */
+	if (chain_same(s, txn, ch))
+		return 0;
+	if ((rc = up_each(s, txn, 1, &i)) != 0)
 		return rc;
 	for (i = 0; i < ch->n; i++) {
 		qp_cert_parse(ch->certs[i], ch->lens[i], &c);

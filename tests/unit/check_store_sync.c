@@ -603,6 +603,7 @@ START_TEST(trust_hierarchy)
 		ck_assert_int_eq(qp_store_chain(tab.s, count_cb, &ups), 0);
 		ck_assert_uint_eq(ups, 0); /* a device hands down nothing */
 		set_chain(tab.s, 2, good_d, good_i, 0);
+		set_chain(tab.s, 2, good_d, good_i, 0); /* again: unchanged */
 	}
 	put_cert(tab.s, ntab.pk, &nk, QP_ROLE_TECHNICIAN, 1, 0, ORG1, NULL);
 	trust_is(tab.s, ntab.pk, ORG1, 0, NULL);
@@ -610,9 +611,12 @@ START_TEST(trust_hierarchy)
 	trust_is(tab.s, nk.pk, ORG2, 0, NULL); /* the national hub itself */
 	/* Nobody certifies the tablet's own hub from below. */
 	put_cert(tab.s, dis.pk, &ntab, QP_ROLE_HUB, 7, QP_EAUTH, ORG1, NULL);
-	/* An empty chain (the hub became a top hub) takes the anchors away. */
+	/* An empty chain (the hub became a top hub) takes both anchors
+	 * away. */
 	ck_assert_int_eq(qp_store_set_chain(tab.s, NULL, NULL, 0), 0);
 	put_cert(tab.s, dev.pk, &nk, QP_ROLE_TECHNICIAN, 1, QP_EAUTH, ORG1,
+	         NULL);
+	put_cert(tab.s, dev.pk, &reg, QP_ROLE_TECHNICIAN, 1, QP_EAUTH, ORG1,
 	         NULL);
 	t_close(&tab);
 	t_close(&nat);
