@@ -326,6 +326,10 @@ int qp_cmd_status(qp_cli *c, int argc, char **argv)
 		       (long long)json_integer_value(sget(reply, "max_batch")));
 	print_commit_time(sget(reply, "durable_commits"),
 			  sget(reply, "commit_us"), sget(reply, "write_us"));
+	if (json_is_true(sget(reply, "restored_copy")))
+		printf("%-12s %s\n", "restored",
+		       "a copy of this node's data: local writes wait until "
+		       "`quipu sync --wait` reaches the hub");
 	print_peers(sget(reply, "peers"));
 	json_decref(reply);
 	return QP_EXIT_OK;

@@ -18,6 +18,23 @@ static void tick_waiters(qp_peers *p);
 static void peers_release(qp_peers *p);
 static void waiter_done(qp_waiter *w, json_t *reply);
 
+/* A full exchange with the hub ended (both sides said DONE): what the hub
+ * holds for this node, its own earlier deltas included, is here.  A store
+ * that was a restored copy now knows its feeds' heads and may write. */
+static void up_complete(qp_peers *p)
+{
+	p->up_complete_ms = uv_now(p->loop);
+	if (qp_store_is_copy(p->store)) {
+		int rc = qp_store_copy_settle(p->store);
+		if (rc == 0)
+			qp_log_info(p->lg, "restored copy caught up with the hub; "
+				    "local writes open again");
+		else
+			qp_log_error(p->lg, "cannot record the restored copy as "
+				     "settled: %s", qp_strerror(rc));
+	}
+}
+
 uint64_t qp__now_s(void)
 {
 	return qp_hlc_wall_ms() / 1000;
@@ -368,7 +385,7 @@ static void session_pump(qp_session *s)
 		if (qp_sync_encode_done(&m, &len) == 0 && send_msg(s, m, len) == 0) {
 			s->done_sent = 1;
 			if (s->outbound && s->peer_done)
-				p->up_complete_ms = uv_now(p->loop);
+				up_complete(p);
 		}
 	}
 }
@@ -556,7 +573,7 @@ static void on_message(qp_link *l, const uint8_t *buf, size_t len, void *ud)
 	case QP_SYNC_DONE:
 		s->peer_done = 1;
 		if (s->outbound && s->done_sent && s->inflight == 0)
-			s->p->up_complete_ms = uv_now(s->p->loop);
+			up_complete(s->p);
 		tick_waiters(s->p);
 		break;
 	case QP_SYNC_ERROR:
@@ -1075,10 +1092,26 @@ int qp_peers_start(uv_loop_t *loop, qp_node *node, qp_store *store,
 		return rc;
 	}
 	uv_timer_start(&p->tick, on_tick, 250, 250);
+	if (qp_store_is_copy(store)) {
+		/* Only a node that joined a hub has one to ask for its heads. */
+		if (!p->joined)
+			qp_store_copy_settle(store);
+		else
+			qp_log_warn(lg, "this data directory is a copy (restored "
+				    "from a backup, or moved): local writes wait "
+				    "until a sync with the hub brings back what it "
+				    "holds of this node's own log");
+	}
 	if (p->joined)
 		qp__peer_dial_now(p);
 	*out = p;
 	return 0;
+}
+
+/* Joined a hub (see peer.h). */
+int qp_peers_joined(const qp_peers *p)
+{
+	return p != NULL && p->joined;
 }
 
 void qp_peers_stop(qp_peers *p)

@@ -53,6 +53,10 @@ void qp_peers_stop(qp_peers *p);
  * second, and dial the hub if not connected. */
 void qp_peers_kick(qp_peers *p);
 
+/* Has this node joined a hub (a device, or a hub below another)?  0 for
+ * NULL. */
+int qp_peers_joined(const qp_peers *p);
+
 /* Handle an API request of the sync family (op in msg).  Returns a reply
  * (new reference, "rid" not set), or NULL when the op is not one of ours
  * (*handled = 0), or NULL with *handled = 1 when the reply is deferred

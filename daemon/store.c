@@ -148,6 +148,80 @@ int qp__store_hlc_save(qp_store *s, MDB_txn *txn)
 	return qp__mdb(mdb_put(txn, s->db.meta, &k, &d, 0));
 }
 
+/* The data file's identity: device and inode, 16 bytes big-endian. */
+static int file_id(qp_store *s, uint8_t id[16])
+{
+	struct stat st;
+	mdb_filehandle_t fd;
+
+	if (mdb_env_get_fd(s->env, &fd) != 0 || fstat(fd, &st) != 0)
+		return QP_ESTORE;
+	qp_put_be64(id, (uint64_t)st.st_dev);
+	qp_put_be64(id + 8, (uint64_t)st.st_ino);
+	return 0;
+}
+
+/* Compare the data file with the one recorded in meta "file" (recording
+ * it when none is): a different one marks the store a copy. */
+static int copy_check(qp_store *s, MDB_txn *txn)
+{
+	uint8_t id[16];
+	MDB_val k = {4, "file"}, d;
+	int rc;
+
+	if ((rc = file_id(s, id)) != 0)
+		return rc;
+	rc = mdb_get(txn, s->db.meta, &k, &d);
+	if (rc == MDB_NOTFOUND) {
+		d.mv_size = sizeof id;
+		d.mv_data = id;
+		return qp__mdb(mdb_put(txn, s->db.meta, &k, &d, 0));
+	}
+	if (rc != 0)
+		return qp__mdb(rc);
+	s->copy = d.mv_size != sizeof id || memcmp(d.mv_data, id, sizeof id) != 0;
+	return 0;
+}
+
+static int settle_tx(qp_store *s, MDB_txn *txn)
+{
+	uint8_t id[16];
+	MDB_val k = {4, "file"}, d = {sizeof id, id};
+	int rc = file_id(s, id);
+
+	return rc != 0 ? rc : qp__mdb(mdb_put(txn, s->db.meta, &k, &d, 0));
+}
+
+/* Is the store a copy (see store.h). */
+int qp_store_is_copy(const qp_store *s)
+{
+	return s != NULL && s->copy;
+}
+
+/* Settle a copy (see store.h). */
+int qp_store_copy_settle(qp_store *s)
+{
+	MDB_txn *txn;
+	int rc, tries = 0;
+
+	if (s == NULL)
+		return QP_EINVAL;
+	for (;;) {
+		if ((rc = qp__store_txn_begin(s, NULL, 0, &txn)) != 0)
+			break;
+		if ((rc = settle_tx(s, txn)) == 0)
+			rc = qp__mdb(mdb_txn_commit(txn));
+		else
+			mdb_txn_abort(txn);
+		if (rc != QP__EMAPFULL || tries++ >= QP__MAP_RETRIES ||
+		    (rc = qp__store_grow(s)) != 0)
+			break;
+	}
+	if (rc == 0)
+		s->copy = 0;
+	return rc == QP__EMAPFULL ? QP_ESTORE : rc;
+}
+
 static int open_dbs(qp_store *s)
 {
 	static const char *const names[] = {
@@ -181,7 +255,8 @@ static int open_dbs(qp_store *s)
 	}
 	if (rc != 0)
 		goto fail;
-	if ((rc = qp__store_hlc_load(s, txn)) != 0) {
+	if ((rc = qp__store_hlc_load(s, txn)) != 0 ||
+	    (rc = copy_check(s, txn)) != 0) {
 		mdb_txn_abort(txn);
 		return rc;
 	}

@@ -44,6 +44,16 @@ int qp_store_open(const char *path, const uint8_t pk[QP_KEY_LEN],
 		  const uint8_t sk[QP_SKEY_LEN], qp_store **out);
 void qp_store_close(qp_store *s); /* accepts NULL */
 
+/* Is this store a copy: a data file other than the one the store last
+ * recorded as its own (its device and inode), as after a restore from a
+ * backup or a move to another disk?  A copy that joined a hub may sign a
+ * seq it already signed before the backup, so the daemon holds local
+ * writes until a sync has brought back what the hub holds of its feeds. */
+int qp_store_is_copy(const qp_store *s);
+/* Record the current data file as the store's own (the copy is settled).
+ * Errors: QP_ESTORE. */
+int qp_store_copy_settle(qp_store *s);
+
 /* Use o (geo.h; path ignored) for the plot checks' warnings instead of
  * the defaults.  Thresholds only decide warnings, never whether a record
  * is accepted, so nodes with different settings still agree on state. */

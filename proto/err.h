@@ -37,7 +37,8 @@
 	X(EEXPIRED, -1022, "certificate expired")                           \
 	X(EREVOKED, -1023, "key revoked")                                   \
 	X(EAUTH, -1024, "peer authentication failed")                       \
-	X(EGEOM, -1025, "geometry fails a rule")
+	X(EGEOM, -1025, "geometry fails a rule")                            \
+	X(ERESTORED, -1026, "restored copy: sync with the hub before writing")
 
 enum qp_err {
 	QP_OK = 0,

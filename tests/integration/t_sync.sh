@@ -703,3 +703,64 @@ n = [int(re.search(r"wrote (\d+) deltas", open(f).read()).group(1)) for f in sys
 assert 0 < n[1] < n[0], n
 PY
 }
+
+# A tablet restored from a backup must not sign again a seq it signed
+# after the backup (a fork of its own log): quipud sees that its data file
+# is a copy, refuses local writes with the reason until a sync with the hub
+# has brought back its later deltas, then writes on from the right seq.
+# The restore happens out of the hub's reach (with the hub up, the tablet
+# syncs at start-up and is settled within milliseconds, which the log
+# shows).
+qp_case sync_restored_copy
+case_sync_restored_copy() {
+	local HUB=$QP_CASE_DIR/hub DEV=$QP_CASE_DIR/tablet BAK=$QP_CASE_DIR/backup
+	local r1 r2 r3 n
+	hub_init "$HUB"
+	qpd_start "$HUB"
+	hub_org "$HUB" "Cooperativa Restaurada" 2060333444
+	dev_new "$HUB" "$DEV" "tableta de respaldo" "$ORG"
+	sync_ok "$DEV"
+	r1=$(NODE=$DEV add producer '{"org":"'"$ORG"'","dni":"46000001","name":"Antes Del Respaldo","sex":"F"}')
+	sync_ok "$DEV"
+	qpd_stop "$DEV"
+	cp -a "$DEV" "$BAK" # the backup
+	qpd_start "$DEV"
+	# A plain restart is not a copy: writes go on.
+	assert_eq "$(status_num "$DEV" restored_copy)" false "restored_copy after a restart"
+	r2=$(NODE=$DEV add producer '{"org":"'"$ORG"'","dni":"46000002","name":"Despues Del Respaldo","sex":"M"}')
+	sync_ok "$DEV"
+	qpd_stop "$DEV"
+	# The tablet breaks; its backup is restored, far from any signal.
+	qpd_stop "$HUB"
+	rm -rf "$DEV"
+	cp -a "$BAK" "$DEV"
+	qpd_start "$DEV"
+	assert_eq "$(status_num "$DEV" restored_copy)" true "restored_copy after the restore"
+	q -d "$DEV" status | grep -q "^restored " || fail "status does not say the store is a copy"
+	has_record "$DEV" "$r2" >/dev/null && fail "the backup already holds the later record"
+	printf '%s\n' '{"org":"'"$ORG"'","dni":"46000003","name":"Muy Pronto","sex":"F"}' >"$QP_CASE_DIR/p3.json"
+	qrun -d "$DEV" add producer --file "$QP_CASE_DIR/p3.json"
+	assert_rc 1 "add on a restored copy before any sync"
+	assert_err_one_line
+	assert_err_has "restored copy"
+	assert_err_has "quipu sync --wait"
+	# Signal again: one sync brings the later record back and opens
+	# writes again.
+	qpd_start "$HUB"
+	sync_ok "$DEV" || fail "sync of the restored tablet"
+	has_record "$DEV" "$r2" >/dev/null || fail "the later record did not come back"
+	assert_eq "$(status_num "$DEV" restored_copy)" false "restored_copy after the sync"
+	r3=$(NODE=$DEV add producer '{"org":"'"$ORG"'","dni":"46000003","name":"Despues De Restaurar","sex":"F"}')
+	sync_ok "$DEV" || fail "sync after the restore"
+	has_record "$HUB" "$r3" >/dev/null || fail "hub lacks the record written after the restore"
+	for n in "$HUB" "$DEV"; do
+		assert_eq "$(status_num "$n" forks)" 0 "forks on $n"
+		assert_eq "$(status_num "$n" quarantine)" 0 "quarantine on $n"
+	done
+	same_digests "$HUB" "$DEV" || fail "digests differ after the restore"
+	# It stays settled across a restart.
+	qpd_stop "$DEV"
+	qpd_start "$DEV"
+	assert_eq "$(status_num "$DEV" restored_copy)" false "restored_copy after a restart"
+	has_record "$DEV" "$r1" >/dev/null || fail "lost the first record"
+}

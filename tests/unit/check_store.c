@@ -217,6 +217,59 @@ START_TEST(reopen_keeps_records)
 }
 END_TEST
 
+/* Copy the file from/name to to/name byte for byte (a backup). */
+static void copy_file(const char *from, const char *to, const char *name)
+{
+	char a[512], b[512], buf[65536];
+	FILE *in, *out;
+	size_t n;
+
+	snprintf(a, sizeof a, "%s/%s", from, name);
+	snprintf(b, sizeof b, "%s/%s", to, name);
+	in = fopen(a, "rb");
+	out = fopen(b, "wb");
+	ck_assert_ptr_nonnull(in);
+	ck_assert_ptr_nonnull(out);
+	while ((n = fread(buf, 1, sizeof buf, in)) > 0)
+		ck_assert_uint_eq(fwrite(buf, 1, n, out), n);
+	fclose(in);
+	ck_assert_int_eq(fclose(out), 0);
+}
+
+/* A store opened from a copy of its data file knows it is a copy until
+ * settled; reopening the same file is not a copy. */
+START_TEST(copy_detected_until_settled)
+{
+	tenv e;
+	char org[37], *bak = qp_test_tmpdir();
+
+	t_open(&e);
+	add_org(e.s, "2012345678", org);
+	ck_assert_int_eq(qp_store_is_copy(e.s), 0);
+	qp_store_close(e.s);
+	ck_assert_int_eq(qp_store_open(e.dir, e.pk, e.sk, &e.s), 0);
+	ck_assert_int_eq(qp_store_is_copy(e.s), 0);
+	qp_store_close(e.s);
+
+	copy_file(e.dir, bak, "data.mdb");
+	ck_assert_int_eq(qp_store_open(bak, e.pk, e.sk, &e.s), 0);
+	ck_assert_int_eq(qp_store_is_copy(e.s), 1);
+	ck_assert_int_eq(stat_int(e.s, "deltas"), 1); /* the data came along */
+	ck_assert_int_eq(qp_store_copy_settle(e.s), 0);
+	ck_assert_int_eq(qp_store_is_copy(e.s), 0);
+	qp_store_close(e.s);
+	ck_assert_int_eq(qp_store_open(bak, e.pk, e.sk, &e.s), 0);
+	ck_assert_int_eq(qp_store_is_copy(e.s), 0);
+	qp_store_close(e.s);
+	/* The original, opened again, is still not a copy of anything. */
+	ck_assert_int_eq(qp_store_open(e.dir, e.pk, e.sk, &e.s), 0);
+	ck_assert_int_eq(qp_store_is_copy(e.s), 0);
+	qp_test_rmtree(bak);
+	free(bak);
+	t_close(&e);
+}
+END_TEST
+
 START_TEST(newer_schema_refused)
 {
 	tenv e;
@@ -1329,6 +1382,7 @@ Suite *suite_store(void)
 	TCase *tc = tcase_create("store");
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, reopen_keeps_records);
+	tcase_add_test(tc, copy_detected_until_settled);
 	tcase_add_test(tc, newer_schema_refused);
 	tcase_add_test(tc, create_kinds_and_get);
 	tcase_add_test(tc, plot_geometry_checked);
