@@ -1,6 +1,6 @@
 # quipu - offline-first signed field-record sync.
 # Plain GNU make with pkg-config.  Targets: all check asan valgrind fuzz bench
-# demo install deps clean.
+# demo install deb deps clean.
 
 PREFIX  ?= /usr/local
 DESTDIR ?=
@@ -60,7 +60,7 @@ TOOL_BINS  := $(TOOL_SRC:tests/tools/%.c=$(BIN)/%)
 
 .SECONDARY:
 
-.PHONY: all check unit integration fuzz-replay asan valgrind fuzz bench demo install deps clean
+.PHONY: all check unit integration fuzz-replay asan valgrind fuzz bench demo install deb deps clean
 
 all: $(BIN)/quipud $(BIN)/quipu
 
@@ -150,11 +150,26 @@ bench: all $(BENCH_BINS)
 demo: all
 	@tests/demo.sh $(BIN)
 
+# Binaries, manual pages, the systemd unit (pointing at this PREFIX) and
+# the example configuration.
 install: all
-	install -d $(DESTDIR)$(PREFIX)/bin
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1 \
+	  $(DESTDIR)$(PREFIX)/share/man/man8 $(DESTDIR)$(PREFIX)/lib/systemd/system \
+	  $(DESTDIR)$(PREFIX)/share/doc/quipu
 	install -m 0755 $(BIN)/quipud $(BIN)/quipu $(DESTDIR)$(PREFIX)/bin/
+	install -m 0644 packaging/man/quipu.1 $(DESTDIR)$(PREFIX)/share/man/man1/
+	install -m 0644 packaging/man/quipud.8 $(DESTDIR)$(PREFIX)/share/man/man8/
+	sed 's|/usr/local/bin/|$(PREFIX)/bin/|g' packaging/quipud.service \
+	  >$(DESTDIR)$(PREFIX)/lib/systemd/system/quipud.service
+	chmod 0644 $(DESTDIR)$(PREFIX)/lib/systemd/system/quipud.service
+	install -m 0644 packaging/node.json.example README.md \
+	  $(DESTDIR)$(PREFIX)/share/doc/quipu/
+
+# A Debian package of this tree in dist/ (needs debhelper).
+deb:
+	packaging/build-deb.sh
 
 clean:
-	rm -rf build build-asan build-fuzz bin bin-asan bin-fuzz demo-data
+	rm -rf build build-asan build-fuzz bin bin-asan bin-fuzz demo-data dist
 
 -include $(wildcard $(BUILD)/*/*.d $(BUILD)/*/*/*.d)

@@ -86,7 +86,9 @@ static int dds_opt(const char *cmd, int opt, dds_opts *o)
 	return QP_EXIT_OK;
 }
 
-static int dds_args(qp_cli *c, int argc, char **argv, dds_opts *o)
+/* Parse dds's command line.  *done is set when --help was printed (the
+ * command then ends with the status returned). */
+static int dds_args(qp_cli *c, int argc, char **argv, dds_opts *o, int *done)
 {
 	static const struct option opts[] = {
 	    QP_CLI_COMMON_OPTS,
@@ -102,10 +104,13 @@ static int dds_args(qp_cli *c, int argc, char **argv, dds_opts *o)
 	memcpy(o->country, "PE", 3);
 	o->max_bytes = DDS_MAX_BYTES;
 	optind = 0;
+	*done = 0;
 	while ((opt = qp_cli_getopt(c, argc, argv, "o:", opts, &status)) !=
 	       -1) {
-		if (opt == -2)
+		if (opt == -2) {
+			*done = 1;
 			return status;
+		}
 		if ((status = dds_opt(argv[0], opt, o)) != QP_EXIT_OK)
 			return status;
 	}
@@ -603,10 +608,10 @@ int qp_cmd_dds(qp_cli *c, int argc, char **argv)
 	const json_t *lot;
 	json_t *res = NULL;
 	dds_opts o;
-	int status;
+	int status, done;
 	qp_lineage d;
 
-	if ((status = dds_args(c, argc, argv, &o)) != QP_EXIT_OK)
+	if ((status = dds_args(c, argc, argv, &o, &done)) != QP_EXIT_OK || done)
 		return status;
 	if ((status = qp__lineage_load(c, &d)) != QP_EXIT_OK)
 		return status;

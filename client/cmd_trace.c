@@ -749,7 +749,10 @@ static int parse_format(const char *s)
 	return -1;
 }
 
-static int trace_args(qp_cli *c, int argc, char **argv, int *down, int *fmt)
+/* Parse trace's command line.  *done is set when --help was printed (the
+ * command then ends with the status returned). */
+static int trace_args(qp_cli *c, int argc, char **argv, int *down, int *fmt,
+		      int *done)
 {
 	static const struct option opts[] = {
 	    QP_CLI_COMMON_OPTS,
@@ -760,9 +763,12 @@ static int trace_args(qp_cli *c, int argc, char **argv, int *down, int *fmt)
 	int o, status = 0;
 
 	optind = 0;
+	*done = 0;
 	while ((o = qp_cli_getopt(c, argc, argv, "", opts, &status)) != -1) {
-		if (o == -2)
+		if (o == -2) {
+			*done = 1;
 			return status;
+		}
 		if (o == OPT_DOWN)
 			*down = 1;
 		else if (o == OPT_FORMAT && (*fmt = parse_format(optarg)) < 0)
@@ -833,13 +839,15 @@ static void trace_print(const qp_lineage *d, int fmt, int down,
 
 int qp_cmd_trace(qp_cli *c, int argc, char **argv)
 {
-	int down = 0, fmt = FMT_TEXT, status;
+	int down = 0, fmt = FMT_TEXT, status, done;
 	const json_t *lot, *producer = NULL;
 	json_t *res = NULL;
 	const char *key;
 	qp_lineage d;
 
-	if ((status = trace_args(c, argc, argv, &down, &fmt)) != QP_EXIT_OK)
+	if ((status = trace_args(c, argc, argv, &down, &fmt, &done)) !=
+		QP_EXIT_OK ||
+	    done)
 		return status;
 	key = argv[optind];
 	if ((status = qp__lineage_load(c, &d)) != QP_EXIT_OK)

@@ -215,7 +215,7 @@ static const qp_cmd cmds[] = {
 	  DATA_HELP,
 	  "review duplicates, overlapping plots, lot mass balance" },
 	{ "trace", qp_cmd_trace,
-	  "usage: quipu [-d DIR] trace LOT [--down] [--format json|geojson|csv]\n"
+	  "usage: quipu [-d DIR] trace LOT [--down] [--format text|json|geojson|csv]\n"
 	  "Follow a lot's custody chain through its signed lot events.\n"
 	  "Upstream (default): every lot that contributed to LOT, back to the\n"
 	  "lots received from producers, with each producer's and plot's kg\n"

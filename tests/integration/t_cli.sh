@@ -7,10 +7,14 @@ case_cli_help() {
 	qrun --help
 	assert_rc 0 "quipu --help"
 	[ -s out ] || fail "quipu --help printed nothing on stdout"
-	for c in init id status add update void get list import export verify; do
-		qrun "$c" --help
+	# Every command, with no daemon anywhere (help never needs one).
+	for c in init id status add update void get list import export verify \
+		enroll join revoke peers sync conflicts quarantine bundle check \
+		trace dds report layer; do
+		qrun -d "$QP_CASE_DIR/nowhere" "$c" --help
 		assert_rc 0 "quipu $c --help"
 		[ -s out ] || fail "quipu $c --help printed nothing on stdout"
+		[ -s err ] && fail "quipu $c --help wrote to stderr: $(head -c 200 err)"
 	done
 	"$QUIPUD" --help >out 2>err || fail "quipud --help exited non-zero"
 	[ -s out ] || fail "quipud --help printed nothing on stdout"
@@ -80,4 +84,47 @@ case_cli_init_id() {
 	q -d "$QP_CASE_DIR/hub" init --role hub --listen 127.0.0.1:7421 >/dev/null
 	assert_eq "$(py find "$QP_CASE_DIR/hub/node.json" role)" hub "hub role"
 	assert_eq "$(py find "$QP_CASE_DIR/hub/node.json" listen)" 127.0.0.1:7421 "hub listen"
+}
+
+# `make install` lays out the binaries, manual pages (clean under groff's
+# warnings), the systemd unit pointing at PREFIX and the example config;
+# the manual covers every command `quipu --help` lists.
+qp_case install_layout
+case_install_layout() {
+	local root D f c
+	root=$(cd "$QP_HERE/../.." && pwd)
+	D=$QP_CASE_DIR/root
+	make -s -C "$root" -o all install BIN="$QP_BIN" DESTDIR="$D" \
+		PREFIX=/usr >"$QP_CASE_DIR/make.out" 2>&1 ||
+		fail "make install: $(tail -n 5 "$QP_CASE_DIR/make.out")"
+	for f in usr/bin/quipu usr/bin/quipud; do
+		[ -x "$D/$f" ] || fail "$f not installed as an executable"
+	done
+	for f in usr/share/man/man1/quipu.1 usr/share/man/man8/quipud.8 \
+		usr/lib/systemd/system/quipud.service \
+		usr/share/doc/quipu/node.json.example; do
+		[ -f "$D/$f" ] || fail "$f not installed"
+	done
+	grep -qx 'ExecStart=/usr/bin/quipud -d /var/lib/quipu' \
+		"$D/usr/lib/systemd/system/quipud.service" ||
+		fail "the unit's ExecStart is not under PREFIX"
+	"$D/usr/bin/quipu" --version >/dev/null || fail "installed quipu does not run"
+	python3 -c 'import json,sys; json.load(open(sys.argv[1]))' \
+		"$D/usr/share/doc/quipu/node.json.example" ||
+		fail "node.json.example is not JSON"
+	if command -v groff >/dev/null 2>&1; then
+		for f in usr/share/man/man1/quipu.1 usr/share/man/man8/quipud.8; do
+			groff -man -ww -z -Tutf8 "$D/$f" >"$QP_CASE_DIR/groff.err" 2>&1 ||
+				fail "groff failed on $f"
+			[ -s "$QP_CASE_DIR/groff.err" ] &&
+				fail "groff warns on $f: $(head -c 300 "$QP_CASE_DIR/groff.err")"
+		done
+	fi
+	"$QUIPU" --help | sed -n '/^commands:/,/^$/p' | awk 'NF > 1 {print $1}' |
+		grep -v '^commands:' >"$QP_CASE_DIR/commands"
+	[ "$(grep -c . "$QP_CASE_DIR/commands")" -ge 20 ] || fail "could not read the command list"
+	while read -r c; do
+		grep -Eq "^(\\\\fB$c( [a-z]+)?\\\\fR|\\.B $c)( |\$)" "$D/usr/share/man/man1/quipu.1" ||
+			fail "quipu.1 has no entry for $c"
+	done <"$QP_CASE_DIR/commands"
 }
