@@ -430,6 +430,30 @@ static int keep_old(const qp_cert *old, const qp_cert *c)
 	return old->issued_at > c->issued_at;
 }
 
+/* May a certificate from issuer replace old (issued by another key)?  Only
+ * when issuer is an anchor or a hub above old's issuer: a hub cannot take
+ * over what a sibling hub, or a hub above it, certified. */
+static int may_replace(qp_store *s, MDB_txn *txn, const uint8_t root[QP_KEY_LEN],
+		       const qp_cert *old, const uint8_t issuer[QP_KEY_LEN])
+{
+	uint8_t cur[QP_KEY_LEN];
+	qp_cert hub;
+
+	if (memcmp(old->issuer, issuer, QP_KEY_LEN) == 0 ||
+	    is_anchor(s, txn, root, issuer))
+		return 1;
+	memcpy(cur, old->issuer, QP_KEY_LEN);
+	for (int depth = 0; depth <= QP__TRUST_DEPTH; depth++) {
+		if (is_anchor(s, txn, root, cur) ||
+		    cert_load(s, txn, cur, &hub) != 0 || hub.role != QP_ROLE_HUB)
+			return 0;
+		if (memcmp(hub.issuer, issuer, QP_KEY_LEN) == 0)
+			return 1;
+		memcpy(cur, hub.issuer, QP_KEY_LEN);
+	}
+	return 0;
+}
+
 static int cert_put_tx(qp_store *s, MDB_txn *txn, void *ctx)
 {
 	const bufctx *b = ctx;
@@ -457,10 +481,8 @@ static int cert_put_tx(qp_store *s, MDB_txn *txn, void *ctx)
 	if ((rc = qp_cert_verify(b->buf, b->len, c.issuer, 0, &c)) != 0)
 		return rc;
 	rc = cert_load(s, txn, c.device, &old);
-	/* What an anchor certified, a hub below it cannot re-certify. */
 	if (rc == 0 && (keep_old(&old, &c) ||
-			(is_anchor(s, txn, root, old.issuer) &&
-			 !is_anchor(s, txn, root, c.issuer))))
+			!may_replace(s, txn, root, &old, c.issuer)))
 		return 0;
 	if (rc != 0 && rc != QP_ENOTFOUND)
 		return rc;

@@ -552,6 +552,38 @@ START_TEST(trust_hierarchy)
 		ck_assert_ptr_nonnull(strstr(w, why));
 	}
 	trust_is(nat.s, dev.pk, ORG1, 0, NULL); /* the chain still holds */
+	/* A sibling regional hub cannot take over the district hub's tablet;
+	 * the regional hub above the district hub can re-certify it. */
+	{
+		tkey sib;
+		qp_key_generate(sib.pk, sib.sk);
+		put_cert(nat.s, sib.pk, &nk, QP_ROLE_HUB, 1, 0, ORG1, ORG2);
+		put_cert(nat.s, dev.pk, &sib, QP_ROLE_TECHNICIAN, 8, 0, ORG1,
+		         ORG2);
+		/* Still via the regional hub, which lacks ORG2. */
+		snprintf(why, sizeof why,
+		         "org %s is not in the certificate of %s", ORG2, r8);
+		trust_is(nat.s, dev.pk, ORG2, QP_EAUTH, why);
+		put_cert(nat.s, dev.pk, &reg, QP_ROLE_TECHNICIAN, 9, 0, ORG1,
+		         NULL);
+		ck_assert_int_eq(qp_store_cert_get(nat.s, dev.pk, &c, &n), 0);
+		{
+			qp_cert got;
+			ck_assert_int_eq(qp_cert_parse(c, n, &got), 0);
+			ck_assert_mem_eq(got.issuer, reg.pk, QP_KEY_LEN);
+		}
+		free(c);
+		/* ...and the district hub, below, cannot take it back. */
+		put_cert(nat.s, dev.pk, &dis, QP_ROLE_TECHNICIAN, 10, 0, ORG1,
+		         ORG2);
+		ck_assert_int_eq(qp_store_cert_get(nat.s, dev.pk, &c, &n), 0);
+		{
+			qp_cert got;
+			ck_assert_int_eq(qp_cert_parse(c, n, &got), 0);
+			ck_assert_mem_eq(got.issuer, reg.pk, QP_KEY_LEN);
+		}
+		free(c);
+	}
 	/* The district hub, two levels down, may revoke its tablet; a key
 	 * outside the chain may not. */
 	revoke(nat.s, &rogue, dev.pk, 0, QP_EAUTH);
