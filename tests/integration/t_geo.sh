@@ -108,7 +108,7 @@ EOF
 	assert_err_has "quipu: warning: line 1: plot.geometry: declared area 3.20 ha differs from measured 0.99"
 	assert_err_has " ha by 69%"
 	q -d "$NODE" get "$C" --meta >c.json
-	py find c.json warnings | grep -qF "declared area 3.20 ha" ||
+	grep -qF "declared area 3.20 ha" <<<"$(py find c.json warnings)" ||
 		fail "meta.warnings of the plot"
 	# The same through import, naming the file's line.
 	{ geo_plot "$GEO_CCW"; geo_plot "$GEO_CCW" ',"area_ha":3.2'; } >imp.jsonl

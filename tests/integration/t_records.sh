@@ -67,7 +67,7 @@ case_records_every_kind() {
 		assert_eq "$(status_num "$NODE" records "$k")" "$n" "status records.$k"
 	done
 	q -d "$NODE" list producer --format csv >list.csv
-	head -n 1 list.csv | grep -q '^id,kind,org,dni,' ||
+	grep -q '^id,kind,org,dni,' <<<"$(head -n 1 list.csv)" ||
 		fail "producer CSV header: $(head -n 1 list.csv)"
 
 	# --org restricts to one organisation.

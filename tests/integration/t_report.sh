@@ -134,7 +134,7 @@ EOF
 	assert_eq "$(tail -n 1 rep.csv | tr -d '\r')" \
 		"TOTAL,TOTAL,8,6,2,0.75,4,2,0.6666666666666666,3,8,19.5,3,3" "CSV TOTAL row"
 	first=$(printf '%s\n%s\n' "$O1" "$O2" | sort | head -n 1)
-	sed -n 2p rep.csv | grep -q "^$first," || fail "CSV rows not sorted by org id"
+	grep -q "^$first," <<<"$(sed -n 2p rep.csv)" || fail "CSV rows not sorted by org id"
 	grep -q "^$O2,Asociación Cacao Piura,3,2,1,0.6666666666666666,1,1,1,2,3,8,1,1" rep.csv ||
 		fail "CSV row of O2: $(grep "^$O2" rep.csv)"
 	q -d "$NODE" report attendance --by month --format csv >rep.csv
@@ -143,7 +143,7 @@ EOF
 
 	# Text: an aligned table with names, a TOTAL line, the merge count.
 	q -d "$NODE" report attendance >rep.txt
-	head -n 1 rep.txt | grep -q '^org  *attendances  *attended  *absent  *rate ' ||
+	grep -q '^org  *attendances  *attended  *absent  *rate ' <<<"$(head -n 1 rep.txt)" ||
 		fail "text header: $(head -n 1 rep.txt)"
 	grep -q '^Cooperativa Agraria Pangoa  *5  *4  *1  *80.0%  *3  *1  *50.0%  *3  *5  *11.5  *2  *2$' rep.txt ||
 		fail "text row of O1: $(cat rep.txt)"

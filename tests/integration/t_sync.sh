@@ -433,7 +433,10 @@ PY
 	err=$(peer_field "$DX" 'p.get("last_error", "")')
 	note "impostor: $(cat err); last_error: $err; fakehub: $(cat fakehub.out)"
 	grep -q "welcomed" fakehub.out || fail "the tablet never reached the impostor"
-	printf '%s\n%s\n' "$err" "$(cat err)" | grep -q "hub key does not match" ||
+	# (A here-string, not a pipe: grep -q stopping early must not fail the
+	# writer under pipefail.)
+	grep -q "hub key does not match" <<<"$err
+$(cat err)" ||
 		fail "impostor hub: 'hub key does not match' not reported: $err / $(cat err)"
 	still_serving
 
@@ -469,7 +472,7 @@ PY
 	assert_err_one_line
 	err=$(peer_field "$DR" 'p.get("last_error", "")')
 	note "expired: $(cat err); last_error: $err"
-	printf '%s\n' "$err" | grep -q "certificate expired" ||
+	grep -q "certificate expired" <<<"$err" ||
 		fail "last_error '$err' does not mention 'certificate expired'"
 	still_serving
 
@@ -506,7 +509,8 @@ assert x["seq"] == 2 and "revoked after seq 1" in x["reason"], x
 assert x["op"]["fields"]["dni"] == "49000002", x
 PY
 	else
-		printf '%s\n%s\n' "$err" "$(cat err)" | grep -qi "revoked" ||
+		grep -qi "revoked" <<<"$err
+$(cat err)" ||
 			fail "revoked key refused without saying so: $err / $(cat err)"
 		# Carried on a stick instead, the delta is quarantined.
 		q -d "$DR" bundle export "$QP_CASE_DIR/revoked.qpb" >/dev/null
@@ -736,7 +740,8 @@ case_sync_restored_copy() {
 	cp -a "$BAK" "$DEV"
 	qpd_start "$DEV"
 	assert_eq "$(status_num "$DEV" restored_copy)" true "restored_copy after the restore"
-	q -d "$DEV" status | grep -q "^restored " || fail "status does not say the store is a copy"
+	q -d "$DEV" status >"$QP_CASE_DIR/status.txt"
+	grep -q "^restored " "$QP_CASE_DIR/status.txt" || fail "status does not say the store is a copy"
 	has_record "$DEV" "$r2" >/dev/null && fail "the backup already holds the later record"
 	printf '%s\n' '{"org":"'"$ORG"'","dni":"46000003","name":"Muy Pronto","sex":"F"}' >"$QP_CASE_DIR/p3.json"
 	qrun -d "$DEV" add producer --file "$QP_CASE_DIR/p3.json"
