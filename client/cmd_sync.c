@@ -755,6 +755,66 @@ int qp_cmd_quarantine(qp_cli *c, int argc, char **argv)
 		       show_quarantine);
 }
 
+/* "create producer 0190…, update lot 0190… (+3 more)": what a kept
+ * delta would have done. */
+static char *ops_text(const json_t *f)
+{
+	const json_t *ops = json_object_get(f, "ops"), *op;
+	json_int_t n = json_integer_value(json_object_get(f, "nops"));
+	size_t shown = json_array_size(ops) < 3 ? json_array_size(ops) : 3;
+	char *out = qp_xmalloc(3 * 96 + 32);
+	size_t len = 0;
+
+	out[0] = '\0';
+	for (size_t i = 0; i < shown; i++) {
+		const char *t, *k, *id;
+		op = json_array_get(ops, i);
+		t = json_string_value(json_object_get(op, "type"));
+		k = json_string_value(json_object_get(op, "kind"));
+		id = json_string_value(json_object_get(op, "id"));
+		len += (size_t)snprintf(out + len, 96, "%s%.8s %.24s %.8s",
+					i ? ", " : "", t ? t : "?", k ? k : "?",
+					id ? id : "?");
+	}
+	if (n > (json_int_t)shown)
+		snprintf(out + len, 32, " (+%lld more)",
+			 (long long)(n - (json_int_t)shown));
+	if (out[0] == '\0')
+		strcpy(out, "-");
+	return out;
+}
+
+static void show_forks(const json_t *arr)
+{
+	static const char *const head[] = { "AUTHOR", "ORG", "SEQ", "WHAT",
+					    "OPS" };
+	const json_t *f;
+	char *row[5];
+	size_t i;
+	table t;
+
+	if (json_array_size(arr) == 0) {
+		printf("no forks\n");
+		return;
+	}
+	tab_init(&t, 5);
+	json_array_foreach(arr, i, f) {
+		row[0] = short_key(json_object_get(f, "author"));
+		row[1] = text_of(json_object_get(f, "org"), "-");
+		row[2] = int_text(json_object_get(f, "seq"));
+		row[3] = text_of(json_object_get(f, "what"), "-");
+		row[4] = ops_text(f);
+		tab_row(&t, row);
+	}
+	tab_print(&t, head);
+	tab_free(&t);
+}
+
+int qp_cmd_forks(qp_cli *c, int argc, char **argv)
+{
+	return listing(c, argc, argv, "forks", "forks", show_forks);
+}
+
 /* ---- sync --------------------------------------------------------- */
 
 int qp_cmd_sync(qp_cli *c, int argc, char **argv)

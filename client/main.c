@@ -175,6 +175,18 @@ static const qp_cmd cmds[] = {
 	  "  -j, --json          print the entries as one JSON array\n"
 	  DATA_HELP,
 	  "list quarantined ops and why" },
+	{ "forks", qp_cmd_forks,
+	  "usage: quipu [-d DIR] forks [--json]\n"
+	  "List the deltas kept as forks: signed by a known author but\n"
+	  "claiming a seq the node already holds with other bytes (fork), or\n"
+	  "not chaining to what it holds (unlinked: past a fork).  Neither is\n"
+	  "applied; the author's feed stops at the fork until it is reviewed.\n"
+	  "Shows author (first 16 hex digits), org, seq, what, and the first\n"
+	  "ops the delta carries.\n\n"
+	  "  -j, --json          print the entries as one JSON array (with\n"
+	  "                      the delta's hash and the held one's)\n"
+	  DATA_HELP,
+	  "list deltas kept as forks, for review" },
 	{ "bundle", qp_cmd_bundle,
 	  "usage: quipu [-d DIR] bundle export FILE [--for KEY | --since "
 	  "VECTOR.json]\n"

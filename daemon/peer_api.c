@@ -374,9 +374,12 @@ json_t *qp_peers_api(qp_peers *p, const char *op, const json_t *m,
 		return qp__peer_bundle_export(p, m);
 	if (strcmp(op, "bundle_import") == 0)
 		return qp__peer_bundle_import(p, m);
-	if (strcmp(op, "conflicts") == 0 || strcmp(op, "quarantine") == 0) {
-		rc = op[0] == 'c' ? qp_store_conflicts(p->store, limit > 0 ? (size_t)limit : 0, &list)
-				  : qp_store_quarantine(p->store, limit > 0 ? (size_t)limit : 0, &list);
+	if (strcmp(op, "conflicts") == 0 || strcmp(op, "quarantine") == 0 ||
+	    strcmp(op, "forks") == 0) {
+		size_t lim = limit > 0 ? (size_t)limit : 0;
+		rc = op[0] == 'c' ? qp_store_conflicts(p->store, lim, &list)
+		     : op[0] == 'q' ? qp_store_quarantine(p->store, lim, &list)
+				    : qp_store_forks(p->store, lim, &list);
 		if (rc != 0)
 			return qp__peer_fail(rc, "%s", qp_strerror(rc));
 		rep = ok();

@@ -162,5 +162,11 @@ int qp_store_kv_get(qp_store *s, const char *key, void **v, size_t *len);
  * limit entries (0: all). */
 int qp_store_conflicts(qp_store *s, size_t limit, json_t **out);
 int qp_store_quarantine(qp_store *s, size_t limit, json_t **out);
+/* Kept forks [{author, org, seq, what ("fork": the log holds other bytes
+ * at that seq; "unlinked": it holds none, the delta lies past a fork or
+ * does not chain to the head), hash, held_hash (or null), bytes, nops,
+ * ops: [{type, kind, id}] (the first 20)}], in feed and seq order, at
+ * most limit (0: all). */
+int qp_store_forks(qp_store *s, size_t limit, json_t **out);
 
 #endif

@@ -700,3 +700,99 @@ out:
 	*out = arr;
 	return 0;
 }
+
+/* Up to FORK_OPS_SHOWN of a kept delta's ops as {type, kind, id}, and
+ * their number in *n (0 when it does not decode: it verified when kept). */
+#define FORK_OPS_SHOWN 20
+
+static json_t *fork_ops(const uint8_t *buf, size_t len, size_t *n)
+{
+	static const char *const types[] = {"?", "create", "update", "void"};
+	char id[QP_UUID_STRLEN + 1];
+	json_t *arr = json_array();
+	qp_op *ops = NULL;
+	size_t nops = 0;
+
+	*n = 0;
+	if (qp_delta_verify(buf, len, NULL) != 0 ||
+	    qp_delta_ops(buf, len, &ops, &nops) != 0)
+		return arr;
+	for (size_t i = 0; i < nops && i < FORK_OPS_SHOWN; i++) {
+		qp_uuid_format(ops[i].id, id);
+		json_array_append_new(
+		    arr, json_pack("{s:s, s:s, s:s}", "type",
+		                   (unsigned)ops[i].type < 4 ? types[ops[i].type]
+		                                             : "?",
+		                   "kind", ops[i].kind, "id", id));
+	}
+	*n = nops;
+	qp_ops_free(ops, nops);
+	return arr;
+}
+
+/* Kept forks for review (see store_sync.h). */
+int qp_store_forks(qp_store *s, size_t limit, json_t **out)
+{
+	char hex[2 * QP_KEY_LEN + 1], org[QP_UUID_STRLEN + 1],
+	    hash[2 * QP_HASH_LEN + 1], held_hex[2 * QP_HASH_LEN + 1];
+	uint8_t held[QP_HASH_LEN];
+	MDB_cursor *c = NULL;
+	MDB_val k, d, lk, ld;
+	json_t *arr, *ops;
+	MDB_txn *txn;
+	size_t nops;
+	int rc, have;
+
+	if (out == NULL)
+		return QP_EINVAL;
+	if ((rc = rstart(s, &txn)) != 0)
+		return rc;
+	arr = json_array();
+	if ((rc = qp__mdb(mdb_cursor_open(txn, s->db.forks, &c))) != 0)
+		goto out;
+	for (rc = mdb_cursor_get(c, &k, &d, MDB_FIRST); rc == 0;
+	     rc = mdb_cursor_get(c, &k, &d, MDB_NEXT)) {
+		const uint8_t *key = k.mv_data;
+		if (limit > 0 && json_array_size(arr) == limit)
+			break;
+		if (k.mv_size != QP__LOGKEY_LEN + QP_HASH_LEN) {
+			rc = QP_ECORRUPT;
+			goto out;
+		}
+		/* What the log holds at the same feed and seq, if anything. */
+		lk.mv_size = QP__LOGKEY_LEN;
+		lk.mv_data = (void *)key;
+		have = mdb_get(txn, s->db.log, &lk, &ld) == 0;
+		if (have) {
+			qp_delta_hash(ld.mv_data, ld.mv_size, held);
+			qp_hex(held, QP_HASH_LEN, held_hex);
+		}
+		qp_hex(key, QP_KEY_LEN, hex);
+		qp_uuid_format(key + QP_KEY_LEN, org);
+		qp_hex(key + QP__LOGKEY_LEN, QP_HASH_LEN, hash);
+		ops = fork_ops(d.mv_data, d.mv_size, &nops);
+		json_array_append_new(
+		    arr,
+		    json_pack("{s:s, s:s, s:I, s:s, s:s, s:o, s:I, s:I, s:o}",
+		              "author", hex, "org", org, "seq",
+		              (json_int_t)qp_get_be64(key + QP__FEED_LEN),
+		              /* fork: the log holds other bytes at this seq;
+		               * unlinked: it holds none (past a fork, or not
+		               * chained to the head). */
+		              "what", have ? "fork" : "unlinked", "hash", hash,
+		              "held_hash", have ? json_string(held_hex)
+		                                : json_null(),
+		              "bytes", (json_int_t)d.mv_size, "nops",
+		              (json_int_t)nops, "ops", ops));
+	}
+	rc = rc == MDB_NOTFOUND || rc == 0 ? 0 : qp__mdb(rc);
+out:
+	mdb_cursor_close(c);
+	mdb_txn_abort(txn);
+	if (rc != 0) {
+		json_decref(arr);
+		return rc;
+	}
+	*out = arr;
+	return 0;
+}

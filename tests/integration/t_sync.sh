@@ -601,6 +601,23 @@ case_sync_hostile() {
 	forks=$(status_num "$HUB" forks)
 	[ "$forks" -ge 1 ] || fail "store.forks is $forks after a fork"
 	serves fork
+	# The fork is there to review: the other bytes held at the same seq,
+	# and what the kept delta would have done.
+	q -d "$HUB" forks --json >forks.json
+	python3 - forks.json "$forks" <<'PY' || fail "forks listing: $(head -c 600 forks.json)"
+import json, sys
+rows, n = json.load(open(sys.argv[1])), int(sys.argv[2])
+assert len(rows) == n, (len(rows), n)
+forks = [r for r in rows if r["what"] == "fork"]
+assert forks, rows
+for r in forks:
+    assert r["held_hash"] and r["held_hash"] != r["hash"], r
+    assert len(r["author"]) == 64 and r["seq"] >= 1 and r["bytes"] > 0, r
+    assert r["nops"] >= 1 and r["ops"] and r["ops"][0]["type"] in ("create", "update", "void"), r
+PY
+	q -d "$HUB" forks >forks.txt
+	grep -q "^AUTHOR  *ORG  *SEQ  *WHAT  *OPS" forks.txt || fail "forks table header: $(head -c 300 forks.txt)"
+	grep -q " fork " forks.txt || fail "forks table lacks the fork: $(head -c 300 forks.txt)"
 
 	evil oversize
 	case $res in "result: closed") ;; *) fail "oversize frame: $res" ;; esac

@@ -17,6 +17,7 @@
 #include "hlc.h"
 #include "store.h"
 #include "store_internal.h"
+#include "store_sync.h"
 #include "suites.h"
 #include "util.h"
 
@@ -1344,6 +1345,32 @@ START_TEST(ingest_forks_gaps_quarantine)
 	ck_assert_int_eq(qp__store_ingest(b.s, d2, l2), QP_EFORK);
 	ck_assert_int_eq(stat_int(b.s, "deltas"), 1);
 	verify_ok(b.s);
+	/* The fork is listed for review against the held delta (seq 2, past
+	 * the fork, was refused, not kept: its sender keeps it). */
+	{
+		json_t *fk = NULL, *f1;
+		uint8_t hx[QP_HASH_LEN];
+		char hexx[2 * QP_HASH_LEN + 1], hex1[2 * QP_HASH_LEN + 1];
+		ck_assert_int_eq(qp_store_forks(b.s, 0, &fk), 0);
+		ck_assert_uint_eq(json_array_size(fk), 1);
+		f1 = json_array_get(fk, 0);
+		qp_delta_hash(d1x, l1x, hx);
+		qp_hex(hx, QP_HASH_LEN, hexx);
+		qp_hex(h1, QP_HASH_LEN, hex1);
+		ck_assert_int_eq(json_integer_value(json_object_get(f1, "seq")), 1);
+		ck_assert_str_eq(json_string_value(json_object_get(f1, "what")),
+		                 "fork");
+		ck_assert_str_eq(json_string_value(json_object_get(f1, "hash")),
+		                 hexx);
+		ck_assert_str_eq(
+		    json_string_value(json_object_get(f1, "held_hash")), hex1);
+		ck_assert_int_ge(json_integer_value(json_object_get(f1, "nops")),
+		                 1);
+		ck_assert_uint_eq(json_array_size(json_object_get(f1, "ops")),
+		                  (size_t)json_integer_value(
+		                      json_object_get(f1, "nops")));
+		json_decref(fk);
+	}
 
 	/* On a fresh node the chain and the wrong link are told apart. */
 	{
@@ -1358,6 +1385,20 @@ START_TEST(ingest_forks_gaps_quarantine)
 		ck_assert_int_eq(rcs[2], QP_ECHAIN);
 		ck_assert_int_eq(stat_int(c.s, "deltas"), 2);
 		ck_assert_int_eq(stat_int(c.s, "forks"), 1);
+		/* Seq 3 with a wrong link: nothing held at that seq. */
+		{
+			json_t *fk = NULL, *f;
+			ck_assert_int_eq(qp_store_forks(c.s, 0, &fk), 0);
+			ck_assert_uint_eq(json_array_size(fk), 1);
+			f = json_array_get(fk, 0);
+			ck_assert_int_eq(
+			    json_integer_value(json_object_get(f, "seq")), 3);
+			ck_assert_str_eq(
+			    json_string_value(json_object_get(f, "what")),
+			    "unlinked");
+			ck_assert(json_is_null(json_object_get(f, "held_hash")));
+			json_decref(fk);
+		}
 		ck_assert_int_eq(
 		    qp_store_get(c.s, "0190a0b0-c0d0-7e0f-8a0b-0c0d0e0f3004",
 		                 &rec, NULL),
