@@ -641,16 +641,19 @@ out:
 	return 0;
 }
 
-/* Quarantined ops for review (see store_sync.h): op_index is null when
- * the whole delta body is kept. */
-int qp_store_quarantine(qp_store *s, size_t limit, json_t **out)
+/* Call row for each entry of dbi in key order, collecting what it returns
+ * into *out, at most limit (0: all).  row returns NULL and sets *rc to stop
+ * with an error. */
+typedef json_t *(*row_fn)(qp_store *s, MDB_txn *txn, const MDB_val *k,
+                          const MDB_val *d, int *rc);
+
+static int list_rows(qp_store *s, MDB_dbi dbi, size_t limit, row_fn row,
+                     json_t **out)
 {
-	char hex[2 * QP_KEY_LEN + 1], org[QP_UUID_STRLEN + 1];
 	MDB_cursor *c = NULL;
-	json_t *arr, *v, *e;
+	json_t *arr, *e;
 	MDB_txn *txn;
 	MDB_val k, d;
-	uint32_t idx;
 	int rc;
 
 	if (out == NULL)
@@ -658,35 +661,14 @@ int qp_store_quarantine(qp_store *s, size_t limit, json_t **out)
 	if ((rc = rstart(s, &txn)) != 0)
 		return rc;
 	arr = json_array();
-	if ((rc = qp__mdb(mdb_cursor_open(txn, s->db.quarantine, &c))) != 0)
+	if ((rc = qp__mdb(mdb_cursor_open(txn, dbi, &c))) != 0)
 		goto out;
 	for (rc = mdb_cursor_get(c, &k, &d, MDB_FIRST); rc == 0;
 	     rc = mdb_cursor_get(c, &k, &d, MDB_NEXT)) {
-		const uint8_t *key = k.mv_data;
 		if (limit > 0 && json_array_size(arr) == limit)
 			break;
-		if (k.mv_size != QP__QKEY_LEN ||
-		    qp_mpjson_decode(d.mv_data, d.mv_size, QP_DELTA_MAX_RAW,
-		                     &v) != 0) {
-			rc = QP_ECORRUPT;
+		if ((e = row(s, txn, &k, &d, &rc)) == NULL)
 			goto out;
-		}
-		qp_hex(key, QP_KEY_LEN, hex);
-		qp_uuid_format(key + QP_KEY_LEN, org);
-		idx = qp_get_be32(key + QP__LOGKEY_LEN);
-		e = json_pack(
-		    "{s:s, s:s, s:I, s:o, s:O, s:O}", "author", hex, "org", org,
-		    "seq", (json_int_t)qp_get_be64(key + QP__FEED_LEN),
-		    "op_index",
-		    idx == UINT32_MAX ? json_null()
-		                      : json_integer((json_int_t)idx),
-		    "reason",
-		    json_object_get(v, "reason") ? json_object_get(v, "reason")
-		                                 : json_null(),
-		    "op",
-		    json_object_get(v, "op") ? json_object_get(v, "op")
-		                             : json_null());
-		json_decref(v);
 		json_array_append_new(arr, e);
 	}
 	rc = rc == MDB_NOTFOUND || rc == 0 ? 0 : qp__mdb(rc);
@@ -699,6 +681,45 @@ out:
 	}
 	*out = arr;
 	return 0;
+}
+
+static json_t *quarantine_row(qp_store *s, MDB_txn *txn, const MDB_val *k,
+                              const MDB_val *d, int *rc)
+{
+	char hex[2 * QP_KEY_LEN + 1], org[QP_UUID_STRLEN + 1];
+	const uint8_t *key = k->mv_data;
+	json_t *v, *e;
+	uint32_t idx;
+
+	(void)s;
+	(void)txn;
+	if (k->mv_size != QP__QKEY_LEN ||
+	    qp_mpjson_decode(d->mv_data, d->mv_size, QP_DELTA_MAX_RAW, &v) !=
+	        0) {
+		*rc = QP_ECORRUPT;
+		return NULL;
+	}
+	qp_hex(key, QP_KEY_LEN, hex);
+	qp_uuid_format(key + QP_KEY_LEN, org);
+	idx = qp_get_be32(key + QP__LOGKEY_LEN);
+	e = json_pack(
+	    "{s:s, s:s, s:I, s:o, s:O, s:O}", "author", hex, "org", org, "seq",
+	    (json_int_t)qp_get_be64(key + QP__FEED_LEN), "op_index",
+	    idx == UINT32_MAX ? json_null() : json_integer((json_int_t)idx),
+	    "reason",
+	    json_object_get(v, "reason") ? json_object_get(v, "reason")
+	                                 : json_null(),
+	    "op",
+	    json_object_get(v, "op") ? json_object_get(v, "op") : json_null());
+	json_decref(v);
+	return e;
+}
+
+/* Quarantined ops for review (see store_sync.h): op_index is null when
+ * the whole delta body is kept. */
+int qp_store_quarantine(qp_store *s, size_t limit, json_t **out)
+{
+	return list_rows(s, s->db.quarantine, limit, quarantine_row, out);
 }
 
 /* Up to FORK_OPS_SHOWN of a kept delta's ops as {type, kind, id}, and
@@ -730,69 +751,45 @@ static json_t *fork_ops(const uint8_t *buf, size_t len, size_t *n)
 	return arr;
 }
 
-/* Kept forks for review (see store_sync.h). */
-int qp_store_forks(qp_store *s, size_t limit, json_t **out)
+static json_t *fork_row(qp_store *s, MDB_txn *txn, const MDB_val *k,
+                        const MDB_val *d, int *rc)
 {
 	char hex[2 * QP_KEY_LEN + 1], org[QP_UUID_STRLEN + 1],
 	    hash[2 * QP_HASH_LEN + 1], held_hex[2 * QP_HASH_LEN + 1];
+	const uint8_t *key = k->mv_data;
 	uint8_t held[QP_HASH_LEN];
-	MDB_cursor *c = NULL;
-	MDB_val k, d, lk, ld;
-	json_t *arr, *ops;
-	MDB_txn *txn;
+	MDB_val lk = {QP__LOGKEY_LEN, (void *)key}, ld;
+	json_t *ops;
 	size_t nops;
-	int rc, have;
+	int have;
 
-	if (out == NULL)
-		return QP_EINVAL;
-	if ((rc = rstart(s, &txn)) != 0)
-		return rc;
-	arr = json_array();
-	if ((rc = qp__mdb(mdb_cursor_open(txn, s->db.forks, &c))) != 0)
-		goto out;
-	for (rc = mdb_cursor_get(c, &k, &d, MDB_FIRST); rc == 0;
-	     rc = mdb_cursor_get(c, &k, &d, MDB_NEXT)) {
-		const uint8_t *key = k.mv_data;
-		if (limit > 0 && json_array_size(arr) == limit)
-			break;
-		if (k.mv_size != QP__LOGKEY_LEN + QP_HASH_LEN) {
-			rc = QP_ECORRUPT;
-			goto out;
-		}
-		/* What the log holds at the same feed and seq, if anything. */
-		lk.mv_size = QP__LOGKEY_LEN;
-		lk.mv_data = (void *)key;
-		have = mdb_get(txn, s->db.log, &lk, &ld) == 0;
-		if (have) {
-			qp_delta_hash(ld.mv_data, ld.mv_size, held);
-			qp_hex(held, QP_HASH_LEN, held_hex);
-		}
-		qp_hex(key, QP_KEY_LEN, hex);
-		qp_uuid_format(key + QP_KEY_LEN, org);
-		qp_hex(key + QP__LOGKEY_LEN, QP_HASH_LEN, hash);
-		ops = fork_ops(d.mv_data, d.mv_size, &nops);
-		json_array_append_new(
-		    arr,
-		    json_pack("{s:s, s:s, s:I, s:s, s:s, s:o, s:I, s:I, s:o}",
-		              "author", hex, "org", org, "seq",
-		              (json_int_t)qp_get_be64(key + QP__FEED_LEN),
-		              /* fork: the log holds other bytes at this seq;
-		               * unlinked: it holds none (past a fork, or not
-		               * chained to the head). */
-		              "what", have ? "fork" : "unlinked", "hash", hash,
-		              "held_hash", have ? json_string(held_hex)
-		                                : json_null(),
-		              "bytes", (json_int_t)d.mv_size, "nops",
-		              (json_int_t)nops, "ops", ops));
+	if (k->mv_size != QP__LOGKEY_LEN + QP_HASH_LEN) {
+		*rc = QP_ECORRUPT;
+		return NULL;
 	}
-	rc = rc == MDB_NOTFOUND || rc == 0 ? 0 : qp__mdb(rc);
-out:
-	mdb_cursor_close(c);
-	mdb_txn_abort(txn);
-	if (rc != 0) {
-		json_decref(arr);
-		return rc;
+	/* What the log holds at the same feed and seq, if anything. */
+	have = mdb_get(txn, s->db.log, &lk, &ld) == 0;
+	if (have) {
+		qp_delta_hash(ld.mv_data, ld.mv_size, held);
+		qp_hex(held, QP_HASH_LEN, held_hex);
 	}
-	*out = arr;
-	return 0;
+	qp_hex(key, QP_KEY_LEN, hex);
+	qp_uuid_format(key + QP_KEY_LEN, org);
+	qp_hex(key + QP__LOGKEY_LEN, QP_HASH_LEN, hash);
+	ops = fork_ops(d->mv_data, d->mv_size, &nops);
+	/* fork: the log holds other bytes at this seq; unlinked: it holds
+	 * none (past a fork, or not chained to the head). */
+	return json_pack("{s:s, s:s, s:I, s:s, s:s, s:o, s:I, s:I, s:o}",
+	                 "author", hex, "org", org, "seq",
+	                 (json_int_t)qp_get_be64(key + QP__FEED_LEN), "what",
+	                 have ? "fork" : "unlinked", "hash", hash, "held_hash",
+	                 have ? json_string(held_hex) : json_null(), "bytes",
+	                 (json_int_t)d->mv_size, "nops", (json_int_t)nops,
+	                 "ops", ops);
+}
+
+/* Kept forks for review (see store_sync.h). */
+int qp_store_forks(qp_store *s, size_t limit, json_t **out)
+{
+	return list_rows(s, s->db.forks, limit, fork_row, out);
 }
