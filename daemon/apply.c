@@ -479,18 +479,6 @@ int qp__conflict_count(qp__tx *t, const char *id, size_t *out)
 
 /* ---- merge -------------------------------------------------------- */
 
-static int refuse(char *why, size_t whylen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static int refuse(char *why, size_t whylen, const char *fmt, ...)
-{
-	va_list ap;
-	if (why != NULL && whylen > 0) {
-		va_start(ap, fmt);
-		vsnprintf(why, whylen, fmt, ap);
-		va_end(ap);
-	}
-	return QP_EVALID;
-}
 
 static int is_meta_name(const char *name)
 {
@@ -521,34 +509,34 @@ static int check_op(const qp_kind *k, const char *id, const char *org,
 
 	if (strcmp(k->name, "org") == 0 &&
 	    memcmp(op->id, feed->org, QP_UUID_LEN) != 0)
-		return refuse(why, whylen,
+		return qp_errf(QP_EVALID, why, whylen,
 		              "org: an org record must be written in its own "
 		              "org's feed");
 	if (op->type == QP_OP_VOID)
 		return op->reason != NULL && op->reason[0] != '\0'
 		           ? 0
-		           : refuse(why, whylen, "%s: void without a reason",
+		           : qp_errf(QP_EVALID, why, whylen, "%s: void without a reason",
 		                    k->name);
 	if (op->type != QP_OP_CREATE && op->type != QP_OP_UPDATE)
-		return refuse(why, whylen, "%s: unknown op type %d", k->name,
+		return qp_errf(QP_EVALID, why, whylen, "%s: unknown op type %d", k->name,
 		              (int)op->type);
 	if (!json_is_object(op->fields))
-		return refuse(why, whylen, "%s: op without fields", k->name);
+		return qp_errf(QP_EVALID, why, whylen, "%s: op without fields", k->name);
 	if (op->type == QP_OP_UPDATE && (k->flags & QP_K_APPEND_ONLY))
-		return refuse(why, whylen,
+		return qp_errf(QP_EVALID, why, whylen,
 		              "%s: append-only; void it and add a new one",
 		              k->name);
 	json_object_foreach(op->fields, name, v)
 	{
 		const qp_field *f = qp_schema_field(k, name);
 		if (is_meta_name(name))
-			return refuse(why, whylen, "%s.%s: cannot be changed",
+			return qp_errf(QP_EVALID, why, whylen, "%s.%s: cannot be changed",
 			              k->name, name);
 		if (f == NULL)
-			return refuse(why, whylen, "%s.%.64s: unknown field",
+			return qp_errf(QP_EVALID, why, whylen, "%s.%.64s: unknown field",
 			              k->name, name);
 		if (json_is_null(v) && (f->flags & QP_F_REQUIRED))
-			return refuse(why, whylen, "%s.%s: required", k->name,
+			return qp_errf(QP_EVALID, why, whylen, "%s.%s: required", k->name,
 			              name);
 	}
 	if (op->type == QP_OP_UPDATE)
@@ -780,7 +768,7 @@ int qp__apply_op(qp__tx *t, const qp_feed *feed, const qp_op *op, int checked,
 	int rc, isnew = 0, had = 0, has, present;
 
 	if (k == NULL)
-		return refuse(why, whylen, "%.24s: unknown kind", op->kind);
+		return qp_errf(QP_EVALID, why, whylen, "%.24s: unknown kind", op->kind);
 	qp_uuid_format(op->id, id);
 	qp_uuid_format(feed->org, org);
 	if (!checked && (rc = check_op(k, id, org, feed, op, why, whylen)) != 0)
@@ -803,13 +791,13 @@ int qp__apply_op(qp__tx *t, const qp_feed *feed, const qp_op *op, int checked,
 		const char *sk = json_string_value(json_object_get(r, "kind"));
 		const char *so = json_string_value(json_object_get(r, "org"));
 		if (strcmp(sk, k->name) != 0) {
-			rc = refuse(why, whylen,
+			rc = qp_errf(QP_EVALID, why, whylen,
 			            "%s: record %s is %.24s, not %s", k->name,
 			            id, sk, k->name);
 			goto out;
 		}
 		if (strcmp(so, org) != 0) {
-			rc = refuse(why, whylen,
+			rc = qp_errf(QP_EVALID, why, whylen,
 			            "%s: record %s belongs to org %.36s",
 			            k->name, id, so);
 			goto out;
@@ -848,7 +836,7 @@ int qp__apply_op(qp__tx *t, const qp_feed *feed, const qp_op *op, int checked,
 		}
 		break;
 	default:
-		rc = refuse(why, whylen, "%s: unknown op type", k->name);
+		rc = qp_errf(QP_EVALID, why, whylen, "%s: unknown op type", k->name);
 		goto out;
 	}
 	if (op->hlc > get_u64(state, "u", &present))

@@ -101,19 +101,6 @@ int qp__sync_ready(qp_store *s)
 
 /* ---- trust -------------------------------------------------------- */
 
-static int why_set(char *why, size_t whylen, int rc, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-static int why_set(char *why, size_t whylen, int rc, const char *fmt, ...)
-{
-	va_list ap;
-	if (why != NULL && whylen > 0) {
-		va_start(ap, fmt);
-		vsnprintf(why, whylen, fmt, ap);
-		va_end(ap);
-	}
-	return rc;
-}
-
 /* The trust root from kv "root".  QP_ENOTFOUND when never set. */
 static int root_get(qp_store *s, MDB_txn *txn, uint8_t root[QP_KEY_LEN])
 {
@@ -267,7 +254,7 @@ static int trusted_tx(qp_store *s, MDB_txn *txn,
 	qp_hex(author, 4, a8);
 	rc = root_get(s, txn, root);
 	if (rc == QP_ENOTFOUND)
-		return why_set(why, whylen, QP_EAUTH,
+		return qp_errf(QP_EAUTH, why, whylen,
 		               "author %s is not trusted: this node has not "
 		               "joined a hub",
 		               a8);
@@ -277,14 +264,14 @@ static int trusted_tx(qp_store *s, MDB_txn *txn,
 		return 0;
 	rc = cert_load(s, txn, author, &c);
 	if (rc == QP_ENOTFOUND)
-		return why_set(why, whylen, QP_EAUTH,
+		return qp_errf(QP_EAUTH, why, whylen,
 		               "author %s has no certificate from this hub",
 		               a8);
 	if (rc != 0)
 		return rc;
 	rc = issuer_ok(s, txn, root, c.issuer, org, NULL, lacking, &lacks);
 	if (rc == QP_EAUTH)
-		return why_set(why, whylen, QP_EAUTH,
+		return qp_errf(QP_EAUTH, why, whylen,
 		               "the certificate of %s was not issued by this "
 		               "hub",
 		               a8);
@@ -292,11 +279,11 @@ static int trusted_tx(qp_store *s, MDB_txn *txn,
 		return rc;
 	qp_uuid_format(org, o);
 	if (!qp_cert_allows_org(&c, org))
-		return why_set(why, whylen, QP_EAUTH,
+		return qp_errf(QP_EAUTH, why, whylen,
 		               "org %s is not in the certificate of %s", o, a8);
 	if (lacks) {
 		qp_hex(lacking, 4, h8);
-		return why_set(why, whylen, QP_EAUTH,
+		return qp_errf(QP_EAUTH, why, whylen,
 		               "org %s is not in the certificate of %s", o, h8);
 	}
 	return 0;

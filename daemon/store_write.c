@@ -56,7 +56,7 @@ static int werr(wctx *w, int rc, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(w->err, w->errlen, fmt, ap);
+	rc = qp_verrf(rc, w->err, w->errlen, fmt, ap);
 	va_end(ap);
 	return rc;
 }

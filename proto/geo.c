@@ -87,21 +87,6 @@ static void vcfmt(char *buf, size_t len, const char *fmt, va_list ap)
 	qp_cloc_leave(&l);
 }
 
-static int fail(int rc, char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-/* Write the message into err (when there is one) and return rc. */
-static int fail(int rc, char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-	if (err == NULL || errlen == 0)
-		return rc;
-	va_start(ap, fmt);
-	vcfmt(err, errlen, fmt, ap);
-	va_end(ap);
-	return rc;
-}
-
 static void warn(qp_geo_result *r, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
@@ -239,7 +224,7 @@ static int count(pgeom *pg, const json_t *coords, char *err, size_t errlen)
 	} else {
 		nlist = json_array_size(coords);
 		if (nlist > QP_GEO_MAX_POLYGONS)
-			return fail(QP_ETOOBIG, err, errlen,
+			return qp_errf(QP_ETOOBIG, err, errlen,
 			            "%s: too many polygons (limit %d)",
 			            pg->path, QP_GEO_MAX_POLYGONS);
 	}
@@ -251,13 +236,13 @@ static int count(pgeom *pg, const json_t *coords, char *err, size_t errlen)
 		npoly++;
 		nr += json_array_size(pv);
 		if (nr > MAX_RINGS)
-			return fail(QP_ETOOBIG, err, errlen,
+			return qp_errf(QP_ETOOBIG, err, errlen,
 			            "%s: too many rings (limit %d)", pg->path,
 			            MAX_RINGS);
 		for (size_t r = 0; r < json_array_size(pv); r++) {
 			np += json_array_size(json_array_get(pv, r));
 			if (np > QP_GEO_MAX_POSITIONS)
-				return fail(QP_ETOOBIG, err, errlen,
+				return qp_errf(QP_ETOOBIG, err, errlen,
 				            "%s: too many positions (limit %d)",
 				            pg->path, QP_GEO_MAX_POSITIONS);
 		}
@@ -320,14 +305,14 @@ bad:
 	else
 		pathf(path, "%s[%zu]", base, i);
 	if (why == NULL)
-		return fail(QP_EGEOM, err, errlen,
+		return qp_errf(QP_EGEOM, err, errlen,
 		            "%s: must be a position [longitude, latitude] or "
 		            "[longitude, latitude, altitude]",
 		            path);
 	if (strcmp(why, "count") == 0)
-		return fail(QP_EGEOM, err, errlen, "%s: too many positions",
+		return qp_errf(QP_EGEOM, err, errlen, "%s: too many positions",
 		            path);
-	return fail(QP_EGEOM, err, errlen, "%s: %s %.15g out of range", path,
+	return qp_errf(QP_EGEOM, err, errlen, "%s: %s %.15g out of range", path,
 	            why, strcmp(why, "longitude") == 0 ? lon : lat);
 }
 
@@ -379,7 +364,7 @@ static int polygon(pgeom *pg, const char *path, const json_t *v, char *err,
 	poly *p = &pg->polys[pg->npolys];
 	int rc;
 	if (!json_is_array(v) || nr == 0)
-		return fail(QP_EGEOM, err, errlen,
+		return qp_errf(QP_EGEOM, err, errlen,
 		            "%s: must be a non-empty array of linear rings",
 		            path);
 	p->ring0 = pg->nrings;
@@ -390,10 +375,10 @@ static int polygon(pgeom *pg, const char *path, const json_t *v, char *err,
 		ring *rg = &pg->rings[pg->nrings];
 		pathf(rp, "%s[%zu]", path, r);
 		if (!json_is_array(rv))
-			return fail(QP_EGEOM, err, errlen,
+			return qp_errf(QP_EGEOM, err, errlen,
 			            "%s: must be an array of positions", rp);
 		if (np < 4)
-			return fail(QP_EGEOM, err, errlen,
+			return qp_errf(QP_EGEOM, err, errlen,
 			            "%s: ring needs at least 4 positions", rp);
 		rg->off = pg->npos;
 		rg->n = np;
@@ -408,7 +393,7 @@ static int polygon(pgeom *pg, const char *path, const json_t *v, char *err,
 		}
 		if (!same_position(json_array_get(rv, 0),
 		                   json_array_get(rv, np - 1)))
-			return fail(QP_EGEOM, err, errlen,
+			return qp_errf(QP_EGEOM, err, errlen,
 			            "%s: ring not closed", rp);
 		for (size_t i = 1; i < np; i++) {
 			size_t a = rg->off + i - 1, b = rg->off + i;
@@ -425,12 +410,12 @@ static int polygon(pgeom *pg, const char *path, const json_t *v, char *err,
 		/* Collapsed, the ring must still be closed with 3 distinct
 		 * corners: first, two others, first again. */
 		if (distinct < 4)
-			return fail(QP_EGEOM, err, errlen,
+			return qp_errf(QP_EGEOM, err, errlen,
 			            "%s: ring needs at least 3 distinct "
 			            "positions",
 			            rp);
 		if (collinear(pg, rg))
-			return fail(
+			return qp_errf(
 			    QP_EGEOM, err, errlen,
 			    "%s: %s: all positions are collinear "
 			    "(zero area)",
@@ -465,13 +450,13 @@ static int parse(const json_t *v, const char *path, pgeom *pg, char *err,
 
 	pg->path = path;
 	if (!json_is_object(v))
-		return fail(QP_EGEOM, err, errlen,
+		return qp_errf(QP_EGEOM, err, errlen,
 		            "%s: must be a GeoJSON geometry object", path);
 	t = json_object_get(v, "type");
 	if (t == NULL)
-		return fail(QP_EGEOM, err, errlen, "%s.type: required", path);
+		return qp_errf(QP_EGEOM, err, errlen, "%s.type: required", path);
 	if (!json_is_string(t))
-		return fail(QP_EGEOM, err, errlen, "%s.type: must be a string",
+		return qp_errf(QP_EGEOM, err, errlen, "%s.type: must be a string",
 		            path);
 	type = json_string_value(t);
 	if (strlen(type) != json_string_length(t)) /* embedded NUL */
@@ -483,7 +468,7 @@ static int parse(const json_t *v, const char *path, pgeom *pg, char *err,
 	else if (strcmp(type, "MultiPolygon") == 0)
 		pg->type = G_MULTI;
 	else
-		return fail(QP_EGEOM, err, errlen,
+		return qp_errf(QP_EGEOM, err, errlen,
 		            "%s.type: %s is not accepted; must be Point, "
 		            "Polygon or MultiPolygon",
 		            path,
@@ -492,7 +477,7 @@ static int parse(const json_t *v, const char *path, pgeom *pg, char *err,
 	coords = json_object_get(v, "coordinates");
 	pathf(sub, "%s.coordinates", path);
 	if (coords == NULL)
-		return fail(QP_EGEOM, err, errlen, "%s: required", sub);
+		return qp_errf(QP_EGEOM, err, errlen, "%s: required", sub);
 	if ((rc = count(pg, coords, err, errlen)) != 0)
 		return rc;
 	if (pg->type == G_POINT)
@@ -500,7 +485,7 @@ static int parse(const json_t *v, const char *path, pgeom *pg, char *err,
 	if (pg->type == G_POLYGON)
 		return polygon(pg, sub, coords, err, errlen);
 	if (!json_is_array(coords) || json_array_size(coords) == 0)
-		return fail(QP_EGEOM, err, errlen,
+		return qp_errf(QP_EGEOM, err, errlen,
 		            "%s: must be a non-empty array of polygons", sub);
 	for (size_t i = 0; i < json_array_size(coords); i++) {
 		char pp[PATH_LEN];
@@ -529,7 +514,7 @@ static void on_geos_notice(const char *msg, void *ud)
 
 static int geos_fail(qp_geo *g, const pgeom *pg, char *err, size_t errlen)
 {
-	return fail(QP_EGEOM, err, errlen,
+	return qp_errf(QP_EGEOM, err, errlen,
 	            "%s: geometry could not be processed (%s)", pg->path,
 	            g->gerr[0] != '\0' ? g->gerr : "GEOS error");
 }
@@ -658,30 +643,30 @@ static int describe(const pgeom *pg, const poly *p, const char *reason,
 		qp_geo_format_coord(pg->lat[pg->rings[r].off + v], cy,
 		                    sizeof cy);
 	} else {
-		return fail(QP_EGEOM, err, errlen, "%s: invalid polygon (%s)",
+		return qp_errf(QP_EGEOM, err, errlen, "%s: invalid polygon (%s)",
 		            pg->path, reason);
 	}
 	ring_label(pg, r, 1, la, sizeof la);
 	if (strstr(reason, "Self-intersection") != NULL) {
 		if (nhit == 2)
-			return fail(
+			return qp_errf(
 			    QP_EGEOM, err, errlen,
 			    "%s: %s crosses %s near vertex %zu (%s, %s)",
 			    pg->path, la,
 			    ring_label(pg, hit[0], 1, lb, sizeof lb), v, cx,
 			    cy);
-		return fail(QP_EGEOM, err, errlen,
+		return qp_errf(QP_EGEOM, err, errlen,
 		            "%s: %s self-intersects near vertex %zu (%s, %s)",
 		            pg->path, la, v, cx, cy);
 	}
 	if (strcmp(reason, "Hole lies outside shell") == 0)
-		return fail(QP_EGEOM, err, errlen,
+		return qp_errf(QP_EGEOM, err, errlen,
 		            "%s: %s lies outside its shell", pg->path, la);
 	if (strcmp(reason, "Holes are nested") == 0 ||
 	    strcmp(reason, "Nested holes") == 0)
-		return fail(QP_EGEOM, err, errlen,
+		return qp_errf(QP_EGEOM, err, errlen,
 		            "%s: %s lies inside another hole", pg->path, la);
-	return fail(
+	return qp_errf(
 	    QP_EGEOM, err, errlen,
 	    "%s: %s is invalid (%c%s) near vertex %zu (%s, %s)", pg->path, la,
 	    reason[0] >= 'A' && reason[0] <= 'Z' ? reason[0] + 32 : reason[0],
@@ -768,18 +753,18 @@ static int describe_multi(qp_geo *g, const pgeom *pg, const GEOSGeometry *m,
 				if (r == 0)
 					continue;
 				if (pass != 1)
-					return fail(QP_EGEOM, err, errlen,
+					return qp_errf(QP_EGEOM, err, errlen,
 					            "%s: polygons %zu and %zu "
 					            "overlap",
 					            pg->path, i, j);
-				return fail(QP_EGEOM, err, errlen,
+				return qp_errf(QP_EGEOM, err, errlen,
 				            "%s: polygons %zu and %zu share a "
 				            "boundary segment near (%s, %s)",
 				            pg->path, i, j, cx, cy);
 			}
 		}
 	}
-	return fail(QP_EGEOM, err, errlen,
+	return qp_errf(QP_EGEOM, err, errlen,
 	            "%s: the polygons are invalid together (%s) near (%s, %s)",
 	            pg->path, reason, cx, cy);
 }
@@ -1065,7 +1050,7 @@ static int check(qp_geo *g, const json_t *geometry, double declared_ha,
 	path = o->path != NULL ? o->path : DEFAULT_PATH;
 	if (g == NULL || geometry == NULL || res == NULL || !opts_ok(o) ||
 	    !opt_num_ok(declared_ha) || !opt_num_ok(accuracy_m))
-		return fail(QP_EINVAL, err, errlen, "%s: invalid arguments",
+		return qp_errf(QP_EINVAL, err, errlen, "%s: invalid arguments",
 		            path);
 	if ((rc = parse(geometry, path, &pg, err, errlen)) != 0)
 		goto out;
@@ -1074,14 +1059,14 @@ static int check(qp_geo *g, const json_t *geometry, double declared_ha,
 		r.flags |= QP_GEO_F_POINT;
 		/* EUDR Art. 2(28): a point only for plots up to 4 ha. */
 		if (declared_ha > o->point_max_ha) {
-			rc = fail(QP_EGEOM, err, errlen,
+			rc = qp_errf(QP_EGEOM, err, errlen,
 			          "%s: plots over %s ha need a polygon (EUDR "
 			          "Art. 2(28))",
 			          path, num(o->point_max_ha, b1, sizeof b1));
 			goto out;
 		}
 		if (declared_ha < o->point_min_ha) {
-			rc = fail(QP_EGEOM, err, errlen,
+			rc = qp_errf(QP_EGEOM, err, errlen,
 			          "%s: declared area %s ha is below %s ha, "
 			          "too small for a plot",
 			          path, num(declared_ha, b1, sizeof b1),
@@ -1098,7 +1083,7 @@ static int check(qp_geo *g, const json_t *geometry, double declared_ha,
 		}
 		if (nwrong > 0 && fixed != NULL &&
 		    (copy = rewound(geometry, &pg, wrong)) == NULL) {
-			rc = fail(QP_ENOMEM, err, errlen, "%s: out of memory",
+			rc = qp_errf(QP_ENOMEM, err, errlen, "%s: out of memory",
 			          path);
 			goto out;
 		}
@@ -1194,7 +1179,7 @@ int qp_geo_check_geos(qp_geo *g, const json_t *geometry, double declared_ha,
                       size_t errlen)
 {
 	if (out == NULL)
-		return fail(QP_EINVAL, err, errlen, "%s: invalid arguments",
+		return qp_errf(QP_EINVAL, err, errlen, "%s: invalid arguments",
 		            o != NULL && o->path != NULL ? o->path
 		                                         : DEFAULT_PATH);
 	return check(g, geometry, declared_ha, accuracy_m, o, res, NULL, out,

@@ -73,20 +73,6 @@ typedef struct run {
 /* ------------------------------------------------------------------ */
 /* Layers. */
 
-static int lfail(int rc, char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-static int lfail(int rc, char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-	if (err == NULL || errlen == 0)
-		return rc;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-	return rc;
-}
-
 /* A printable excerpt of untrusted text for a message. */
 static const char *show(const json_t *s, char *buf, size_t len)
 {
@@ -148,19 +134,19 @@ static int check_feature(qp_geo *g, const json_t *f, size_t i, char *err,
 	char path[48], b[40];
 
 	if (!json_is_object(f))
-		return lfail(QP_EGEOM, err, errlen,
+		return qp_errf(QP_EGEOM, err, errlen,
 		             "feature %zu: must be a GeoJSON Feature object",
 		             i);
 	if (!json_is_string(t) || strcmp(json_string_value(t), "Feature") != 0)
-		return lfail(QP_EGEOM, err, errlen,
+		return qp_errf(QP_EGEOM, err, errlen,
 		             "feature %zu: type: must be \"Feature\"", i);
 	geom = json_object_get(f, "geometry");
 	if (geom == NULL || json_is_null(geom))
-		return lfail(QP_EGEOM, err, errlen,
+		return qp_errf(QP_EGEOM, err, errlen,
 		             "feature %zu: geometry: required", i);
 	gt = json_object_get(geom, "type");
 	if (json_is_string(gt) && polygonal(f) == 0)
-		return lfail(QP_EGEOM, err, errlen,
+		return qp_errf(QP_EGEOM, err, errlen,
 		             "feature %zu: geometry.type: %s is not accepted; "
 		             "must be Polygon or MultiPolygon",
 		             i, show(gt, b, sizeof b));
@@ -187,9 +173,9 @@ int qp_layer_parse(qp_geo *g, const char *text, size_t len, json_t **features,
 	int rc = 0;
 
 	if (g == NULL || (text == NULL && len > 0) || features == NULL)
-		return lfail(QP_EINVAL, err, errlen, "invalid arguments");
+		return qp_errf(QP_EINVAL, err, errlen, "invalid arguments");
 	if (len > QP_LAYER_MAX_BYTES)
-		return lfail(QP_ETOOBIG, err, errlen,
+		return qp_errf(QP_ETOOBIG, err, errlen,
 		             "layer larger than %zu MiB",
 		             QP_LAYER_MAX_BYTES >> 20);
 	root = json_loadb(text != NULL ? text : "", len, JSON_REJECT_DUPLICATES,
@@ -201,25 +187,25 @@ int qp_layer_parse(qp_geo *g, const char *text, size_t len, json_t **features,
 			if ((unsigned char)*q < 0x20 ||
 			    (unsigned char)*q >= 0x7f)
 				*q = '?';
-		return lfail(QP_EPROTO, err, errlen,
+		return qp_errf(QP_EPROTO, err, errlen,
 		             "not JSON: %s (line %d, column %d)", je.text,
 		             je.line, je.column);
 	}
 	t = json_object_get(root, "type");
 	if (!json_is_object(root) || !json_is_string(t) ||
 	    strcmp(json_string_value(t), "FeatureCollection") != 0) {
-		rc = lfail(QP_EPROTO, err, errlen,
+		rc = qp_errf(QP_EPROTO, err, errlen,
 		           "not a GeoJSON FeatureCollection");
 		goto out;
 	}
 	fs = json_object_get(root, "features");
 	if (!json_is_array(fs)) {
 		rc =
-		    lfail(QP_EPROTO, err, errlen, "features: must be an array");
+		    qp_errf(QP_EPROTO, err, errlen, "features: must be an array");
 		goto out;
 	}
 	if (json_array_size(fs) > QP_LAYER_MAX_FEATURES) {
-		rc = lfail(QP_ETOOBIG, err, errlen,
+		rc = qp_errf(QP_ETOOBIG, err, errlen,
 		           "too many features (%zu; limit %d)",
 		           json_array_size(fs), QP_LAYER_MAX_FEATURES);
 		goto out;
@@ -235,7 +221,7 @@ int qp_layer_parse(qp_geo *g, const char *text, size_t len, json_t **features,
 		                              "coordinates"),
 		              depth);
 		if (total > QP_LAYER_MAX_POSITIONS) {
-			rc = lfail(QP_ETOOBIG, err, errlen,
+			rc = qp_errf(QP_ETOOBIG, err, errlen,
 			           "feature %zu: too many positions in the "
 			           "layer (limit %d)",
 			           i, QP_LAYER_MAX_POSITIONS);

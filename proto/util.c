@@ -114,6 +114,28 @@ char *qp_fmt(char *buf, size_t len, const char *fmt, ...)
 	return buf;
 }
 
+int qp_verrf(int rc, char *err, size_t errlen, const char *fmt, va_list ap)
+{
+	qp_cloc l;
+
+	if (err == NULL || errlen == 0)
+		return rc;
+	qp_cloc_enter(&l);
+	vsnprintf(err, errlen, fmt, ap);
+	qp_cloc_leave(&l);
+	return rc;
+}
+
+int qp_errf(int rc, char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	rc = qp_verrf(rc, err, errlen, fmt, ap);
+	va_end(ap);
+	return rc;
+}
+
 void qp_cloc_enter(qp_cloc *l)
 {
 	l->c = newlocale(LC_ALL_MASK, "C", (locale_t)0);

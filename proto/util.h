@@ -7,6 +7,7 @@
 #define QP_UTIL_H
 
 #include <locale.h>
+#include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -27,6 +28,13 @@ void qp_hex(const uint8_t *in, size_t n, char *out);
 int qp_unhex(const char *in, uint8_t *out, size_t n);
 
 /* snprintf into a fixed buffer, never overflowing; returns buf. */
+/* Write a message ("field: reason") into err, when err is not NULL and
+ * errlen > 0, with numbers in the C locale, and return rc: how modules
+ * report why beside an error code. */
+int qp_errf(int rc, char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+int qp_verrf(int rc, char *err, size_t errlen, const char *fmt, va_list ap);
+
 char *qp_fmt(char *buf, size_t len, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 

@@ -2,8 +2,11 @@
 #include <errno.h>
 #include <string.h>
 
+#include <locale.h>
+
 #include "err.h"
 #include "suites.h"
+#include "util.h"
 
 START_TEST(test_own_codes)
 {
@@ -66,6 +69,36 @@ START_TEST(test_unknown)
 }
 END_TEST
 
+/* qp_errf: the message, cut to the buffer, numbers in the C locale even
+ * when the thread uses a decimal-comma locale (tried where es_PE or de_DE
+ * is installed; the machine may only have C); rc comes back whether or
+ * not there is a buffer. */
+START_TEST(test_errf)
+{
+	char buf[32], small[8];
+	locale_t es = newlocale(LC_NUMERIC_MASK, "es_PE.UTF-8", (locale_t)0),
+		 old = (locale_t)0;
+
+	if (es == (locale_t)0)
+		es = newlocale(LC_NUMERIC_MASK, "de_DE.UTF-8", (locale_t)0);
+	if (es != (locale_t)0)
+		old = uselocale(es);
+	ck_assert_int_eq(qp_errf(QP_EVALID, buf, sizeof buf, "lot.kg: %.1f kg",
+				 2.5),
+			 QP_EVALID);
+	ck_assert_str_eq(buf, "lot.kg: 2.5 kg");
+	if (es != (locale_t)0) {
+		uselocale(old);
+		freelocale(es);
+	}
+	ck_assert_int_eq(qp_errf(QP_EGEOM, small, sizeof small, "%s",
+				 "plot.geometry: long"),
+			 QP_EGEOM);
+	ck_assert_str_eq(small, "plot.ge");
+	ck_assert_int_eq(qp_errf(QP_EAUTH, NULL, 0, "%s", "nowhere"), QP_EAUTH);
+}
+END_TEST
+
 Suite *suite_err(void)
 {
 	Suite *s = suite_create("err");
@@ -75,6 +108,7 @@ Suite *suite_err(void)
 	tcase_add_test(tc, test_all_listed);
 	tcase_add_test(tc, test_errno_codes);
 	tcase_add_test(tc, test_unknown);
+	tcase_add_test(tc, test_errf);
 	suite_add_tcase(s, tc);
 	return s;
 }
