@@ -73,6 +73,7 @@ struct qp_store {
 	qp_geo_opts geo_opts; /* its thresholds (qp_store_set_geo_opts) */
 	qp_lots_cfg lots_cfg; /* yields, tolerance (qp_store_set_lots_cfg) */
 	int copy;           /* the data file is not the one last recorded */
+	uint64_t trust_gen; /* bumped when certs, revocations or chain change */
 	uint64_t commits;   /* durable commits of qp_store_write */
 	uint64_t commit_ns; /* time spent in them (qp_store_commit_time) */
 };

@@ -188,25 +188,6 @@ static int collect_all(void *ctx, const uint8_t *rev, size_t len)
 	return 0;
 }
 
-static int count_one(void *ctx, const uint8_t *d, size_t len)
-{
-	(void)d;
-	(void)len;
-	(*(size_t *)ctx)++;
-	return 0;
-}
-
-/* How many certificates and revocations the store holds: when this
- * changes during a session, the peer is sent them again. */
-static size_t trust_count(qp_peers *p)
-{
-	size_t n = 0;
-	qp_store_certs(p->store, count_one, &n);
-	qp_store_chain(p->store, count_one, &n);
-	qp_store_revocations(p->store, count_one, &n);
-	return n;
-}
-
 /* Keep the certificates a peer sent, in any order: one whose issuer a
  * later one makes trusted is tried again. */
 static void take_certs(qp_session *s, const qp_sync_msg *m)
@@ -281,7 +262,7 @@ static int send_trust(qp_session *s)
 	}
 	blobs_free(&b);
 	if (rc == 0)
-		s->trust_sent = trust_count(s->p);
+		s->trust_sent = qp_store_trust_gen(s->p->store);
 	return rc;
 }
 
@@ -335,7 +316,7 @@ static void session_pump(qp_session *s)
 	/* New certificates or revocations (a device enrolled since the
 	 * session began) go before the deltas they vouch for. */
 	if (nmiss > 0 && (!s->outbound || p->is_hub) &&
-	    trust_count(p) != s->trust_sent && send_trust(s) != 0) {
+	    qp_store_trust_gen(p->store) != s->trust_sent && send_trust(s) != 0) {
 		free(miss);
 		session_fail(s, -EIO, "cannot send certificates");
 		return;

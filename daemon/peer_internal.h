@@ -55,7 +55,7 @@ typedef struct qp_session {
 	qp_vv acked;      /* per feed: what the peer acknowledged */
 	qp_vv ack_dirty;  /* acknowledgements not yet stored */
 	int got_vector;
-	size_t trust_sent; /* certificates + revocations last sent */
+	uint64_t trust_sent; /* qp_store_trust_gen when trust was last sent */
 	int inflight;
 	int done_sent, peer_done;
 	uint64_t last_activity_ms;

@@ -477,6 +477,7 @@ static int cert_put_tx(qp_store *s, MDB_txn *txn, void *ctx)
 	k.mv_data = c.device;
 	d.mv_size = b->len;
 	d.mv_data = (void *)b->buf;
+	s->trust_gen++; /* may overcount on a retried transaction: harmless */
 	return qp__mdb(mdb_put(txn, s->sync_db[QP__SDB_CERTS], &k, &d, 0));
 }
 
@@ -578,6 +579,7 @@ static int chain_set_tx(qp_store *s, MDB_txn *txn, void *ctx)
 		return 0;
 	if ((rc = up_each(s, txn, 1, &i)) != 0)
 		return rc;
+	s->trust_gen++;
 	for (i = 0; i < ch->n; i++) {
 		qp_cert_parse(ch->certs[i], ch->lens[i], &c);
 		k = up_kv_key(buf, c.device);
@@ -891,6 +893,7 @@ static int rev_put_tx(qp_store *s, MDB_txn *txn, void *ctx)
 	k.mv_data = r.key;
 	d.mv_size = b->len;
 	d.mv_data = (void *)b->buf;
+	s->trust_gen++;
 	if ((rc = qp__mdb(mdb_put(txn, s->sync_db[QP__SDB_REVOKED], &k, &d,
 	                          0))) != 0)
 		return rc;
@@ -1188,4 +1191,10 @@ int qp_store_ingest(qp_store *s, const uint8_t *const *deltas,
 out:
 	free(g.it);
 	return rc;
+}
+
+/* Trust generation (see store_sync.h). */
+uint64_t qp_store_trust_gen(const qp_store *s)
+{
+	return s->trust_gen;
 }

@@ -97,6 +97,9 @@ int qp_store_chain(qp_store *s,
 /* Copy of the certificate of key (malloc'd).  QP_ENOTFOUND when none. */
 int qp_store_cert_get(qp_store *s, const uint8_t key[QP_KEY_LEN],
 		      uint8_t **cert, size_t *len);
+/* A number that changes whenever a certificate, a revocation or the hub
+ * chain is stored in this process (a peer is then sent them again). */
+uint64_t qp_store_trust_gen(const qp_store *s);
 /* Call fn for every stored certificate (bytes valid during the call). */
 int qp_store_certs(qp_store *s,
 		   int (*fn)(void *ctx, const uint8_t *cert, size_t len),

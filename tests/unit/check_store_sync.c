@@ -509,6 +509,7 @@ START_TEST(trust_hierarchy)
 	char why[QP_ERRMSG_LEN], r8[9];
 	uint8_t *c;
 	size_t n, ups = 0;
+	uint64_t gen;
 
 	t_open(&nat);
 	as_key(&nat, &nk);
@@ -634,10 +635,15 @@ START_TEST(trust_hierarchy)
 		free(c);
 		ck_assert_int_eq(qp_store_chain(tab.s, count_cb, &ups), 0);
 		ck_assert_uint_eq(ups, 0); /* a device hands down nothing */
+		gen = qp_store_trust_gen(tab.s);
 		set_chain(tab.s, 2, good_d, good_i, 0);
+		ck_assert(qp_store_trust_gen(tab.s) != gen); /* peers resent */
+		gen = qp_store_trust_gen(tab.s);
 		set_chain(tab.s, 2, good_d, good_i, 0); /* again: unchanged */
+		ck_assert(qp_store_trust_gen(tab.s) == gen);
 	}
 	put_cert(tab.s, ntab.pk, &nk, QP_ROLE_TECHNICIAN, 1, 0, ORG1, NULL);
+	ck_assert(qp_store_trust_gen(tab.s) != gen);
 	trust_is(tab.s, ntab.pk, ORG1, 0, NULL);
 	trust_is(tab.s, reg.pk, ORG1, 0, NULL);
 	trust_is(tab.s, nk.pk, ORG2, 0, NULL); /* the national hub itself */
