@@ -168,23 +168,6 @@ static const char *ha_str(double v, char *buf, size_t len)
 	return buf;
 }
 
-/* A printable excerpt of untrusted text: control bytes and non-ASCII
- * become '?', long text ends with "...". */
-static const char *show(const char *s, size_t n, char *buf, size_t len)
-{
-	size_t o = 0, i;
-	for (i = 0; i < n && o + 4 < len && i < 24; i++) {
-		unsigned char c = (unsigned char)s[i];
-		buf[o++] = (c < 0x20 || c >= 0x7f) ? '?' : (char)c;
-	}
-	if (i < n && o + 4 <= len) {
-		memcpy(buf + o, "...", 3);
-		o += 3;
-	}
-	buf[o] = '\0';
-	return buf;
-}
-
 /* "ring 2" in a Polygon, "polygon 1 ring 2" in a MultiPolygon, with
  * " (hole)" for inner rings when hole_tag is set. */
 static const char *ring_label(const pgeom *pg, size_t r, int hole_tag,
@@ -472,7 +455,7 @@ static int parse(const json_t *v, const char *path, pgeom *pg, char *err,
 		            "%s.type: %s is not accepted; must be Point, "
 		            "Polygon or MultiPolygon",
 		            path,
-		            show(json_string_value(t), json_string_length(t), b,
+		            qp_excerpt(json_string_value(t), json_string_length(t), b,
 		                 sizeof b));
 	coords = json_object_get(v, "coordinates");
 	pathf(sub, "%s.coordinates", path);

@@ -73,23 +73,6 @@ typedef struct run {
 /* ------------------------------------------------------------------ */
 /* Layers. */
 
-/* A printable excerpt of untrusted text for a message. */
-static const char *show(const json_t *s, char *buf, size_t len)
-{
-	const char *t = json_string_value(s);
-	size_t n = json_string_length(s), o = 0, i;
-	for (i = 0; i < n && i < 24 && o + 4 < len; i++) {
-		unsigned char c = (unsigned char)t[i];
-		buf[o++] = (c < 0x20 || c >= 0x7f) ? '?' : (char)c;
-	}
-	if (i < n && o + 4 <= len) {
-		memcpy(buf + o, "...", 3);
-		o += 3;
-	}
-	buf[o] = '\0';
-	return buf;
-}
-
 /* Positions in a Polygon (depth 2) or MultiPolygon (depth 3) coordinate
  * array, counted from array sizes alone; whatever is not an array counts
  * zero (the geometry check reports it). */
@@ -149,7 +132,7 @@ static int check_feature(qp_geo *g, const json_t *f, size_t i, char *err,
 		return qp_errf(QP_EGEOM, err, errlen,
 		             "feature %zu: geometry.type: %s is not accepted; "
 		             "must be Polygon or MultiPolygon",
-		             i, show(gt, b, sizeof b));
+		             i, qp_excerpt(json_string_value(gt), json_string_length(gt), b, sizeof b));
 	snprintf(path, sizeof path, "feature %zu: geometry", i);
 	o.path = path;
 	/* No declared area nor accuracy: only the geometry rules apply. */

@@ -281,31 +281,6 @@ static void pjoin(char *out, const char *a, const char *b)
 	out[la] = '\0';
 }
 
-/* A printable excerpt of untrusted text for a message: control bytes become
- * '?', and long text is cut at a UTF-8 boundary and ends with "...". */
-static const char *show(const char *s, size_t n, char *buf, size_t len)
-{
-	size_t o = 0, i;
-	if (len < 8) {
-		buf[0] = '\0';
-		return buf;
-	}
-	for (i = 0; i < n && o + 4 < len && i < SHOW_LEN; i++) {
-		unsigned char c = (unsigned char)s[i];
-		buf[o++] = (c < 0x20 || c == 0x7f) ? '?' : (char)c;
-	}
-	if (i < n) {
-		while (o > 0 && ((unsigned char)buf[o - 1] & 0xc0) == 0x80)
-			o--; /* drop continuation bytes of a cut character */
-		if (o > 0 && ((unsigned char)buf[o - 1] & 0xc0) == 0xc0)
-			o--; /* and its lead byte */
-		memcpy(buf + o, "...", 3);
-		o += 3;
-	}
-	buf[o] = '\0';
-	return buf;
-}
-
 /* "%.15g" is exact for every bound in the table and short for messages. */
 static const char *num_str(double x, char *buf, size_t len)
 {
@@ -578,7 +553,7 @@ static int check_ref(vctx *c, const char *path, const json_t *v,
 			    "no %s with id %s on this node",
 			    want ? want : "record", id);
 	if (rc == QP_EMISMATCH && want != NULL) {
-		show(got, strlen(got), buf, sizeof buf);
+		qp_excerpt(got, strlen(got), buf, sizeof buf);
 		return fail(c->err, c->errlen, path, "%s is %s %s, not %s %s",
 			    id, article(buf), buf, article(want), want);
 	}
@@ -706,7 +681,7 @@ static int check_object(vctx *c, const char *path, const json_t *v)
 		if (!ok)
 			return fail(c->err, c->errlen, path,
 				    "key \"%s\" must be 1 to %d printable bytes",
-				    show(key, klen, b, sizeof b),
+				    qp_excerpt(key, klen, b, sizeof b),
 				    OBJECT_MAX_KEYLEN);
 		pjoin(sub, path, key);
 		if (is_scalar(val)) {
@@ -840,7 +815,7 @@ static int check_geom(vctx *c, const char *path, const json_t *v,
 		if (strcmp(key, "type") != 0 && strcmp(key, "coordinates") != 0 &&
 		    strcmp(key, "bbox") != 0) {
 			pathf(sub, "%s.%s", path,
-				 show(key, strlen(key), b, sizeof b));
+				 qp_excerpt(key, strlen(key), b, sizeof b));
 			return fail(c->err, c->errlen, sub, "unknown member");
 		}
 	}
@@ -912,7 +887,7 @@ static int check_lotqty(vctx *c, const char *path, const json_t *v,
 		{
 			if (strcmp(key, "lot") != 0 && strcmp(key, "kg") != 0) {
 				pathf(sub, "%s.%s", ep,
-					 show(key, strlen(key), b, sizeof b));
+					 qp_excerpt(key, strlen(key), b, sizeof b));
 				return fail(c->err, c->errlen, sub,
 					    "unknown field");
 			}
@@ -1139,7 +1114,7 @@ static int check_meta(vctx *c, const json_t *rec)
 	if ((s = cstr(v)) == NULL || strcmp(s, k->name) != 0)
 		return fail(c->err, c->errlen, path, "must be \"%s\", not \"%s\"",
 			    k->name,
-			    show(json_string_value(v), json_string_length(v),
+			    qp_excerpt(json_string_value(v), json_string_length(v),
 				 b, sizeof b));
 
 	pjoin(path, k->name, "org");
@@ -1176,7 +1151,7 @@ int qp_schema_validate(const qp_kind *k, const json_t *rec, qp_ref_fn ref,
 		     strcmp(key, "org") == 0 || qp_schema_field(k, key) != NULL))
 			continue;
 		pathf(path, "%s.%s", k->name,
-			 show(key, klen, b, sizeof b));
+			 qp_excerpt(key, klen, b, sizeof b));
 		return fail(err, errlen, path, "unknown field");
 	}
 	for (size_t i = 0; i < k->nfields; i++) {
@@ -1451,7 +1426,7 @@ int qp_schema_from_text(const qp_kind *k, const qp_field *f, const char *text,
 		if (buf == NULL || end == buf || *end != '\0' || errno != 0 ||
 		    !(*buf == '-' || *buf == '+' || (*buf >= '0' && *buf <= '9'))) {
 			rc = fail(err, errlen, path, "not an integer: \"%s\"",
-				  show(s, (size_t)(e - s), b, sizeof b));
+				  qp_excerpt(s, (size_t)(e - s), b, sizeof b));
 			goto out;
 		}
 		v = json_integer(x);
@@ -1472,7 +1447,7 @@ int qp_schema_from_text(const qp_kind *k, const qp_field *f, const char *text,
 		}
 		if (buf == NULL || end == buf || *end != '\0' || !isfinite(x)) {
 			rc = fail(err, errlen, path, "not a number: \"%s\"%s",
-				  show(s, (size_t)(e - s), b, sizeof b),
+				  qp_excerpt(s, (size_t)(e - s), b, sizeof b),
 				  memchr(s, ',', (size_t)(e - s))
 					  ? " (use a dot for decimals)"
 					  : "");
@@ -1489,7 +1464,7 @@ int qp_schema_from_text(const qp_kind *k, const qp_field *f, const char *text,
 		} else {
 			rc = fail(err, errlen, path,
 				  "not true or false: \"%s\"",
-				  show(s, (size_t)(e - s), b, sizeof b));
+				  qp_excerpt(s, (size_t)(e - s), b, sizeof b));
 			goto out;
 		}
 		break;

@@ -105,6 +105,31 @@ int qp_unhex(const char *in, uint8_t *out, size_t n)
 	return 0;
 }
 
+const char *qp_excerpt(const char *s, size_t n, char *buf, size_t len)
+{
+	size_t o = 0, i;
+
+	if (len < 8) {
+		if (len > 0)
+			buf[0] = '\0';
+		return buf;
+	}
+	for (i = 0; i < n && o + 4 < len && i < 40; i++) {
+		unsigned char c = (unsigned char)s[i];
+		buf[o++] = (c < 0x20 || c == 0x7f) ? '?' : (char)c;
+	}
+	if (i < n) {
+		while (o > 0 && ((unsigned char)buf[o - 1] & 0xc0) == 0x80)
+			o--; /* drop continuation bytes of a cut character */
+		if (o > 0 && ((unsigned char)buf[o - 1] & 0xc0) == 0xc0)
+			o--; /* and its lead byte */
+		memcpy(buf + o, "...", 3);
+		o += 3;
+	}
+	buf[o] = '\0';
+	return buf;
+}
+
 char *qp_fmt(char *buf, size_t len, const char *fmt, ...)
 {
 	va_list ap;

@@ -35,6 +35,11 @@ int qp_errf(int rc, char *err, size_t errlen, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 int qp_verrf(int rc, char *err, size_t errlen, const char *fmt, va_list ap);
 
+/* A printable excerpt of untrusted text s[0..n) for a message, in buf:
+ * control bytes become '?', and text longer than 40 bytes (or than buf)
+ * is cut at a UTF-8 boundary and ends with "...".  Returns buf. */
+const char *qp_excerpt(const char *s, size_t n, char *buf, size_t len);
+
 char *qp_fmt(char *buf, size_t len, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 

@@ -99,6 +99,22 @@ START_TEST(test_errf)
 }
 END_TEST
 
+/* qp_excerpt: control bytes become '?', UTF-8 is kept, long text is cut
+ * at a character boundary with "...", and a tiny buffer gets "". */
+START_TEST(test_excerpt)
+{
+	/* 38 ASCII bytes, then "ñ" (2 bytes) across the 40-byte cut. */
+	const char *s = "Asociacion de Productores de Cafe de P\xc3\xb1" "aqui";
+	char buf[64], tiny[4];
+
+	ck_assert_str_eq(qp_excerpt("a\x01" "b\x7f" "\xc3\xa9", 6, buf, sizeof buf),
+			 "a?b?\xc3\xa9");
+	ck_assert_str_eq(qp_excerpt(s, strlen(s), buf, sizeof buf),
+			 "Asociacion de Productores de Cafe de P...");
+	ck_assert_str_eq(qp_excerpt("abc", 3, tiny, sizeof tiny), "");
+}
+END_TEST
+
 Suite *suite_err(void)
 {
 	Suite *s = suite_create("err");
@@ -109,6 +125,7 @@ Suite *suite_err(void)
 	tcase_add_test(tc, test_errno_codes);
 	tcase_add_test(tc, test_unknown);
 	tcase_add_test(tc, test_errf);
+	tcase_add_test(tc, test_excerpt);
 	suite_add_tcase(s, tc);
 	return s;
 }

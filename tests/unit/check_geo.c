@@ -139,7 +139,7 @@ static const struct rule_case {
      0},
     {"control characters in type", "{'type':'Po\\u0001nt\\u00e9'}", NAN, NAN,
      QP_EGEOM,
-     "plot.geometry.type: Po?nt?? is not accepted; must be Point, "
+     "plot.geometry.type: Po?nté is not accepted; must be Point, "
      "Polygon or MultiPolygon",
      0},
     {"not an object", "[1,2]", NAN, NAN, QP_EGEOM,
