@@ -785,4 +785,17 @@ case_sync_restored_copy() {
 	qpd_start "$DEV"
 	assert_eq "$(status_num "$DEV" restored_copy)" false "restored_copy after a restart"
 	has_record "$DEV" "$r1" >/dev/null || fail "lost the first record"
+	# Restored again with the hub in reach: quipud asks it at start-up
+	# and opens writes by itself.
+	qpd_stop "$DEV"
+	rm -rf "$DEV"
+	cp -a "$BAK" "$DEV"
+	qpd_start "$DEV"
+	wait_for 20 "restored copy settled with the hub up" \
+		python3 -c 'import json,subprocess,sys
+s = json.loads(subprocess.run([sys.argv[1], "-d", sys.argv[2], "status", "--json"],
+    capture_output=True, check=True).stdout)
+sys.exit(0 if s["daemon"]["restored_copy"] is False else 1)' "$QUIPU" "$DEV"
+	has_record "$DEV" "$r3" >/dev/null || fail "the restored copy lacks the hub's records"
+	NODE=$DEV add producer '{"org":"'"$ORG"'","dni":"46000004","name":"Otra Vez","sex":"M"}' >/dev/null
 }
