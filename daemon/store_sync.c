@@ -935,20 +935,6 @@ typedef struct ingctx {
 	int *rcs;
 } ingctx;
 
-static int keep_fork(qp_store *s, MDB_txn *txn, const uint8_t *buf, size_t len,
-                     const qp_delta_hdr *hdr, int code)
-{
-	uint8_t key[QP__LOGKEY_LEN + QP_HASH_LEN];
-	MDB_val k = {sizeof key, key}, d = {len, (void *)buf};
-	int rc;
-
-	memcpy(key, &hdr->feed, QP__FEED_LEN);
-	qp_put_be64(key + QP__FEED_LEN, hdr->seq);
-	qp_delta_hash(buf, len, key + QP__LOGKEY_LEN);
-	rc = qp__mdb(mdb_put(txn, s->db.forks, &k, &d, 0));
-	return rc != 0 ? rc : code;
-}
-
 /* Append a verified delta of a revoked key (seq beyond the cut) to its
  * feed with the same chain rules as qp__store_ingest_many, but put its
  * ops in quarantine instead of applying them. */
@@ -971,14 +957,14 @@ static int keep_revoked(qp_store *s, qp__tx *t, const uint8_t *buf, size_t len,
 			return rc == MDB_NOTFOUND ? QP_ECORRUPT : qp__mdb(rc);
 		if (d.mv_size == len && memcmp(d.mv_data, buf, len) == 0)
 			return 0;
-		return keep_fork(s, t->txn, buf, len, hdr, QP_EFORK);
+		return qp__store_keep_fork(s, t->txn, buf, len, hdr, QP_EFORK);
 	}
 	if ((rc = qp__store_has_fork(s, t->txn, (const uint8_t *)&hdr->feed)) != 0)
 		return rc > 0 ? QP_EFORK : rc;
 	if (hdr->seq > hseq + 1)
 		return QP_ESEQ;
 	if (memcmp(hdr->prev, head, QP_HASH_LEN) != 0)
-		return keep_fork(s, t->txn, buf, len, hdr, QP_ECHAIN);
+		return qp__store_keep_fork(s, t->txn, buf, len, hdr, QP_ECHAIN);
 	d.mv_size = len;
 	d.mv_data = (void *)buf;
 	rc = qp__mdb(mdb_put(t->txn, s->db.log, &k, &d, MDB_NOOVERWRITE));

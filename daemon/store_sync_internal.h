@@ -44,4 +44,10 @@ int qp__store_revoked(qp_store *s, MDB_txn *txn, const qp_delta_hdr *hdr);
  * bytes)?  1, 0, or a storage code (store_verify.c). */
 int qp__store_has_fork(qp_store *s, MDB_txn *txn, const uint8_t *feed);
 
+/* Keep delta buf (header hdr) in forks under feed + seq + its hash, and
+ * return code (QP_EFORK or QP_ECHAIN), or a storage code when it cannot
+ * be kept (store_verify.c). */
+int qp__store_keep_fork(qp_store *s, MDB_txn *txn, const uint8_t *buf,
+                        size_t len, const qp_delta_hdr *hdr, int code);
+
 #endif

@@ -255,15 +255,19 @@ int qp__store_has_fork(qp_store *s, MDB_txn *txn, const uint8_t *feed)
 	return rc;
 }
 
-static int keep_fork(qp_store *s, MDB_txn *txn, const uint8_t *buf, size_t len,
-                     const qp_delta_hdr *hdr)
+/* Keep a delta in forks and return code (see store_sync_internal.h). */
+int qp__store_keep_fork(qp_store *s, MDB_txn *txn, const uint8_t *buf,
+                        size_t len, const qp_delta_hdr *hdr, int code)
 {
 	uint8_t key[QP__LOGKEY_LEN + QP_HASH_LEN];
 	MDB_val k = {sizeof key, key}, d = {len, (void *)buf};
+	int rc;
+
 	memcpy(key, &hdr->feed, QP__FEED_LEN);
 	qp_put_be64(key + QP__FEED_LEN, hdr->seq);
 	qp_delta_hash(buf, len, key + QP__LOGKEY_LEN);
-	return qp__mdb(mdb_put(txn, s->db.forks, &k, &d, 0));
+	rc = qp__mdb(mdb_put(txn, s->db.forks, &k, &d, 0));
+	return rc != 0 ? rc : code;
 }
 
 static int ingest_one(qp_store *s, qp__tx *t, const uint8_t *buf, size_t len)
@@ -288,16 +292,15 @@ static int ingest_one(qp_store *s, qp__tx *t, const uint8_t *buf, size_t len)
 			return rc == MDB_NOTFOUND ? QP_ECORRUPT : qp__mdb(rc);
 		if (d.mv_size == len && memcmp(d.mv_data, buf, len) == 0)
 			return 0; /* held already: idempotent */
-		rc = keep_fork(s, t->txn, buf, len, &hdr);
-		return rc != 0 ? rc : QP_EFORK;
+		return qp__store_keep_fork(s, t->txn, buf, len, &hdr, QP_EFORK);
 	}
 	if ((rc = qp__store_has_fork(s, t->txn, key)) != 0)
 		return rc > 0 ? QP_EFORK : rc;
 	if (hdr.seq > hseq + 1)
 		return QP_ESEQ;
 	if (memcmp(hdr.prev, head, QP_HASH_LEN) != 0) {
-		rc = keep_fork(s, t->txn, buf, len, &hdr);
-		return rc != 0 ? rc : QP_ECHAIN;
+		return qp__store_keep_fork(s, t->txn, buf, len, &hdr,
+		                           QP_ECHAIN);
 	}
 	d.mv_size = len;
 	d.mv_data = (void *)buf;
