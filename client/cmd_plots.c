@@ -292,6 +292,18 @@ static int make_layer_dir(qp_cli *c, char *dir, size_t len)
 	return QP_EXIT_OK;
 }
 
+/* Check a layer NAME given on the command line and resolve the node's
+ * paths: what load and remove do first. */
+static int layer_begin(qp_cli *c, const char *name)
+{
+	if (!name_ok(name))
+		return qp_cli_usage("layer",
+		                    "invalid layer name '%s' (1 to 64 letters, "
+		                    "digits, '_' or '-')",
+		                    name);
+	return qp_cli_paths(c);
+}
+
 static int layer_load(qp_cli *c, const char *name, const char *file)
 {
 	char dir[QP_PATH_MAX + 16], fname[LAYER_NAME_MAX + 16], err[ERR_LEN];
@@ -301,12 +313,7 @@ static int layer_load(qp_cli *c, const char *name, const char *file)
 	qp_geo *g = NULL;
 	int status, rc;
 
-	if (!name_ok(name))
-		return qp_cli_usage("layer",
-		                    "invalid layer name '%s' (1 to 64 letters, "
-		                    "digits, '_' or '-')",
-		                    name);
-	if ((status = qp_cli_paths(c)) != QP_EXIT_OK)
+	if ((status = layer_begin(c, name)) != QP_EXIT_OK)
 		return status;
 	status = qp_cli_read_all(file, QP_LAYER_MAX_BYTES, &buf, &len);
 	if (status != QP_EXIT_OK)
@@ -373,12 +380,7 @@ static int layer_remove(qp_cli *c, const char *name)
 	char path[QP_PATH_MAX + 96], dir[QP_PATH_MAX + 16];
 	int status;
 
-	if (!name_ok(name))
-		return qp_cli_usage("layer",
-		                    "invalid layer name '%s' (1 to 64 letters, "
-		                    "digits, '_' or '-')",
-		                    name);
-	if ((status = qp_cli_paths(c)) != QP_EXIT_OK)
+	if ((status = layer_begin(c, name)) != QP_EXIT_OK)
 		return status;
 	layer_path(c, name, path, sizeof path);
 	layer_dir(c, dir, sizeof dir);
