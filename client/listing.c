@@ -144,7 +144,22 @@ typedef struct lwriter {
 	qp_outfmt fmt;
 	FILE *out;
 	size_t n;
+	int begun;
 } lwriter;
+
+/* The CSV header or the GeoJSON opening, written once quipud has answered
+ * the first page, so a refused listing prints nothing on stdout. */
+static void write_begin(lwriter *w)
+{
+	if (w->begun)
+		return;
+	w->begun = 1;
+	if (w->fmt == QP_OUT_GEOJSON)
+		fputs("{\"type\":\"FeatureCollection\",\"features\":[\n",
+		      w->out);
+	else if (w->fmt == QP_OUT_CSV)
+		csv_header(w->out, w->k);
+}
 
 static void write_page(void *ctx, json_t *recs)
 {
@@ -153,6 +168,7 @@ static void write_page(void *ctx, json_t *recs)
 	size_t i;
 	char *s;
 
+	write_begin(w);
 	json_array_foreach(recs, i, rec) {
 		if (!json_is_object(rec))
 			continue;
@@ -185,9 +201,6 @@ int qp_cli_list_write(qp_cli *c, const qp_kind *k, const char *org,
 				   k->name);
 			return QP_EXIT_FAIL;
 		}
-		fputs("{\"type\":\"FeatureCollection\",\"features\":[\n", out);
-	} else if (fmt == QP_OUT_CSV) {
-		csv_header(out, k);
 	}
 	if ((status = list_pages(c, k->name, org, voided, write_page, &w)) !=
 	    QP_EXIT_OK)

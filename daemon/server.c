@@ -141,6 +141,35 @@ static json_t *do_get(qp_server *srv, qp_req *r)
 	return rep;
 }
 
+/* A list's org filter must name an org this node holds: a mistyped id
+ * would otherwise list nothing and look like an empty org. */
+static int check_org(qp_server *srv, const char *org, char *msg, size_t len)
+{
+	json_t *rec = NULL, *meta = NULL;
+	const char *kind;
+	char ex[64];
+	int rc;
+
+	if (!qp_uuid_valid(org))
+		return qp_errf(QP_EINVAL, msg, len,
+			       "list: org: '%s' is not a record id (UUID)",
+			       qp_excerpt(org, strlen(org), ex, sizeof ex));
+	rc = qp_store_get(srv->store, org, &rec, &meta);
+	if (rc == QP_ENOTFOUND)
+		return qp_errf(rc, msg, len, "list: org: no org with id %s on "
+			       "this node", org);
+	if (rc != 0)
+		return qp_errf(rc, msg, len, "list: org: %s", qp_strerror(rc));
+	kind = json_string_value(json_object_get(rec, "kind"));
+	rc = kind != NULL && strcmp(kind, "org") == 0 ? 0 : QP_EINVAL;
+	if (rc != 0)
+		qp_errf(rc, msg, len, "list: org: %s is a %s record, not an org",
+			org, kind ? kind : "?");
+	json_decref(rec);
+	json_decref(meta);
+	return rc;
+}
+
 static json_t *do_list(qp_server *srv, qp_req *r)
 {
 	const char *kind = json_string_value(json_object_get(r->msg, "kind"));
@@ -155,6 +184,8 @@ static json_t *do_list(qp_server *srv, qp_req *r)
 	if (kind != NULL && qp_schema_kind(kind) == NULL)
 		return reply_err(r->rid, QP_EINVAL,
 				 qp_fmt(msg, sizeof(msg), "list: unknown kind '%.32s'", kind));
+	if (org != NULL && (rc = check_org(srv, org, msg, sizeof msg)) != 0)
+		return reply_err(r->rid, rc, msg);
 	if (limit <= 0 || limit > QP_API_LIST_MAX)
 		limit = QP_API_LIST_MAX;
 	rc = qp_store_list(srv->store, kind, org, after, (size_t)limit, voided,

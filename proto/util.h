@@ -27,7 +27,6 @@ void qp_hex(const uint8_t *in, size_t n, char *out);
 /* Parse exactly 2n hex digits into out.  Returns 0 or QP_EPROTO. */
 int qp_unhex(const char *in, uint8_t *out, size_t n);
 
-/* snprintf into a fixed buffer, never overflowing; returns buf. */
 /* Write a message ("field: reason") into err, when err is not NULL and
  * errlen > 0, with numbers in the C locale, and return rc: how modules
  * report why beside an error code. */
@@ -40,6 +39,7 @@ int qp_verrf(int rc, char *err, size_t errlen, const char *fmt, va_list ap);
  * is cut at a UTF-8 boundary and ends with "...".  Returns buf. */
 const char *qp_excerpt(const char *s, size_t n, char *buf, size_t len);
 
+/* snprintf into a fixed buffer, never overflowing; returns buf. */
 char *qp_fmt(char *buf, size_t len, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 

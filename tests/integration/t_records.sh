@@ -75,6 +75,19 @@ case_records_every_kind() {
 	assert_eq "$(py jsonl list.jsonl producer 1)" "$P3" "list --org"
 	q -d "$NODE" list producer --org "$ORG" >list.jsonl
 	py jsonl list.jsonl producer 2 >/dev/null || fail "list --org ORG"
+	# An --org that names no org held here is refused, not an empty list;
+	# a refused export prints nothing (no CSV header).
+	qrun -d "$NODE" list producer --org "not-an-id"
+	assert_rc 1 "list --org not-an-id"
+	assert_err_one_line
+	assert_err_has "org: 'not-an-id' is not a record id"
+	qrun -d "$NODE" export producer --format csv --org "$P1"
+	assert_rc 1 "export --org PRODUCER"
+	assert_err_has "org: $P1 is a producer record, not an org"
+	[ ! -s "$QP_CASE_DIR/out" ] || fail "refused export wrote: $(head -c 200 "$QP_CASE_DIR/out")"
+	qrun -d "$NODE" list producer --org "01234567-89ab-7cde-8f01-23456789abcd"
+	assert_rc 1 "list --org of an unknown id"
+	assert_err_has "no org with id 01234567-89ab-7cde-8f01-23456789abcd on this node"
 
 	# export: JSON lines and CSV to files, GeoJSON for plots and sessions.
 	q -d "$NODE" export producer --format jsonl -o exp.jsonl
