@@ -260,7 +260,10 @@ case_sync_scope() {
 	assert_eq "$(n_of "$HUB" producer --org "$ORG_A")" 10 "hub: org A producers"
 	assert_eq "$(n_of "$HUB" producer --org "$ORG_B")" 7 "hub: org B producers"
 	# beta holds org B only: nothing of org A, not even the org record.
-	assert_eq "$(n_of "$DB" producer --org "$ORG_A")" 0 "beta: org A producers"
+	# (a listing by an org the node does not hold is refused)
+	qrun -d "$DB" list producer --org "$ORG_A"
+	assert_rc 1 "beta: list --org A"
+	assert_err_has "no org with id $ORG_A on this node"
 	assert_eq "$(n_of "$DB" producer)" 7 "beta: producers"
 	assert_eq "$(n_of "$DB" org)" 1 "beta: orgs"
 	has_record "$DB" "$ORG_A" >/dev/null 2>&1 && fail "beta holds the org A record"
