@@ -320,27 +320,49 @@ static int mp_find(const uint8_t *p, size_t n, size_t *off, const char *key)
 	return -1;
 }
 
-/* Record id's kind, read straight from the msgpack (see apply.h). */
-int qp__state_kind(qp__tx *t, const char *id, char kind[QP__KIND_LEN])
+/* The string value of key in the map at p[off] into out (cap bytes with
+ * its NUL); -1 when absent, not a string, empty or too long. */
+static int mp_str(const uint8_t *p, size_t n, size_t off, const char *key,
+                  char *out, size_t cap)
+{
+	uint64_t len;
+	char type;
+
+	if (mp_find(p, n, &off, key) != 0 ||
+	    mp_head(p, n, &off, &type, &len) != 0 || type != 's' || len == 0 ||
+	    len >= cap || len > n - off)
+		return -1;
+	memcpy(out, p + off, (size_t)len);
+	out[len] = '\0';
+	return 0;
+}
+
+/* Record id's kind, org and void mark, read straight from the msgpack
+ * (see apply.h). */
+int qp__state_peek(qp__tx *t, const char *id, char kind[QP__KIND_LEN],
+                   char org[QP_UUID_STRLEN + 1], int *voided)
 {
 	MDB_val k = {strlen(id), (void *)id}, d;
 	const uint8_t *p;
-	size_t off = 0;
-	uint64_t len;
-	char type;
+	size_t r = 0, top = 0;
 	int rc = qp__mdb(mdb_get(t->txn, t->db->records, &k, &d));
 
 	if (rc != 0)
 		return rc;
 	p = d.mv_data;
-	if (mp_find(p, d.mv_size, &off, "r") != 0 ||
-	    mp_find(p, d.mv_size, &off, "kind") != 0 ||
-	    mp_head(p, d.mv_size, &off, &type, &len) != 0 || type != 's' ||
-	    len == 0 || len >= QP__KIND_LEN || len > d.mv_size - off)
+	if (mp_find(p, d.mv_size, &r, "r") != 0 ||
+	    mp_str(p, d.mv_size, r, "kind", kind, QP__KIND_LEN) != 0 ||
+	    (org != NULL &&
+	     mp_str(p, d.mv_size, r, "org", org, QP_UUID_STRLEN + 1) != 0))
 		return QP_ECORRUPT;
-	memcpy(kind, p + off, (size_t)len);
-	kind[len] = '\0';
+	if (voided != NULL)
+		*voided = mp_find(p, d.mv_size, &top, "v") == 0;
 	return 0;
+}
+
+int qp__state_kind(qp__tx *t, const char *id, char kind[QP__KIND_LEN])
+{
+	return qp__state_peek(t, id, kind, NULL, NULL);
 }
 
 /* ---- natural keys ------------------------------------------------- */

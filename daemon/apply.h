@@ -145,6 +145,10 @@ int qp__state_get(qp__tx *t, const char *id, json_t **state);
 /* The kind of record id, into kind (QP__KIND_LEN bytes), without decoding
  * the whole state.  Errors: QP_ENOTFOUND, QP_ECORRUPT, storage codes. */
 int qp__state_kind(qp__tx *t, const char *id, char kind[QP__KIND_LEN]);
+/* Its kind, its org (when org is not NULL) and whether it is voided (when
+ * voided is not NULL), the same way.  Errors as qp__state_kind. */
+int qp__state_peek(qp__tx *t, const char *id, char kind[QP__KIND_LEN],
+                   char org[QP_UUID_STRLEN + 1], int *voided);
 
 /* The natural key of rec ("dni\0<org>\0<dni>", "ruc\0<ruc>", ...) in
  * out[0..*len), when k has one and rec holds it as a string that fits.

@@ -43,7 +43,9 @@ typedef struct wctx {
 	qp_wgroup *g; /* the group being written, and the write's index */
 	size_t cur;
 	const char *self_id;   /* the record being validated (may refer to */
-	const char *self_kind; /* itself: an org record's org) */
+	const char *self_kind; /* itself: an org record's org), its org, */
+	const char *self_org;  /* and for an update its changes (references */
+	const json_t *changes; /* it leaves as they are are not looked up) */
 	pend *gp;              /* this group's ops */
 	size_t ngp, capgp;
 	orgq *q; /* accepted ops per org */
@@ -61,22 +63,65 @@ static int werr(wctx *w, int rc, const char *fmt, ...)
 	return rc;
 }
 
-/* Reference lookup for qp_schema_validate, inside the group's transaction
- * so records made earlier in the same request resolve. */
-static int ref_cb(void *ctx, const char *want, const char *id, char *got)
+/* The top field of a reference path ("plot.producer", "lot.plots[1]")
+ * into name; 0 when the path has none that fits. */
+static int path_field(const char *path, char *name, size_t cap)
+{
+	const char *f = strchr(path, '.');
+	size_t n;
+
+	if (f == NULL)
+		return 0;
+	f++;
+	n = strcspn(f, ".[");
+	if (n == 0 || n >= cap)
+		return 0;
+	memcpy(name, f, n);
+	name[n] = '\0';
+	return 1;
+}
+
+/* Reference lookup for qp_schema_validate (schema.h), inside the group's
+ * transaction so records made earlier in the same request resolve.  A new
+ * reference must name a record that is not voided and, for a QP_F_SAME_ORG
+ * field, belongs to the record's own org (a plot and its producer: a
+ * tablet of that org could neither show nor edit a plot pointing
+ * elsewhere).  A reference an update leaves as it is was checked when
+ * written and is not looked up again. */
+static int ref_cb(void *ctx, const char *path, const char *want,
+                  const char *id, char *got)
 {
 	wctx *w = ctx;
+	const qp_field *f = NULL;
 	uint8_t b[QP_UUID_LEN];
-	char norm[QP_UUID_STRLEN + 1], kind[QP__KIND_LEN];
-	int rc;
+	char norm[QP_UUID_STRLEN + 1], kind[QP__KIND_LEN],
+	    org[QP_UUID_STRLEN + 1], name[64];
+	int rc, voided, named = path_field(path, name, sizeof name);
 
+	if (named)
+		f = qp_schema_field(qp_schema_kind(w->self_kind), name);
+	if (named && w->changes != NULL &&
+	    json_object_get(w->changes, name) == NULL)
+		return 0;
 	if (qp_uuid_parse(id, b) != 0)
 		return QP_ENOTFOUND;
 	qp_uuid_format(b, norm);
-	if (w->self_id != NULL && strcmp(norm, w->self_id) == 0)
+	if (w->self_id != NULL && strcmp(norm, w->self_id) == 0) {
 		snprintf(kind, sizeof kind, "%s", w->self_kind);
-	else if ((rc = qp__state_kind(&w->t, norm, kind)) != 0)
-		return rc;
+	} else {
+		rc = qp__state_peek(&w->t, norm, kind, org, &voided);
+		if (rc != 0)
+			return rc;
+		if (want != NULL && strcmp(kind, want) != 0) {
+			snprintf(got, QP__KIND_LEN, "%s", kind);
+			return QP_EMISMATCH;
+		}
+		if (voided)
+			return QP_EVOIDED;
+		if (f != NULL && (f->flags & QP_F_SAME_ORG) &&
+		    w->self_org != NULL && strcmp(org, w->self_org) != 0)
+			return QP_ESCOPE;
+	}
 	if (want != NULL && strcmp(kind, want) != 0) {
 		snprintf(got, QP__KIND_LEN, "%s", kind);
 		return QP_EMISMATCH;
@@ -322,8 +367,10 @@ static int lot_lookup(void *ctx, const char *id, const char **product,
 }
 
 /* The kg of lot already taken as input by events that are not void,
- * through the lot-use index. */
-static int lot_used(wctx *w, const char *lot, double *used)
+ * through the lot-use index; first (when not NULL) gets the id of one
+ * such event, or "" when there is none. */
+static int lot_used(wctx *w, const char *lot, double *used,
+                    char first[QP_UUID_STRLEN + 1])
 {
 	char key[QP__USEKEY_LEN], ev[QP_UUID_STRLEN + 1];
 	size_t pl = qp__use_key(lot, NULL, key);
@@ -333,6 +380,8 @@ static int lot_used(wctx *w, const char *lot, double *used)
 	double sum = 0;
 	int rc;
 
+	if (first != NULL)
+		first[0] = '\0';
 	if ((rc = mdb_cursor_open(w->t.txn, w->t.db->idx_key, &c)) != 0)
 		return qp__mdb(rc);
 	for (rc = mdb_cursor_get(c, &k, &d, MDB_SET_RANGE); rc == 0;
@@ -347,8 +396,11 @@ static int lot_used(wctx *w, const char *lot, double *used)
 		ev[QP_UUID_STRLEN] = '\0';
 		if ((rc = qp__state_get(&w->t, ev, &st)) != 0)
 			goto out;
-		if (json_object_get(st, "v") == NULL)
+		if (json_object_get(st, "v") == NULL) {
 			sum += qp_lots_input_kg(json_object_get(st, "r"), lot);
+			if (first != NULL && first[0] == '\0')
+				memcpy(first, ev, QP_UUID_STRLEN + 1);
+		}
 		json_decref(st);
 	}
 	rc = rc == MDB_NOTFOUND ? 0 : qp__mdb(rc);
@@ -379,13 +431,7 @@ static int check_mass(wctx *w, const qp_kind *k, const json_t *rec)
 		if ((rc = lot_state(&lc, lot, &st)) != 0)
 			goto out;
 		r = json_object_get(st, "r");
-		if (json_object_get(st, "v") != NULL) {
-			rc = werr(w, QP_EVALID,
-			          "lot_event.inputs[%zu].lot: lot %.64s is void",
-			          i, json_string_value(json_object_get(r, "code")));
-			goto out;
-		}
-		if ((rc = lot_used(w, lot, &used)) != 0)
+		if ((rc = lot_used(w, lot, &used, NULL)) != 0)
 			goto out;
 		held = json_number_value(json_object_get(r, "kg"));
 		kg = json_number_value(json_object_get(in, "kg"));
@@ -404,6 +450,39 @@ static int check_mass(wctx *w, const qp_kind *k, const json_t *rec)
 out:
 	json_decref(lc.seen);
 	return rc;
+}
+
+/* An update of a lot that custody events already take from keeps what
+ * they took: its product stays, and its kg still covers their inputs
+ * (within the tolerance, as for a new event). */
+static int check_lot_update(wctx *w, const qp_kind *k, const json_t *old,
+                            const json_t *merged, const json_t *changes,
+                            const char *id)
+{
+	const char *code = json_string_value(json_object_get(old, "code"));
+	char ev[QP_UUID_STRLEN + 1];
+	double used, kg;
+	int rc;
+
+	if (strcmp(k->name, "lot") != 0 ||
+	    (json_object_get(changes, "kg") == NULL &&
+	     json_object_get(changes, "product") == NULL))
+		return 0;
+	if ((rc = lot_used(w, id, &used, ev)) != 0 || ev[0] == '\0')
+		return rc;
+	if (!json_equal(json_object_get(old, "product"),
+	                json_object_get(merged, "product")))
+		return werr(w, QP_EVALID,
+		            "lot.product: lot %.64s is already an input of "
+		            "event %s; its product cannot change",
+		            code, ev);
+	kg = json_number_value(json_object_get(merged, "kg"));
+	if (used > kg * (1 + w->s->lots_cfg.tolerance) + 0.001)
+		return werr(w, QP_EVALID,
+		            "lot.kg: lot %.64s already gives %.10g kg to custody "
+		            "events; it cannot hold only %.10g kg",
+		            code, used, kg);
+	return 0;
 }
 
 static int do_create(wctx *w, const qp_write *wr, char *id_out)
@@ -467,8 +546,9 @@ static int do_create(wctx *w, const qp_write *wr, char *id_out)
 
 	w->self_id = id;
 	w->self_kind = k->name;
+	w->self_org = json_string_value(json_object_get(rec, "org"));
 	rc = qp_schema_validate(k, rec, ref_cb, w, w->err, w->errlen);
-	w->self_id = w->self_kind = NULL;
+	w->self_id = w->self_kind = w->self_org = NULL;
 	if (rc != 0 || (rc = check_geometry(w, k, rec)) != 0)
 		goto out;
 	if (qp_uuid_parse(json_string_value(json_object_get(rec, "org")),
@@ -583,12 +663,16 @@ static int do_update(wctx *w, const qp_write *wr, char *id_out)
 	}
 	w->self_id = id;
 	w->self_kind = k->name;
+	w->self_org = json_string_value(json_object_get(r, "org"));
+	w->changes = wr->changes;
 	rc = qp_schema_validate(k, merged, ref_cb, w, w->err, w->errlen);
-	w->self_id = w->self_kind = NULL;
+	w->self_id = w->self_kind = w->self_org = NULL;
+	w->changes = NULL;
 	if (rc != 0 ||
 	    (touches_geometry(wr->changes) &&
 	     (rc = check_geometry(w, k, merged)) != 0) ||
-	    (rc = check_natkey(w, k, merged, id)) != 0)
+	    (rc = check_natkey(w, k, merged, id)) != 0 ||
+	    (rc = check_lot_update(w, k, r, merged, wr->changes, id)) != 0)
 		goto out;
 
 	op.fields = json_object();
@@ -621,6 +705,25 @@ out:
 	return rc;
 }
 
+/* A lot that custody events take from cannot be voided while they stand:
+ * the chain would lose a link.  Their void comes first. */
+static int check_lot_void(wctx *w, const qp_kind *k, const json_t *r,
+                          const char *id)
+{
+	char ev[QP_UUID_STRLEN + 1];
+	double used;
+	int rc;
+
+	if (strcmp(k->name, "lot") != 0)
+		return 0;
+	if ((rc = lot_used(w, id, &used, ev)) != 0 || ev[0] == '\0')
+		return rc;
+	return werr(w, QP_EVALID,
+	            "void: lot %.64s is an input of event %s; void that event "
+	            "first",
+	            json_string_value(json_object_get(r, "code")), ev);
+}
+
 static int do_void(wctx *w, const qp_write *wr, char *id_out)
 {
 	const qp_kind *k;
@@ -651,6 +754,8 @@ static int do_void(wctx *w, const qp_write *wr, char *id_out)
 		werr(w, rc, "%s: record %s is already voided", k->name, id);
 		goto out;
 	}
+	if ((rc = check_lot_void(w, k, r, id)) != 0)
+		goto out;
 	op.type = QP_OP_VOID;
 	qp_uuid_parse(id, op.id);
 	qp_uuid_parse(json_string_value(json_object_get(r, "org")), orgb);

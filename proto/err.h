@@ -38,7 +38,9 @@
 	X(EREVOKED, -1023, "key revoked")                                   \
 	X(EAUTH, -1024, "peer authentication failed")                       \
 	X(EGEOM, -1025, "geometry fails a rule")                            \
-	X(ERESTORED, -1026, "restored copy: sync with the hub before writing")
+	X(ERESTORED, -1026, "restored copy: sync with the hub before writing") \
+	X(EVOIDED, -1027, "record is voided")                               \
+	X(ESCOPE, -1028, "record belongs to another organisation")
 
 enum qp_err {
 	QP_OK = 0,

@@ -86,7 +86,7 @@ static const qp_field producer_fields[] = {
 };
 
 static const qp_field plot_fields[] = {
-	{.name = "producer", .type = QP_T_REF, .flags = REQ,
+	{.name = "producer", .type = QP_T_REF, .flags = REQ | QP_F_SAME_ORG,
 	 .ref_kind = "producer"},
 	{.name = "crop", .type = QP_T_TEXT, .flags = REQ, .max_len = 128},
 	{.name = "geometry", .type = QP_T_GEOM, .flags = REQ},
@@ -121,7 +121,8 @@ static const qp_field attendance_fields[] = {
 	{.name = "session", .type = QP_T_REF, .flags = REQ,
 	 .ref_kind = "session"},
 	{.name = "status", .type = QP_T_ENUM, .flags = REQ, .values = statuses},
-	{.name = "producer", .type = QP_T_REF, .ref_kind = "producer"},
+	{.name = "producer", .type = QP_T_REF, .flags = QP_F_SAME_ORG,
+	 .ref_kind = "producer"},
 	{.name = "dni", .type = QP_T_DNI},
 	{.name = "name", .type = QP_T_TEXT},
 };
@@ -140,8 +141,10 @@ static const qp_field lot_fields[] = {
 	{.name = "product", .type = QP_T_ENUM, .flags = REQ, .values = products},
 	{.name = "kg", .type = QP_T_NUM, .flags = REQ, .min = 0, .max = KG_MAX,
 	 .min_excl = 1},
-	{.name = "producer", .type = QP_T_REF, .ref_kind = "producer"},
-	{.name = "plots", .type = QP_T_REFS, .ref_kind = "plot"},
+	{.name = "producer", .type = QP_T_REF, .flags = QP_F_SAME_ORG,
+	 .ref_kind = "producer"},
+	{.name = "plots", .type = QP_T_REFS, .flags = QP_F_SAME_ORG,
+	 .ref_kind = "plot"},
 	{.name = "quality", .type = QP_T_OBJECT},
 };
 
@@ -544,13 +547,20 @@ static int check_ref(vctx *c, const char *path, const json_t *v,
 	if (c->ref == NULL)
 		return 0;
 	memset(got, 0, sizeof got);
-	rc = c->ref(c->ref_ctx, want, id, got);
+	rc = c->ref(c->ref_ctx, path, want, id, got);
 	if (rc == 0)
 		return 0;
 	got[sizeof got - 1] = '\0';
 	if (rc == QP_ENOTFOUND)
 		return fail(c->err, c->errlen, path,
 			    "no %s with id %s on this node",
+			    want ? want : "record", id);
+	if (rc == QP_EVOIDED)
+		return fail(c->err, c->errlen, path, "%s %s is voided",
+			    want ? want : "record", id);
+	if (rc == QP_ESCOPE)
+		return fail(c->err, c->errlen, path,
+			    "%s %s belongs to another organisation",
 			    want ? want : "record", id);
 	if (rc == QP_EMISMATCH && want != NULL) {
 		qp_excerpt(got, strlen(got), buf, sizeof buf);
@@ -1047,10 +1057,36 @@ static int attendance_check(const json_t *rec, char *err, size_t errlen)
 	return 0;
 }
 
+/* A lot cannot come out of the event it goes into: that is a cycle in
+ * the custody chain, which no trace can follow. */
+static int lot_cycle_check(const json_t *rec, char *err, size_t errlen)
+{
+	const json_t *ins = json_object_get(rec, "inputs"), *o, *in;
+	size_t i, j;
+
+	json_array_foreach(json_object_get(rec, "outputs"), i, o) {
+		const char *lot = json_string_value(json_object_get(o, "lot"));
+		json_array_foreach(ins, j, in) {
+			const char *il =
+				json_string_value(json_object_get(in, "lot"));
+			if (lot == NULL || il == NULL || strcasecmp(lot, il) != 0)
+				continue;
+			if (err != NULL && errlen > 0)
+				snprintf(err, errlen,
+					 "outputs[%zu].lot: lot %.40s is also "
+					 "an input of this event", i, lot);
+			return QP_EVALID;
+		}
+	}
+	return 0;
+}
+
 static int lot_event_check(const json_t *rec, char *err, size_t errlen)
 {
 	const char *type = json_string_value(json_object_get(rec, "type"));
 	const char *need = NULL;
+	if (lot_cycle_check(rec, err, errlen) != 0)
+		return QP_EVALID;
 	if (type == NULL)
 		return 0;
 	if (strcmp(type, "merge") == 0 || strcmp(type, "split") == 0 ||

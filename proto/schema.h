@@ -39,6 +39,10 @@ typedef enum qp_ftype {
 
 #define QP_F_REQUIRED 0x01u
 #define QP_F_UNIQUE 0x02u  /* natural key: unique per org (or globally, see kind) */
+#define QP_F_SAME_ORG 0x04u /* QP_T_REF/QP_T_REFS: the record referred to
+                             * belongs to the same org (a plot and its
+                             * producer); other references may cross orgs
+                             * (a network's services, custody, checks) */
 
 typedef struct qp_field {
 	const char *name;
@@ -54,6 +58,7 @@ typedef struct qp_field {
 #define QP_K_APPEND_ONLY 0x01u /* never updated, only voided */
 #define QP_K_UNIQUE_GLOBAL 0x02u /* natural key unique across orgs (RUC) */
 
+
 typedef struct qp_kind {
 	const char *name;
 	const qp_field *fields;
@@ -65,13 +70,16 @@ typedef struct qp_kind {
 	int (*check)(const json_t *rec, char *err, size_t errlen);
 } qp_kind;
 
-/* Reference lookup supplied by the caller (the store).  Returns 0 when a
- * record with this id exists and has kind want_kind (any kind when
- * want_kind is NULL), QP_ENOTFOUND when no such record is held, QP_EMISMATCH
- * when it exists with another kind (its kind written into got_kind, 24
- * bytes). */
-typedef int (*qp_ref_fn)(void *ctx, const char *want_kind, const char *id,
-			 char *got_kind);
+/* Reference lookup supplied by the caller (the store), for the reference
+ * at path ("plot.producer", "lot.plots[2]", "lot_event.inputs[0].lot").
+ * Returns 0 when a record with this id may be referred to there: it exists
+ * and has kind want_kind (any kind when want_kind is NULL).  Else
+ * QP_ENOTFOUND when no such record is held, QP_EMISMATCH when it exists
+ * with another kind (its kind written into got_kind, 24 bytes),
+ * QP_EVOIDED when it is voided, QP_ESCOPE when it belongs to another org
+ * and the field is QP_F_SAME_ORG; validation then fails naming the field.  Any other code is a storage error, returned as is. */
+typedef int (*qp_ref_fn)(void *ctx, const char *path, const char *want_kind,
+			 const char *id, char *got_kind);
 
 /* All kinds, in table order. */
 const qp_kind *qp_schema_kinds(size_t *n);

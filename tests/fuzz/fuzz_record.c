@@ -24,11 +24,12 @@
 #define MAX_INPUT 65536
 
 /* Resolves by the last character of the id, so inputs can steer it. */
-static int fake_ref(void *ctx, const char *want, const char *id,
-		    char *got_kind)
+static int fake_ref(void *ctx, const char *path, const char *want,
+		    const char *id, char *got_kind)
 {
 	size_t n = strlen(id);
 	(void)ctx;
+	(void)path;
 	switch (n ? id[n - 1] : '0') {
 	case '0':
 		return QP_ENOTFOUND;
@@ -40,6 +41,10 @@ static int fake_ref(void *ctx, const char *want, const char *id,
 	case '3':
 		memset(got_kind, 'x', 24); /* no NUL: the caller must cope */
 		return QP_EMISMATCH;
+	case '4':
+		return QP_EVOIDED;
+	case '5':
+		return QP_ESCOPE;
 	default:
 		(void)want;
 		return 0;

@@ -30,15 +30,24 @@ static const struct {
 	{LOT3, "lot"},
 };
 
-static int calls;
+#define VOIDED "0190a5d0-7b3c-7d2e-8f00-000000000097"
+#define OTHER "0190a5d0-7b3c-7d2e-8f00-000000000096"
 
-static int fake_ref(void *ctx, const char *want, const char *id,
-		    char *got_kind)
+static int calls;
+static char last_path[128]; /* the path of the last lookup */
+
+static int fake_ref(void *ctx, const char *path, const char *want,
+		    const char *id, char *got_kind)
 {
 	(void)ctx;
 	calls++;
+	snprintf(last_path, sizeof last_path, "%s", path);
 	if (strcmp(id, BROKEN) == 0)
 		return QP_ESTORE;
+	if (strcmp(id, VOIDED) == 0)
+		return QP_EVOIDED;
+	if (strcmp(id, OTHER) == 0)
+		return QP_ESCOPE;
 	for (size_t i = 0; i < sizeof held / sizeof held[0]; i++) {
 		if (strcmp(held[i].id, id) != 0)
 			continue;
@@ -620,6 +629,25 @@ START_TEST(test_refs)
 	expect_ref("producer", with("producer", "org", json_string(PLOT)),
 		   fake_ref, "producer.org: " PLOT " is a plot, not an org");
 
+	/* The lookup may refuse a voided record or one of another org; the
+	 * message names the field, and the lookup is told the path. */
+	expect_ref("plot", with("plot", "producer", json_string(VOIDED)),
+		   fake_ref, "plot.producer: producer " VOIDED " is voided");
+	ck_assert_str_eq(last_path, "plot.producer");
+	expect_ref("attendance", with("attendance", "session", json_string(OTHER)),
+		   fake_ref,
+		   "attendance.session: session " OTHER
+		   " belongs to another organisation");
+	expect_ref("lot", with("lot", "plots", json_pack("[s,s]", PLOT, OTHER)),
+		   fake_ref,
+		   "lot.plots[1]: plot " OTHER " belongs to another organisation");
+	ck_assert_str_eq(last_path, "lot.plots[1]");
+	expect_ref("lot_event",
+		   with("lot_event", "inputs",
+			json_pack("[{s:s,s:f}]", "lot", LOT2, "kg", 10.0)),
+		   fake_ref, NULL);
+	ck_assert_str_eq(last_path, "lot_event.org");
+
 	/* A storage failure is not a validation failure. */
 	{
 		char err[QP_ERRMSG_LEN];
@@ -700,6 +728,13 @@ START_TEST(test_cross_rules)
 
 	expect("lot_event", with("lot_event", "outputs", NULL),
 	       "lot_event: merge needs inputs and outputs");
+	/* A lot that goes in cannot come out of the same event. */
+	expect("lot_event",
+	       with("lot_event", "outputs",
+		    json_pack("[{s:s,s:f},{s:s,s:f}]", "lot", LOT1, "kg", 100.0,
+			      "lot", LOT3, "kg", 60.0)),
+	       "lot_event.outputs[1].lot: lot " LOT3
+	       " is also an input of this event");
 	r = with("lot_event", "type", json_string("split"));
 	json_object_del(r, "inputs");
 	expect("lot_event", r, "lot_event: split needs inputs and outputs");

@@ -808,6 +808,126 @@ START_TEST(void_hides_from_list)
 }
 END_TEST
 
+/* err must be "<prefix><id><suffix>". */
+static void err_is(const char *err, const char *prefix, const char *id,
+                   const char *suffix)
+{
+	char want[QP_ERRMSG_LEN];
+	snprintf(want, sizeof want, "%s%s%s", prefix, id, suffix);
+	ck_assert_str_eq(err, want);
+}
+
+#define PLOT_OF(org, prod)                                                   \
+	"{\"org\":\"%s\",\"producer\":\"%s\",\"crop\":\"coffee\","          \
+	"\"geometry\":{\"type\":\"Point\",\"coordinates\":[-74.5,-10.5]}}",  \
+	    org, prod
+
+/* A new reference names a live record of the record's own org (custody
+ * and verification may cross orgs); an update does not look up again the
+ * references it leaves as they are. */
+START_TEST(refs_own_org_and_live)
+{
+	tenv e;
+	char a[37], b[37], pa[37], pb[37], pv[37], plot[37], la[37], lb[37],
+	    err[QP_ERRMSG_LEN];
+
+	t_open(&e);
+	add_org(e.s, "2060000021", a);
+	add_org(e.s, "2060000022", b);
+	add_producer(e.s, a, "41000001", "Ana", pa);
+	add_producer(e.s, b, "41000002", "Berta", pb);
+	add_producer(e.s, a, "41000003", "Vilma", pv);
+
+	ck_assert_int_eq(addf(e.s, "plot", NULL, err, PLOT_OF(a, pb)),
+	                 QP_EVALID);
+	err_is(err, "plot.producer: producer ", pb,
+	       " belongs to another organisation");
+	ck_assert_int_eq(addf(e.s, "plot", plot, err, PLOT_OF(a, pa)), 0);
+
+	/* A voided record cannot be referred to anew ... */
+	ck_assert_int_eq(void1(e.s, pv, "registered twice", err), 0);
+	ck_assert_int_eq(addf(e.s, "plot", NULL, err, PLOT_OF(a, pv)),
+	                 QP_EVALID);
+	err_is(err, "plot.producer: producer ", pv, " is voided");
+	{
+		char ch[96];
+		snprintf(ch, sizeof ch, "{\"producer\":\"%s\"}", pv);
+		ck_assert_int_eq(update1(e.s, plot, ch, err), QP_EVALID);
+		err_is(err, "plot.producer: producer ", pv, " is voided");
+	}
+	/* ... but a record pointing at one can still be corrected. */
+	ck_assert_int_eq(void1(e.s, pa, "moved away", err), 0);
+	ck_assert_int_eq(update1(e.s, plot, "{\"crop\":\"cacao\"}", err), 0);
+
+	/* Custody passes lots between orgs. */
+	ck_assert_int_eq(addf(e.s, "lot", la, err,
+	                      "{\"org\":\"%s\",\"code\":\"A-9\","
+	                      "\"product\":\"coffee-parchment\",\"kg\":100}",
+	                      a),
+	                 0);
+	ck_assert_int_eq(addf(e.s, "lot", lb, err,
+	                      "{\"org\":\"%s\",\"code\":\"B-9\","
+	                      "\"product\":\"coffee-parchment\",\"kg\":100}",
+	                      b),
+	                 0);
+	ck_assert_msg(addf(e.s, "lot_event", NULL, err,
+	                   "{\"org\":\"%s\",\"lot\":\"%s\",\"type\":\"merge\","
+	                   "\"inputs\":[{\"lot\":\"%s\",\"kg\":100}],"
+	                   "\"outputs\":[{\"lot\":\"%s\",\"kg\":100}]}",
+	                   b, lb, la, lb) == 0,
+	              "cross-org merge: %s", err);
+	verify_ok(e.s);
+	t_close(&e);
+}
+END_TEST
+
+/* A lot custody events take from keeps its product and enough kg, and
+ * cannot be voided before them. */
+START_TEST(lot_in_use_kept)
+{
+	tenv e;
+	char org[37], a[37], b[37], ev[37], err[QP_ERRMSG_LEN];
+
+	t_open(&e);
+	add_org(e.s, "2060000031", org);
+	ck_assert_int_eq(addf(e.s, "lot", a, err,
+	                      "{\"org\":\"%s\",\"code\":\"R-1\","
+	                      "\"product\":\"coffee-cherry\",\"kg\":1000}",
+	                      org),
+	                 0);
+	ck_assert_int_eq(addf(e.s, "lot", b, err,
+	                      "{\"org\":\"%s\",\"code\":\"X-1\","
+	                      "\"product\":\"coffee-parchment\",\"kg\":200}",
+	                      org),
+	                 0);
+	/* Unused, a lot may change freely. */
+	ck_assert_int_eq(update1(e.s, a, "{\"kg\":1001}", err), 0);
+	ck_assert_int_eq(addf(e.s, "lot_event", ev, err,
+	                      "{\"org\":\"%s\",\"lot\":\"%s\","
+	                      "\"type\":\"transform\","
+	                      "\"inputs\":[{\"lot\":\"%s\",\"kg\":1000}],"
+	                      "\"outputs\":[{\"lot\":\"%s\",\"kg\":200}]}",
+	                      org, b, a, b),
+	                 0);
+	ck_assert_int_eq(update1(e.s, a, "{\"kg\":10}", err), QP_EVALID);
+	ck_assert_str_eq(err, "lot.kg: lot R-1 already gives 1000 kg to custody "
+	                      "events; it cannot hold only 10 kg");
+	ck_assert_int_eq(update1(e.s, a, "{\"product\":\"cacao-wet\"}", err),
+	                 QP_EVALID);
+	err_is(err, "lot.product: lot R-1 is already an input of event ", ev,
+	       "; its product cannot change");
+	ck_assert_int_eq(update1(e.s, a, "{\"kg\":990}", err), 0); /* 2% */
+	ck_assert_int_eq(void1(e.s, a, "oops", err), QP_EVALID);
+	err_is(err, "void: lot R-1 is an input of event ", ev,
+	       "; void that event first");
+	ck_assert_int_eq(void1(e.s, ev, "weighed wrong", err), 0);
+	ck_assert_int_eq(update1(e.s, a, "{\"kg\":10}", err), 0);
+	ck_assert_int_eq(void1(e.s, a, "oops", err), 0);
+	verify_ok(e.s);
+	t_close(&e);
+}
+END_TEST
+
 START_TEST(lot_mass_balance_enforced)
 {
 	tenv e;
@@ -865,7 +985,12 @@ START_TEST(lot_mass_balance_enforced)
 	ck_assert_int_eq(addf(e.s, "lot_event", NULL, err,
 	                      TRANSFORM(c, "10", b, "1")),
 	                 QP_EVALID);
-	ck_assert_str_eq(err, "lot_event.inputs[0].lot: lot C-1 is void");
+	{
+		char want[128];
+		snprintf(want, sizeof want,
+		         "lot_event.inputs[0].lot: lot %s is voided", c);
+		ck_assert_str_eq(err, want);
+	}
 #undef TRANSFORM
 	verify_ok(e.s);
 	t_close(&e);
@@ -1435,6 +1560,8 @@ Suite *suite_store(void)
 	tcase_add_test(tc, append_only_refuses_update);
 	tcase_add_test(tc, void_hides_from_list);
 	tcase_add_test(tc, lot_mass_balance_enforced);
+	tcase_add_test(tc, refs_own_org_and_live);
+	tcase_add_test(tc, lot_in_use_kept);
 	tcase_add_test(tc, feeds_chain_and_verify);
 	tcase_add_test(tc, verify_detects_tampered_delta);
 	tcase_add_test(tc, verify_detects_lost_state);
