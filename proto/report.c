@@ -143,7 +143,8 @@ typedef struct grp {
 typedef struct ctx {
 	const qp_report_by *by;
 	json_t *orgs, *producers, *services, *sessions;
-	json_t *gmap; /* group key -> index in g */
+	json_t *by_dni; /* org SEP dni -> producer id (string) */
+	json_t *gmap;   /* group key -> index in g */
 	grp *g;
 	size_t ng, cap;
 	grp tot;
@@ -242,16 +243,51 @@ static const char *session_month(const json_t *ses, char *out)
 	return out;
 }
 
-/* The person an attendance names, into b: the producer id, else
- * "dni:" + dni; NULL when it names neither. */
-static const char *person_of(const json_t *a, sbuf *b)
+/* Registered producers by org and DNI, so a producer recorded at a
+ * session by DNI and name is the same person as when picked from the
+ * list. */
+static json_t *index_by_dni(const json_t *producers)
 {
-	const char *p = str(a, "producer"), *dni;
+	json_t *map = json_object(), *r;
+	const char *org, *dni, *id;
+	sbuf k = {0};
+	size_t i;
+
+	json_array_foreach(producers, i, r) {
+		if (!json_is_object(r) || (org = str(r, "org")) == NULL ||
+		    (dni = str(r, "dni")) == NULL || (id = str(r, "id")) == NULL)
+			continue;
+		sb_reset(&k);
+		sb_add(&k, org);
+		sb_add(&k, SEP);
+		sb_add(&k, dni);
+		json_object_set_new(map, k.p, json_string(id));
+	}
+	free(k.p);
+	return map;
+}
+
+/* The person an attendance names, into b: the producer id (also for a
+ * registered producer of its org given by DNI), else "dni:" + dni; NULL
+ * when it names neither. */
+static const char *person_of(const ctx *c, const json_t *a, sbuf *b)
+{
+	const char *p = str(a, "producer"), *dni, *org = str(a, "org");
+	const char *reg;
 
 	if (p != NULL)
 		return p;
 	if ((dni = str(a, "dni")) == NULL)
 		return NULL;
+	if (org != NULL) {
+		sb_reset(b);
+		sb_add(b, org);
+		sb_add(b, SEP);
+		sb_add(b, dni);
+		reg = json_string_value(json_object_get(c->by_dni, b->p));
+		if (reg != NULL)
+			return reg;
+	}
 	sb_reset(b);
 	sb_add(b, "dni:");
 	sb_add(b, dni);
@@ -286,7 +322,7 @@ static void dedup(ctx *c, const json_t *att, json_t **kept, size_t *merged)
 	json_array_foreach(att, i, a) {
 		if (!json_is_object(a) || (ses = str(a, "session")) == NULL ||
 		    (r = rank(str(a, "status"))) < 0 ||
-		    (person = person_of(a, &pb)) == NULL ||
+		    (person = person_of(c, a, &pb)) == NULL ||
 		    json_object_get(c->sessions, ses) == NULL)
 			continue;
 		sb_reset(&k);
@@ -525,6 +561,7 @@ int qp_report_attendance(const qp_report_input *in, const qp_report_by *by,
 	    (rc = index_by_id(in->services, &c.services)) != 0 ||
 	    (rc = index_by_id(in->sessions, &c.sessions)) != 0)
 		goto out;
+	c.by_dni = index_by_dni(in->producers);
 	dedup(&c, in->attendance, &kept, &merged);
 
 	/* (org, service) pairs with someone attended, for attended_services. */
@@ -534,10 +571,8 @@ int qp_report_attendance(const qp_report_input *in, const qp_report_by *by,
 		ses = json_object_get(c.sessions, str(a, "session"));
 		sid = str(ses, "service");
 		svc = sid != NULL ? json_object_get(c.services, sid) : NULL;
-		person = person_of(a, &pb);
-		prod = str(a, "producer") != NULL
-		           ? json_object_get(c.producers, str(a, "producer"))
-		           : NULL;
+		person = person_of(&c, a, &pb);
+		prod = json_object_get(c.producers, person);
 		sex = str(prod, "sex");
 		sexv = sex == NULL             ? json_null()
 		       : strcmp(sex, "F") == 0 ? json_true()
@@ -588,6 +623,7 @@ out:
 	json_decref(c.gmap);
 	json_decref(c.orgs);
 	json_decref(c.producers);
+	json_decref(c.by_dni);
 	json_decref(c.services);
 	json_decref(c.sessions);
 	if (rc == 0)

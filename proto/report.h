@@ -8,7 +8,8 @@
  * held against planned, person-hours, services committed and attended.
  *
  * Definitions (the shared spec in notes/domain.md):
- * - person: attendance.producer, else "dni:" + attendance.dni.
+ * - person: attendance.producer, else the producer of attendance.org
+ *   registered with attendance.dni, else "dni:" + attendance.dni.
  * - status rank: present > left-early > proxy > absent; attended = any but
  *   absent.
  * - session hours: ends_at - starts_at when both parse, else

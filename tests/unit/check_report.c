@@ -514,12 +514,34 @@ START_TEST(test_persons)
 	p.in.attendance = p.attendance;
 	rep = run(&p, "sex,org");
 	got = render(rep);
-	/* y4 has neither producer nor dni: skipped. */
+	/* y2 gives the DNI of p1, registered in o1: the same person as y1 at
+	 * the same session, merged.  y4 has neither producer nor dni:
+	 * skipped. */
 	ck_assert_str_eq(
 	    got, "F|o1(Coop A): 1/1/0 1.0000 1 1 1.0000 1 - 4h -/-\n"
-	         "unknown|o1(Coop A): 1/1/0 1.0000 1 0 0.0000 1 - 4h -/-\n"
 	         "unknown|o9(-): 1/1/0 1.0000 1 0 0.0000 1 - 4h -/-\n"
-	         "TOTAL: 3/3/0 1.0000 3 1 1.0000 1 - 12h -/-\n"
+	         "TOTAL: 2/2/0 1.0000 2 1 1.0000 1 - 8h -/-\n"
+	         "merged 1\n");
+	free(got);
+	json_decref(rep);
+	/* The same DNI at another org is another person; by DNI alone at
+	 * another session, p1 still counts once, as a woman. */
+	json_decref(p.attendance);
+	/* clang-format off */
+	p.attendance = load("["
+		ATT("y5", "o2", "e1", "\"dni\":\"40000001\",\"name\":\"P One\"",
+		    "present") ","
+		ATT("y6", "o1", "e2", "\"dni\":\"40000001\",\"name\":\"P One\"",
+		    "present") ","
+		ATT("y7", "o1", "e1", PROD("p1"), "present") "]");
+	/* clang-format on */
+	p.in.attendance = p.attendance;
+	rep = run(&p, "sex,org");
+	got = render(rep);
+	ck_assert_str_eq(
+	    got, "F|o1(Coop A): 2/2/0 1.0000 1 1 1.0000 2 - 8h -/-\n"
+	         "unknown|o2(Asoc B): 1/1/0 1.0000 1 0 0.0000 1 - 4h -/-\n"
+	         "TOTAL: 3/3/0 1.0000 2 1 1.0000 2 - 12h -/-\n"
 	         "merged 0\n");
 	free(got);
 	json_decref(rep);
