@@ -239,6 +239,8 @@ int qp_cmd_get(qp_cli *c, int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	json_t *req, *reply = NULL, *out, *rec;
+	const char *why;
+	char ex[64];
 	int o, meta = 0, status = QP_EXIT_OK;
 
 	optind = 0;
@@ -273,6 +275,13 @@ int qp_cmd_get(qp_cli *c, int argc, char **argv)
 	} else {
 		print_json(rec);
 	}
+	/* Without --meta a voided record would read like a live one. */
+	why = json_string_value(
+		json_object_get(json_object_get(reply, "meta"), "voided"));
+	if (!meta && why != NULL)
+		fprintf(stderr, "quipu: note: %s is voided: %s\n",
+			json_string_value(json_object_get(rec, "id")),
+			qp_excerpt(why, strlen(why), ex, sizeof ex));
 	json_decref(reply);
 	return QP_EXIT_OK;
 }

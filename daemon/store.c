@@ -653,7 +653,15 @@ int qp_store_list(qp_store *s, const char *kind, const char *org,
 		} else if ((rc = qp__state_get(&t, id, &st)) != 0) {
 			goto out;
 		}
-		if (with_voided || json_object_get(st, "v") == NULL) {
+		if (json_object_get(st, "v") != NULL && with_voided) {
+			/* Marked, so a listing with voided records tells
+			 * them apart: "voided" is no field of any kind. */
+			json_t *r = json_copy(json_object_get(st, "r"));
+			json_object_set(r, "voided", json_object_get(st, "v"));
+			json_array_append_new(arr, r);
+			memcpy(last, id, sizeof last);
+			count++;
+		} else if (json_object_get(st, "v") == NULL) {
 			json_array_append(arr, json_object_get(st, "r"));
 			memcpy(last, id, sizeof last);
 			count++;

@@ -123,7 +123,8 @@ int qp_store_get(qp_store *s, const char *id, json_t **rec, json_t **meta);
 /* List records of kind (NULL: every kind), restricted to org when non-NULL,
  * in id order, starting after id `after` (NULL: from the start), at most
  * limit records (0: no limit).  Voided records are skipped unless
- * with_voided.  *out gets a new JSON array; *next (37 bytes) gets the last
+ * with_voided; then each carries its void reason as member "voided".
+ * *out gets a new JSON array; *next (37 bytes) gets the last
  * id returned when more may follow, else "". */
 int qp_store_list(qp_store *s, const char *kind, const char *org,
 		  const char *after, size_t limit, int with_voided,

@@ -147,6 +147,13 @@ case_records_update_void() {
 	assert_eq "$(py find m3.json voided)" "registrada por error" "meta.voided"
 	assert_eq "$(count attendance)" 0 "voided record listed"
 	assert_eq "$(count attendance --voided)" 1 "list --voided"
+	# A voided record is told apart: its reason in the listing, a note
+	# on stderr from get.
+	q -d "$NODE" list attendance --voided >lv.jsonl
+	assert_eq "$(py find lv.jsonl voided)" "registrada por error" "list --voided marks it"
+	qrun -d "$NODE" get "$A"
+	assert_rc 0 "get of a voided record"
+	assert_err_has "quipu: note: $A is voided: registrada por error"
 
 	qrun -d "$NODE" void "$P"
 	assert_rc 2 "void without --reason"
