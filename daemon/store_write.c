@@ -267,6 +267,20 @@ static void canon_id(json_t *rec, const char *key)
 	}
 }
 
+/* Whether record id is created by an op of the group being written. */
+static int made_in_group(const wctx *w, const char *id)
+{
+	uint8_t b[QP_UUID_LEN];
+
+	if (qp_uuid_parse(id, b) != 0)
+		return 0;
+	for (size_t i = 0; i < w->ngp; i++)
+		if (w->gp[i].op.type == QP_OP_CREATE &&
+		    memcmp(w->gp[i].op.id, b, QP_UUID_LEN) == 0)
+			return 1;
+	return 0;
+}
+
 static int check_natkey(wctx *w, const qp_kind *k, const json_t *rec,
                         const char *id)
 {
@@ -282,6 +296,13 @@ static int check_natkey(wctx *w, const qp_kind *k, const json_t *rec,
 		return 0;
 	if (rc != 0)
 		return rc;
+	/* The owner made earlier in this group goes when the group is
+	 * refused: name no id that will not exist. */
+	if (made_in_group(w, owner))
+		return werr(w, QP_EEXIST,
+		            "%s.%s: %.64s is given twice in this request",
+		            k->name, f->name,
+		            json_string_value(json_object_get(rec, f->name)));
 	return werr(
 	    w, QP_EEXIST, "%s.%s: %.64s is already registered%s as %s", k->name,
 	    f->name, json_string_value(json_object_get(rec, f->name)),

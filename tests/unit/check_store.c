@@ -654,6 +654,29 @@ START_TEST(natural_keys_unique)
 	    "producer.dni: 12345678 is already registered in this org as %s",
 	    p);
 	ck_assert_str_eq(err, want);
+	/* Twice in one request: the message names no id, as the first of
+	 * the two goes with the refused group. */
+	{
+		qp_write w[2];
+		qp_wgroup g = {.writes = w, .n = 2};
+		char t[256];
+		memset(w, 0, sizeof w);
+		snprintf(t, sizeof t,
+		         "{\"org\":\"%s\",\"dni\":\"23456789\",\"name\":"
+		         "\"Uno\",\"sex\":\"F\"}",
+		         a);
+		w[0].type = w[1].type = QP_OP_CREATE;
+		w[0].kind = w[1].kind = "producer";
+		w[0].rec = json_loads(t, 0, NULL);
+		w[1].rec = json_loads(t, 0, NULL);
+		ck_assert_int_eq(qp_store_write(e.s, &g, 1), 0);
+		ck_assert_int_eq(g.rc, QP_EEXIST);
+		ck_assert_str_eq(g.err, "producer.dni: 23456789 is given twice "
+		                        "in this request");
+		qp_wgroup_clear(&g);
+		json_decref(w[0].rec);
+		json_decref(w[1].rec);
+	}
 	/* Another org may register the same person. */
 	add_producer(e.s, b, "12345678", "Ana", NULL);
 	/* RUC is unique across orgs. */
