@@ -642,8 +642,8 @@ static int check_phone(vctx *c, const char *path, const json_t *v)
 		return 0;
 bad:
 	return fail(c->err, c->errlen, path,
-		    "must be a phone number (digits, spaces, '+', '-'; 6 to 20 "
-		    "characters)");
+		    "must be a phone number (at least 6 digits, with spaces, "
+		    "'+' first or '-' between; at most 20 characters)");
 }
 
 static int is_scalar(const json_t *v)
@@ -820,6 +820,12 @@ static int check_geom(vctx *c, const char *path, const json_t *v,
 	if (!json_is_object(v))
 		return fail(c->err, c->errlen, path,
 			    "must be a GeoJSON geometry object");
+	/* A Feature pasted whole from a GIS tool: say what to give. */
+	if (json_object_get(v, "geometry") != NULL &&
+	    json_object_get(v, "coordinates") == NULL)
+		return fail(c->err, c->errlen, path,
+			    "must be a GeoJSON geometry, not a Feature (give "
+			    "the Feature's \"geometry\" member)");
 	json_object_foreach((json_t *)v, key, val)
 	{
 		if (strcmp(key, "type") != 0 && strcmp(key, "coordinates") != 0 &&

@@ -32,6 +32,9 @@ static const struct {
 
 #define VOIDED "0190a5d0-7b3c-7d2e-8f00-000000000097"
 #define OTHER "0190a5d0-7b3c-7d2e-8f00-000000000096"
+#define PHONE_MSG                                                              \
+	"producer.phone: must be a phone number (at least 6 digits, with "     \
+	"spaces, '+' first or '-' between; at most 20 characters)"
 
 static int calls;
 static char last_path[128]; /* the path of the last lookup */
@@ -545,28 +548,25 @@ START_TEST(test_text_phone_object)
 
 	expect("producer", with("producer", "phone", json_string("984123456")),
 	       NULL);
+	/* 7 characters but 5 digits: the message says digits count. */
+	expect("producer", with("producer", "phone", json_string("+51 964")),
+	       PHONE_MSG);
 	expect("producer", with("producer", "phone", json_string("984-123-456")),
 	       NULL);
 	expect("producer", with("producer", "phone", json_string("98412")),
-	       "producer.phone: must be a phone number (digits, spaces, '+', "
-	       "'-'; 6 to 20 characters)");
+	       PHONE_MSG);
 	expect("producer", with("producer", "phone", json_string("984 12x 456")),
-	       "producer.phone: must be a phone number (digits, spaces, '+', "
-	       "'-'; 6 to 20 characters)");
+	       PHONE_MSG);
 	expect("producer", with("producer", "phone", json_string("51+984123456")),
-	       "producer.phone: must be a phone number (digits, spaces, '+', "
-	       "'-'; 6 to 20 characters)");
+	       PHONE_MSG);
 	expect("producer",
 	       with("producer", "phone", json_string("+51 984 123 456 789 01")),
-	       "producer.phone: must be a phone number (digits, spaces, '+', "
-	       "'-'; 6 to 20 characters)");
+	       PHONE_MSG);
 
 	expect("producer", with("producer", "phone", json_string(" 984123456")),
-	       "producer.phone: must be a phone number (digits, spaces, '+', "
-	       "'-'; 6 to 20 characters)");
+	       PHONE_MSG);
 	expect("producer", with("producer", "phone", json_string("984123456-")),
-	       "producer.phone: must be a phone number (digits, spaces, '+', "
-	       "'-'; 6 to 20 characters)");
+	       PHONE_MSG);
 
 	expect("lot", with("lot", "quality", json_pack("{s:[s,s]}", "notes",
 							 "ok", "bad\x01")),
@@ -784,6 +784,13 @@ START_TEST(test_geometry)
 	expect("plot", with("plot", "geometry", point(-181, -13.1)),
 	       "plot.geometry.coordinates: longitude -181 out of range");
 	expect("plot", with("plot", "geometry", point(180, 90)), NULL);
+	/* A whole Feature where its geometry belongs. */
+	expect("plot",
+	       with("plot", "geometry",
+		    json_pack("{s:s,s:o,s:{}}", "type", "Feature", "geometry",
+			      point(-72.5, -13.1), "properties")),
+	       "plot.geometry: must be a GeoJSON geometry, not a Feature (give "
+	       "the Feature's \"geometry\" member)");
 
 	g = json_pack("{s:s,s:[[[f,f],[f,f],[f,f]]]}", "type", "Polygon",
 		      "coordinates", 0.0, 0.0, 1.0, 0.0, 0.0, 0.0);
