@@ -542,9 +542,17 @@ static int do_create(wctx *w, const qp_write *wr, char *id_out)
 	json_object_set_new(rec, "kind", json_string(k->name));
 	v = json_object_get(rec, "id");
 	if (v != NULL) {
+		static const uint8_t nil[QP_UUID_LEN];
 		if (!json_is_string(v) ||
 		    qp_uuid_parse(json_string_value(v), idb)) {
 			rc = werr(w, QP_EVALID, "%s.id: must be a UUID",
+			          k->name);
+			goto out;
+		}
+		if (memcmp(idb, nil, QP_UUID_LEN) == 0) {
+			rc = werr(w, QP_EVALID,
+			          "%s.id: the nil UUID is not an id (leave id "
+			          "out to get a new one)",
 			          k->name);
 			goto out;
 		}

@@ -369,6 +369,15 @@ START_TEST(create_kinds_and_get)
 	         org),
 	    QP_EEXIST);
 	ck_assert_str_eq(err, "service.id: a record with this id exists");
+	ck_assert_int_eq(
+	    addf(e.s, "service", NULL, err,
+	         "{\"id\":\"00000000-0000-0000-0000-000000000000\","
+	         "\"org\":\"%s\",\"title\":\"T\",\"area\":"
+	         "\"management\",\"provider\":\"P\"}",
+	         org),
+	    QP_EVALID);
+	ck_assert_str_eq(err, "service.id: the nil UUID is not an id (leave id "
+	                      "out to get a new one)");
 	ck_assert_int_eq(addf(e.s, "service", NULL, err,
 	                      "{\"kind\":\"producer\",\"org\":\"%s\"}", org),
 	                 QP_EVALID);
