@@ -50,6 +50,16 @@ static void print_finding(const json_t *f)
 		printf("\n");
 		return;
 	}
+	if (strcmp(type, "cycle") == 0) {
+		printf("cycle: lot %s (%s) comes out of its own descendants; "
+		       "events:",
+		       json_string_value(json_object_get(f, "code")),
+		       json_string_value(json_object_get(f, "lot")));
+		json_array_foreach(json_object_get(f, "events"), i, ev)
+			printf(" %s", json_string_value(ev));
+		printf("\n");
+		return;
+	}
 	printf("yield: event %s (lot %s): %.10g kg out of %.10g kg in, at most "
 	       "%.10g kg\n",
 	       json_string_value(json_object_get(f, "event")),

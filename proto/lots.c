@@ -3,6 +3,7 @@
  */
 #include "lots.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -286,6 +287,192 @@ static json_t *uses(const json_t *events)
 	return use;
 }
 
+/* The custody graph: an edge from each input lot of an event to each of
+ * its output lots, labelled with the event. */
+typedef struct cgraph {
+	json_t *ix;        /* lot id -> node number */
+	const char **id;   /* node -> lot id */
+	size_t n, m;
+	size_t *head, *next, *to; /* edge lists, SIZE_MAX ends */
+	const json_t **ev;         /* edge -> event */
+} cgraph;
+
+static size_t cg_node(cgraph *g, const char *id, size_t cap)
+{
+	json_t *v = json_object_get(g->ix, id);
+
+	if (v != NULL)
+		return (size_t)json_integer_value(v);
+	if (g->n == cap)
+		return SIZE_MAX;
+	json_object_set_new(g->ix, id, json_integer((json_int_t)g->n));
+	g->id[g->n] = id; /* lives in the events */
+	g->head[g->n] = SIZE_MAX;
+	return g->n++;
+}
+
+static void cg_build(cgraph *g, const json_t *events)
+{
+	const json_t *e, *in, *out;
+	size_t i, j, k, cap = 0, ecap = 0, a, b;
+
+	json_array_foreach(events, i, e) {
+		size_t ni = json_array_size(json_object_get(e, "inputs"));
+		size_t no = json_array_size(json_object_get(e, "outputs"));
+		cap += ni + no;
+		ecap += ni * no;
+	}
+	memset(g, 0, sizeof(*g));
+	g->ix = json_object();
+	g->id = calloc(cap + 1, sizeof(*g->id));
+	g->head = calloc(cap + 1, sizeof(size_t));
+	g->next = calloc(ecap + 1, sizeof(size_t));
+	g->to = calloc(ecap + 1, sizeof(size_t));
+	g->ev = calloc(ecap + 1, sizeof(*g->ev));
+	if (!g->id || !g->head || !g->next || !g->to || !g->ev)
+		abort();
+	json_array_foreach(events, i, e) {
+		json_array_foreach(json_object_get(e, "inputs"), j, in) {
+			if (str(in, "lot")[0] == '\0')
+				continue;
+			a = cg_node(g, str(in, "lot"), cap);
+			json_array_foreach(json_object_get(e, "outputs"), k, out) {
+				if (str(out, "lot")[0] == '\0')
+					continue;
+				b = cg_node(g, str(out, "lot"), cap);
+				g->to[g->m] = b;
+				g->ev[g->m] = e;
+				g->next[g->m] = g->head[a];
+				g->head[a] = g->m++;
+			}
+		}
+	}
+}
+
+static void cg_free(cgraph *g)
+{
+	json_decref(g->ix);
+	free(g->id);
+	free(g->head);
+	free(g->next);
+	free(g->to);
+	free(g->ev);
+}
+
+/* A finding for the strongly connected component comp[0..n) of g when it
+ * is a cycle (more than one lot, or a lot that is its own output). */
+static void cycle_finding(const cgraph *g, const size_t *comp, size_t n,
+			  const size_t *scc, const json_t *byid, json_t *found)
+{
+	json_t *lots = json_array(), *evs = json_array(), *seen = json_object();
+	size_t first = comp[0], i, ed;
+	int loop = 0;
+
+	for (i = 0; i < n; i++) {
+		const char *code = str(json_object_get(byid, g->id[comp[i]]),
+				       "code");
+		json_array_append_new(lots, json_string(g->id[comp[i]]));
+		if (strcmp(code, str(json_object_get(byid, g->id[first]),
+				     "code")) < 0)
+			first = comp[i];
+		for (ed = g->head[comp[i]]; ed != SIZE_MAX; ed = g->next[ed]) {
+			if (scc[g->to[ed]] != scc[comp[i]])
+				continue;
+			loop = 1;
+			if (json_object_get(seen, str(g->ev[ed], "id")) == NULL) {
+				json_object_set_new(seen, str(g->ev[ed], "id"),
+						    json_null());
+				json_array_append_new(
+				    evs, json_string(str(g->ev[ed], "id")));
+			}
+		}
+	}
+	if (n > 1 || loop)
+		json_array_append_new(
+		    found, json_pack("{s:s, s:s, s:s, s:o, s:o}", "type",
+				     "cycle", "lot", g->id[first], "code",
+				     str(json_object_get(byid, g->id[first]),
+					 "code"),
+				     "lots", lots, "events", evs));
+	else {
+		json_decref(lots);
+		json_decref(evs);
+	}
+	json_decref(seen);
+}
+
+/* Lots that come out of their own descendants: Tarjan's strongly
+ * connected components of the custody graph, without recursion. */
+static void cycles(const json_t *events, const json_t *byid, json_t *found)
+{
+	cgraph g;
+	size_t *num, *low, *scc, *stack, *cstack, *edge, sp = 0, cp = 0;
+	size_t counter = 0, nscc = 0, v, w, root;
+	unsigned char *on;
+
+	cg_build(&g, events);
+	num = calloc(g.n + 1, sizeof(size_t));
+	low = calloc(g.n + 1, sizeof(size_t));
+	scc = calloc(g.n + 1, sizeof(size_t));
+	stack = calloc(g.n + 1, sizeof(size_t));
+	cstack = calloc(g.n + 1, sizeof(size_t));
+	edge = calloc(g.n + 1, sizeof(size_t));
+	on = calloc(g.n + 1, 1);
+	if (!num || !low || !scc || !stack || !cstack || !edge || !on)
+		abort();
+	for (root = 0; root < g.n; root++) {
+		if (num[root] != 0)
+			continue;
+		/* cstack: the DFS path; edge[v]: v's next edge to follow. */
+		cstack[cp++] = root;
+		num[root] = low[root] = ++counter;
+		edge[root] = g.head[root];
+		stack[sp++] = root;
+		on[root] = 1;
+		while (cp > 0) {
+			v = cstack[cp - 1];
+			if (edge[v] != SIZE_MAX) {
+				w = g.to[edge[v]];
+				edge[v] = g.next[edge[v]];
+				if (num[w] == 0) {
+					num[w] = low[w] = ++counter;
+					edge[w] = g.head[w];
+					stack[sp++] = w;
+					on[w] = 1;
+					cstack[cp++] = w;
+				} else if (on[w] && num[w] < low[v]) {
+					low[v] = num[w];
+				}
+				continue;
+			}
+			cp--;
+			if (cp > 0 && low[v] < low[cstack[cp - 1]])
+				low[cstack[cp - 1]] = low[v];
+			if (low[v] != num[v])
+				continue;
+			/* v roots a component: pop it. */
+			nscc++;
+			size_t start = sp;
+			do {
+				w = stack[--start];
+				on[w] = 0;
+				scc[w] = nscc;
+			} while (w != v);
+			cycle_finding(&g, stack + start, sp - start, scc, byid,
+				      found);
+			sp = start;
+		}
+	}
+	free(num);
+	free(low);
+	free(scc);
+	free(stack);
+	free(cstack);
+	free(edge);
+	free(on);
+	cg_free(&g);
+}
+
 static int finding_cmp(const void *a, const void *b)
 {
 	const json_t *x = *(json_t *const *)a, *y = *(json_t *const *)b;
@@ -362,6 +549,7 @@ int qp_lots_review(const qp_lots_cfg *cfg, const json_t *lots,
 		    "outputs_kg", qty_sum(json_object_get(e, "outputs")),
 		    "max_kg", bound, "reason", why));
 	}
+	cycles(events, byid, found);
 	json_decref(use);
 	json_decref(byid);
 	*findings = sorted(found);

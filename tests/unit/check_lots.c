@@ -160,6 +160,61 @@ START_TEST(review_after_merge)
 }
 END_TEST
 
+/* Lots that come out of their own descendants are found, one finding per
+ * cycle with the events that close it; a lot merely downstream is not. */
+START_TEST(review_finds_cycles)
+{
+#define LOT(x, c) "{\"id\":\"" x "\",\"code\":\"" c "\",\"product\":" \
+		  "\"coffee-cherry\",\"kg\":1000}"
+#define EV(id, from, to)                                                  \
+	"{\"id\":\"" id "\",\"type\":\"split\",\"lot\":\"" from "\","       \
+	"\"inputs\":[{\"lot\":\"" from "\",\"kg\":100}],"                  \
+	"\"outputs\":[{\"lot\":\"" to "\",\"kg\":100}]}"
+	json_t *lots = json_loads("[" LOT("a", "A") "," LOT("b", "B") ","
+				  LOT("c", "C") "," LOT("d", "D") "]",
+				  0, NULL);
+	json_t *events = json_loads("[" EV("x1", "a", "b") "," EV("x2", "b", "c")
+				    "," EV("x3", "c", "a") "," EV("x4", "c", "d")
+				    "," EV("x5", "d", "d") "]",
+				    0, NULL);
+	json_t *found = NULL, *f;
+	char *s;
+#undef LOT
+#undef EV
+
+	ck_assert_ptr_nonnull(lots);
+	ck_assert_ptr_nonnull(events);
+	ck_assert_int_eq(qp_lots_review(NULL, lots, events, &found), 0);
+	ck_assert_uint_eq(json_array_size(found), 2);
+	f = json_array_get(found, 0);
+	ck_assert_str_eq(json_string_value(json_object_get(f, "type")), "cycle");
+	ck_assert_str_eq(json_string_value(json_object_get(f, "lot")), "a");
+	ck_assert_str_eq(json_string_value(json_object_get(f, "code")), "A");
+	ck_assert_uint_eq(json_array_size(json_object_get(f, "lots")), 3);
+	s = json_dumps(json_object_get(f, "events"), JSON_COMPACT);
+	ck_assert_msg(strstr(s, "x1") && strstr(s, "x2") && strstr(s, "x3") &&
+			  !strstr(s, "x4"),
+		      "events %s", s);
+	free(s);
+	f = json_array_get(found, 1);
+	ck_assert_str_eq(json_string_value(json_object_get(f, "type")), "cycle");
+	ck_assert_str_eq(json_string_value(json_object_get(f, "code")), "D");
+	s = json_dumps(json_object_get(f, "events"), JSON_COMPACT);
+	ck_assert_str_eq(s, "[\"x5\"]");
+	free(s);
+	json_decref(found);
+
+	/* Without the closing events there is no cycle. */
+	json_array_remove(events, 4);
+	json_array_remove(events, 2);
+	ck_assert_int_eq(qp_lots_review(NULL, lots, events, &found), 0);
+	ck_assert_uint_eq(json_array_size(found), 0);
+	json_decref(found);
+	json_decref(lots);
+	json_decref(events);
+}
+END_TEST
+
 START_TEST(configured_yields)
 {
 	qp_lots_cfg cfg;
@@ -239,6 +294,7 @@ Suite *suite_lots(void)
 	tcase_add_test(tc, input_kg);
 	tcase_add_test(tc, review_after_merge);
 	tcase_add_test(tc, configured_yields);
+	tcase_add_test(tc, review_finds_cycles);
 	suite_add_tcase(s, tc);
 	return s;
 }
