@@ -125,6 +125,34 @@ int qp_cli_paths(qp_cli *c)
 	return QP_EXIT_OK;
 }
 
+/* When no quipud can run on the data directory at all (it does not exist,
+ * is not a directory, or holds no node: `init` writes DIR/key), say so in
+ * one line and return 1; return 0 when it looks like a node. */
+static int no_node(const qp_node *n)
+{
+	struct stat st;
+
+	if (stat(n->dir, &st) != 0) {
+		if (errno != ENOENT && errno != ENOTDIR)
+			return 0;
+		qp_cli_err("no node at %s: the directory does not exist "
+			   "(create one with: quipu -d %s init)", n->dir,
+			   n->dir);
+		return 1;
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		qp_cli_err("%s is not a directory (the data directory is "
+			   "the one `quipu init` made)", n->dir);
+		return 1;
+	}
+	if (access(n->keyfile, F_OK) != 0 && errno == ENOENT) {
+		qp_cli_err("no node at %s: it holds no key file (create one "
+			   "with: quipu -d %s init)", n->dir, n->dir);
+		return 1;
+	}
+	return 0;
+}
+
 int qp_cli_connect(qp_cli *c)
 {
 	int rc;
@@ -135,6 +163,8 @@ int qp_cli_connect(qp_cli *c)
 	if (rc != QP_EXIT_OK)
 		return rc;
 	rc = qp_api_connect(c->node.sock, c->timeout_ms, &c->api);
+	if (rc < 0 && no_node(&c->node))
+		return QP_EXIT_CONN;
 	if (rc < 0) {
 		qp_cli_err("cannot reach quipud at %s: %s (is it running? "
 			   "start it with: quipud -d %s)",

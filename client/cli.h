@@ -193,12 +193,18 @@ typedef enum qp_outfmt { QP_OUT_JSONL, QP_OUT_CSV, QP_OUT_GEOJSON } qp_outfmt;
 /* Parse a --format value; -1 when unknown. */
 int qp_cli_outfmt(const char *s, int allow_geojson);
 
+/* The field that holds a record's geometry (plot.geometry,
+ * session.place), or NULL when the kind has none. */
+const qp_field *qp_cli_geom_field(const qp_kind *k);
+
 /* Page through `list` for kind (restricted to org when non-NULL, voided
  * records included when voided) and write every record to out in fmt.
- * *count gets the number of records written.  Returns an exit status
- * (errors printed). */
+ * *count gets the number of records written; for GeoJSON, records without
+ * a geometry are left out and counted in *nogeom (when not NULL).  Returns
+ * an exit status (errors printed). */
 int qp_cli_list_write(qp_cli *c, const qp_kind *k, const char *org,
-		      int voided, qp_outfmt fmt, FILE *out, size_t *count);
+		      int voided, qp_outfmt fmt, FILE *out, size_t *count,
+		      size_t *nogeom);
 
 /* Every record of kind (restricted to org when non-NULL; voided records
  * included only when voided), paged over `list`.  On success returns 0 and

@@ -357,6 +357,38 @@ int qp_cmd_import(qp_cli *c, int argc, char **argv)
 	return status;
 }
 
+/* What a GeoJSON Feature needs that some records lack: "place". */
+static const char *geom_name(const qp_kind *k)
+{
+	const qp_field *gf = qp_cli_geom_field(k);
+
+	return gf != NULL ? gf->name : "geometry";
+}
+
+/* Finish an export written to tmp (beside path): flush and sync it and
+ * rename it over path; on failure tmp is removed.  Errors name path, the
+ * file the user asked for.  Returns an exit status. */
+static int export_finish(FILE *out, const char *tmp, const char *path,
+			 int status)
+{
+	if (status == QP_EXIT_OK &&
+	    (fflush(out) != 0 || ferror(out) || fsync(fileno(out)) != 0)) {
+		qp_cli_err("%s: %s", path, strerror(errno));
+		status = QP_EXIT_FAIL;
+	}
+	if (fclose(out) != 0 && status == QP_EXIT_OK) {
+		qp_cli_err("%s: %s", path, strerror(errno));
+		status = QP_EXIT_FAIL;
+	}
+	if (status == QP_EXIT_OK && rename(tmp, path) != 0) {
+		qp_cli_err("%s: %s", path, strerror(errno));
+		status = QP_EXIT_FAIL;
+	}
+	if (status != QP_EXIT_OK)
+		unlink(tmp);
+	return status;
+}
+
 int qp_cmd_export(qp_cli *c, int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -372,7 +404,7 @@ int qp_cmd_export(qp_cli *c, int argc, char **argv)
 	char tmp[QP_PATH_MAX + 8];
 	FILE *out = stdout;
 	int o, fmt = QP_OUT_JSONL, voided = 0, status = QP_EXIT_OK;
-	size_t n = 0;
+	size_t n = 0, nogeom = 0;
 
 	optind = 0;
 	while ((o = qp_cli_getopt(c, argc, argv, "F:O:o:", opts, &status)) !=
@@ -396,38 +428,37 @@ int qp_cmd_export(qp_cli *c, int argc, char **argv)
 	if (path != NULL && strcmp(path, "-") != 0) {
 		/* Write beside the target and rename over it, so a reader
 		 * never sees half an export and a failure leaves the old
-		 * file in place. */
+		 * file in place.  Errors name the target, not the temporary
+		 * file the user never asked for. */
 		if (strlen(path) >= QP_PATH_MAX)
 			return qp_cli_usage(argv[0], "output path too long");
 		qp_fmt(tmp, sizeof(tmp), "%s.tmp", path);
 		out = fopen(tmp, "w");
 		if (out == NULL) {
-			qp_cli_err("%s: %s", tmp, strerror(errno));
+			qp_cli_err("%s: %s", path, strerror(errno));
 			return QP_EXIT_FAIL;
 		}
 	} else {
 		path = NULL;
 	}
-	status = qp_cli_list_write(c, k, org, voided, (qp_outfmt)fmt, out, &n);
-	if (path == NULL)
+	status = qp_cli_list_write(c, k, org, voided, (qp_outfmt)fmt, out, &n,
+				   &nogeom);
+	if (path != NULL)
+		status = export_finish(out, tmp, path, status);
+	if (status != QP_EXIT_OK)
 		return status;
-	if (status == QP_EXIT_OK &&
-	    (fflush(out) != 0 || ferror(out) || fsync(fileno(out)) != 0)) {
-		qp_cli_err("%s: %s", tmp, strerror(errno));
-		status = QP_EXIT_FAIL;
+	/* GeoJSON leaves out the records without a geometry: say how many,
+	 * on stderr when the Features went to stdout. */
+	if (path == NULL) {
+		if (fmt == QP_OUT_GEOJSON && nogeom > 0)
+			fprintf(stderr, "quipu: note: %zu %s records without "
+				"%s were left out of the GeoJSON\n", nogeom,
+				k->name, geom_name(k));
+		return QP_EXIT_OK;
 	}
-	if (fclose(out) != 0 && status == QP_EXIT_OK) {
-		qp_cli_err("%s: %s", tmp, strerror(errno));
-		status = QP_EXIT_FAIL;
-	}
-	if (status == QP_EXIT_OK && rename(tmp, path) != 0) {
-		qp_cli_err("%s: %s", path, strerror(errno));
-		status = QP_EXIT_FAIL;
-	}
-	if (status != QP_EXIT_OK) {
-		unlink(tmp);
-		return status;
-	}
-	printf("exported %zu %s records to %s\n", n, k->name, path);
+	printf("exported %zu %s records to %s", n, k->name, path);
+	if (fmt == QP_OUT_GEOJSON)
+		printf(" (%zu without %s left out)", nogeom, geom_name(k));
+	printf("\n");
 	return QP_EXIT_OK;
 }

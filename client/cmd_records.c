@@ -318,5 +318,5 @@ int qp_cmd_list(qp_cli *c, int argc, char **argv)
 	if ((k = qp_cli_kind(argv[optind])) == NULL)
 		return QP_EXIT_USAGE;
 	return qp_cli_list_write(c, k, org, voided, (qp_outfmt)fmt, stdout,
-				 &n);
+				 &n, NULL);
 }

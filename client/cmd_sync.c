@@ -23,7 +23,6 @@
 #define SHORT_KEY 16            /* hex digits shown for a key in tables */
 #define SYNC_WAIT_DEFAULT_S 60  /* sync --wait without --timeout */
 #define SYNC_REPLY_SLACK_S 10   /* client waits this much beyond the daemon */
-#define REFUSED_SHOWN 10        /* bundle import: reasons printed */
 #define SINCE_MAX ((size_t)64 << 20)
 
 /* A copy of s (NULL: "") with control characters turned into spaces. */
@@ -828,7 +827,7 @@ int qp_cmd_sync(qp_cli *c, int argc, char **argv)
 	unsigned long long secs = SYNC_WAIT_DEFAULT_S;
 	json_t *req, *reply = NULL;
 	long long need;
-	int o, status = QP_EXIT_OK, wait = 0;
+	int o, status = QP_EXIT_OK, wait = 0, timeout = 0;
 
 	optind = 0;
 	while ((o = qp_cli_getopt(c, argc, argv, "wt:", opts, &status)) != -1) {
@@ -841,9 +840,17 @@ int qp_cmd_sync(qp_cli *c, int argc, char **argv)
 			return qp_cli_usage(argv[0], "--timeout wants seconds "
 					    "(1 to 86400), not \"%s\"",
 					    optarg);
+		else if (o == 't')
+			timeout = 1;
 	}
 	if ((status = qp_cli_operands(argc, argv, 0, "")) != QP_EXIT_OK)
 		return status;
+	/* Without --wait quipud starts the sync and answers at once: there
+	 * is nothing to time out, so a --timeout would be silently lost. */
+	if (timeout && !wait)
+		return qp_cli_usage(argv[0], "--timeout applies only with "
+				    "--wait (without it, sync returns at "
+				    "once)");
 	/* The daemon answers when the hub acked or when its own timeout
 	 * ran out; the client waits longer so that it hears which.  Set
 	 * before connecting: the connection takes its timeout then. */
@@ -1023,8 +1030,73 @@ out:
 	return status;
 }
 
-/* The bundle was read to the end (ok reply): refusals are reported on
- * stderr, yet the import as such succeeded, so the exit status is 0. */
+/* The entry of groups [{reason, count}] for reason, or NULL. */
+static json_t *group_of(json_t *groups, const char *reason)
+{
+	json_t *g;
+	size_t i;
+
+	json_array_foreach(groups, i, g)
+		if (strcmp(jstr(g, "reason"), reason) == 0)
+			return g;
+	return NULL;
+}
+
+/* The refused deltas of an older quipud's reply (a list of the first
+ * ones, each {reason} or a string) grouped by reason: [{reason, count}]. */
+static json_t *group_refused(const json_t *refused)
+{
+	json_t *groups = json_array(), *g;
+	const json_t *r;
+	size_t i;
+	char *why;
+
+	json_array_foreach(refused, i, r) {
+		why = text_of(json_is_object(r) ? json_object_get(r, "reason")
+						: r, "no reason given");
+		if ((g = group_of(groups, why)) != NULL)
+			json_object_set_new(g, "count", json_integer(
+				json_integer_value(json_object_get(g, "count")) +
+				1));
+		else
+			json_array_append_new(groups, json_pack("{s:s, s:i}",
+				"reason", why, "count", 1));
+		free(why);
+	}
+	return groups;
+}
+
+/* Each distinct refusal reason once, with the number of deltas it refused
+ * ("quipu: refused 15 deltas: author 90f98912 is not trusted: ..."), and
+ * the refusals whose reason quipud did not list. */
+static void report_refused(const json_t *reply, long long nref)
+{
+	const json_t *why = json_object_get(reply, "refused_reasons"), *g;
+	json_t *own = NULL;
+	long long n, told = 0;
+	size_t i;
+	char *t;
+
+	if (!json_is_array(why))
+		why = own = group_refused(json_object_get(reply, "refused"));
+	json_array_foreach(why, i, g) {
+		n = (long long)json_integer_value(json_object_get(g, "count"));
+		if (n <= 0)
+			continue;
+		t = text_of(json_object_get(g, "reason"), "no reason given");
+		qp_cli_err("refused %lld delta%s: %s", n, n == 1 ? "" : "s", t);
+		free(t);
+		told += n;
+	}
+	if (nref > told)
+		qp_cli_err("refused %lld more delta%s (reasons not listed)",
+			   nref - told, nref - told == 1 ? "" : "s");
+	json_decref(own);
+}
+
+/* The bundle was read to the end (ok reply): the summary goes to stdout,
+ * each distinct refusal reason to stderr, and the exit status is 1 when any
+ * delta was refused (so a script notices records that did not arrive). */
 static int bundle_import(qp_cli *c, int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -1032,10 +1104,9 @@ static int bundle_import(qp_cli *c, int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *what = "bundle import";
-	char real[PATH_MAX], *why, *who;
-	json_t *req, *reply = NULL, *refused, *r, *seq;
+	char real[PATH_MAX];
+	json_t *req, *reply = NULL, *refused;
 	long long applied, dups, nref, total;
-	size_t i;
 	int o, status = QP_EXIT_OK;
 
 	optind = 0;
@@ -1069,27 +1140,10 @@ static int bundle_import(qp_cli *c, int argc, char **argv)
 	printf("imported %lld deltas: %lld applied, %lld already held, %lld "
 	       "refused\n", total, applied, dups, nref);
 	fflush(stdout);
-	json_array_foreach(refused, i, r) {
-		if (i == REFUSED_SHOWN)
-			break;
-		why = text_of(json_is_object(r) ? json_object_get(r, "reason")
-						: r, "no reason given");
-		seq = json_object_get(r, "seq");
-		if (json_object_get(r, "author") != NULL &&
-		    json_is_integer(seq)) {
-			who = short_key(json_object_get(r, "author"));
-			qp_cli_err("refused delta %s/%lld: %s", who,
-				   (long long)json_integer_value(seq), why);
-			free(who);
-		} else {
-			qp_cli_err("refused: %s", why);
-		}
-		free(why);
-	}
-	if (nref > REFUSED_SHOWN)
-		qp_cli_err("... and %lld more refused", nref - REFUSED_SHOWN);
+	if (nref > 0)
+		report_refused(reply, nref);
 	json_decref(reply);
-	return QP_EXIT_OK;
+	return nref > 0 ? QP_EXIT_FAIL : QP_EXIT_OK;
 }
 
 int qp_cmd_bundle(qp_cli *c, int argc, char **argv)

@@ -21,9 +21,7 @@ int qp_cli_outfmt(const char *s, int allow_geojson)
 	return -1;
 }
 
-/* The field that holds a record's geometry (plot.geometry, session.place),
- * or NULL when the kind has none. */
-static const qp_field *geom_field(const qp_kind *k)
+const qp_field *qp_cli_geom_field(const qp_kind *k)
 {
 	size_t i;
 
@@ -144,6 +142,7 @@ typedef struct lwriter {
 	qp_outfmt fmt;
 	FILE *out;
 	size_t n;
+	size_t nogeom; /* GeoJSON: records left out, without a geometry */
 	int begun;
 } lwriter;
 
@@ -180,21 +179,23 @@ static void write_page(void *ctx, json_t *recs)
 		} else if (w->fmt == QP_OUT_CSV) {
 			csv_record(w->out, w->k, rec);
 			w->n++;
+		} else if (geojson_feature(w->out, w->gf, rec, w->n == 0)) {
+			w->n++;
 		} else {
-			w->n += (size_t)geojson_feature(w->out, w->gf, rec,
-							w->n == 0);
+			w->nogeom++;
 		}
 	}
 }
 
 int qp_cli_list_write(qp_cli *c, const qp_kind *k, const char *org,
-		      int voided, qp_outfmt fmt, FILE *out, size_t *count)
+		      int voided, qp_outfmt fmt, FILE *out, size_t *count,
+		      size_t *nogeom)
 {
 	lwriter w = {.k = k, .fmt = fmt, .out = out};
 	int status;
 
 	if (fmt == QP_OUT_GEOJSON) {
-		w.gf = geom_field(k);
+		w.gf = qp_cli_geom_field(k);
 		if (w.gf == NULL) {
 			qp_cli_err("kind %s has no geometry; GeoJSON export "
 				   "is for plot and session records",
@@ -208,6 +209,8 @@ int qp_cli_list_write(qp_cli *c, const qp_kind *k, const char *org,
 	if (fmt == QP_OUT_GEOJSON)
 		fputs(w.n ? "\n]}\n" : "]}\n", out);
 	*count = w.n;
+	if (nogeom != NULL)
+		*nogeom = w.nogeom;
 	return QP_EXIT_OK;
 }
 

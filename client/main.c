@@ -2,6 +2,7 @@
  * main.c - the quipu command: global options, the command table with each
  * command's --help text, and dispatch.  The commands live in cmd_*.c.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -79,12 +80,21 @@ static const qp_cmd cmds[] = {
 	  "print all records of a kind (JSON lines or CSV)" },
 	{ "import", qp_cmd_import,
 	  "usage: quipu [-d DIR] import FILE [--kind KIND] [--batch N]\n"
-	  "Import records from FILE (- for stdin): JSON lines, or CSV (by the\n"
-	  ".csv extension, or with --kind when the file does not start with\n"
-	  "'{').  A CSV header row names the fields; a CSV needs --kind or a\n"
-	  "kind column.  The whole file is checked first; then records are\n"
-	  "sent in batches, each accepted or refused as a whole.  A refusal\n"
-	  "names FILE:LINE and says how many records were committed.\n\n"
+	  "Import records from FILE (- for stdin): JSON lines, or CSV.  FILE\n"
+	  "is read as CSV when its name ends in .csv (any case), or when\n"
+	  "--kind is given and its first character other than blanks (after\n"
+	  "a UTF-8 byte-order mark) is not '{'; otherwise as JSON.  A CSV\n"
+	  "header row names the fields; a CSV needs --kind or a kind column.\n"
+	  "\n"
+	  "The whole file is read first and checked for syntax (JSON, or CSV\n"
+	  "quoting, columns and cell values such as numbers), and each\n"
+	  "record's kind; a file that fails this check writes nothing.  Then\n"
+	  "records are sent in batches of up to N consecutive records of one\n"
+	  "kind (a change of kind starts a new batch).  quipud validates each\n"
+	  "batch against the schema and commits or refuses it as a whole:\n"
+	  "only a batch is all-or-nothing.  A refusal names FILE:LINE and\n"
+	  "says how many records of earlier batches were committed (they\n"
+	  "stay).\n\n"
 	  "  -k, --kind KIND     kind of every record\n"
 	  "  -b, --batch N       records per batch (default 500, at most 10000)\n"
 	  DATA_HELP,
@@ -94,7 +104,8 @@ static const qp_cmd cmds[] = {
 	  "[--org ORG] [-o FILE]\n"
 	  "Write every record of KIND as JSON lines (default), CSV, or a\n"
 	  "GeoJSON FeatureCollection (plot and session: one Feature per record\n"
-	  "with a geometry; the other fields and the id are its properties).\n\n"
+	  "with a geometry; the other fields and the id are its properties;\n"
+	  "the records without one are left out and counted).\n\n"
 	  "  -F, --format FMT    jsonl (default), csv or geojson\n"
 	  "  -O, --org ORG       only records of organisation ORG\n"
 	  "  --voided            include voided records\n"
@@ -153,11 +164,12 @@ static const qp_cmd cmds[] = {
 	  DATA_HELP,
 	  "list sync peers" },
 	{ "sync", qp_cmd_sync,
-	  "usage: quipu [-d DIR] sync [--wait] [--timeout S]\n"
+	  "usage: quipu [-d DIR] sync [--wait [--timeout S]]\n"
 	  "Sync with the hub now.  With --wait, return only when the hub has\n"
 	  "acked every local delta (exit 0), or report why not (exit 1).\n\n"
 	  "  -w, --wait          wait until the hub acked everything\n"
-	  "  -t, --timeout S     give up waiting after S seconds (default 60)\n"
+	  "  -t, --timeout S     with --wait: give up waiting after S seconds\n"
+	  "                      (default 60)\n"
 	  DATA_HELP,
 	  "sync with the hub now (--wait: until it acked everything)" },
 	{ "conflicts", qp_cmd_conflicts,
@@ -193,9 +205,10 @@ static const qp_cmd cmds[] = {
 	  "       quipu [-d DIR] bundle import FILE\n"
 	  "Carry deltas without a network (USB stick, mail).  export writes\n"
 	  "the deltas this node holds to FILE; import reads a bundle and\n"
-	  "ingests its deltas as a sync would, reporting refused ones on\n"
-	  "stderr (exit 0 when the bundle was read completely, 1 when the\n"
-	  "bundle itself is damaged).\n\n"
+	  "ingests its deltas as a sync would, printing each distinct\n"
+	  "refusal reason once on stderr with its count (exit 0 when no\n"
+	  "delta was refused; 1 when any was, or when the bundle itself is\n"
+	  "damaged and nothing was imported).\n\n"
 	  "  -f, --for KEY       only what device KEY may see (its orgs)\n"
 	  "  -s, --since FILE    only deltas after the version vector in FILE:\n"
 	  "                      [{\"author\": KEY, \"org\": ORG, \"seq\": N}, ...]\n"
@@ -304,25 +317,36 @@ static void usage(FILE *out)
 		fprintf(out, "  %-10s %s\n", cmds[i].name, cmds[i].brief);
 	fputs("\noptions:\n" DATA_HELP
 	      "  -V, --version       print the version\n\n"
-	      "environment: QUIPU_DATA (data directory), QUIPU_TIMEOUT (seconds "
-	      "to wait\nfor quipud, default 600; 0 waits forever).\n\n"
+	      "environment: QUIPU_DATA (data directory), QUIPU_TIMEOUT (whole "
+	      "seconds to\nwait for quipud, 0 to 86400, default 600; 0 waits "
+	      "forever).\n\n"
 	      "`quipu COMMAND --help` describes a command.  Exit status: 0 "
 	      "success,\n1 error, 2 usage error, 3 cannot reach quipud.\n",
 	      out);
 }
 
-static int timeout_ms(void)
+/* QUIPU_TIMEOUT: whole seconds, 0 to 86400 (0 waits forever); unset or
+ * empty gives the default.  Returns 0 with *ms set, or -1 with the error
+ * printed: a value that is not understood is refused rather than
+ * silently replaced by the default. */
+static int timeout_ms(int *ms)
 {
 	const char *s = getenv("QUIPU_TIMEOUT");
 	char *end;
 	long v;
 
+	*ms = QP_CLI_TIMEOUT_MS;
 	if (s == NULL || *s == '\0')
-		return QP_CLI_TIMEOUT_MS;
+		return 0;
+	errno = 0;
 	v = strtol(s, &end, 10);
-	if (*end != '\0' || v < 0 || v > 86400)
-		return QP_CLI_TIMEOUT_MS;
-	return (int)v * 1000;
+	if (*s < '0' || *s > '9' || *end != '\0' || errno != 0 || v > 86400) {
+		qp_cli_err("QUIPU_TIMEOUT wants whole seconds from 0 to 86400 "
+			   "(0 waits forever), not \"%s\"", s);
+		return -1;
+	}
+	*ms = (int)v * 1000;
+	return 0;
 }
 
 int main(int argc, char **argv)
@@ -337,7 +361,6 @@ int main(int argc, char **argv)
 	int o, status;
 
 	memset(&c, 0, sizeof(c));
-	c.timeout_ms = timeout_ms();
 	opterr = 0;
 	/* '+': stop at the command name; the rest belongs to the command. */
 	while ((o = getopt_long(argc, argv, "+:hd:V", opts, NULL)) != -1) {
@@ -379,6 +402,8 @@ int main(int argc, char **argv)
 			   argv[optind]);
 		return QP_EXIT_USAGE;
 	}
+	if (timeout_ms(&c.timeout_ms) != 0)
+		return QP_EXIT_USAGE;
 	status = cmd->run(&c, argc - optind, argv + optind);
 	qp_api_close(c.api);
 	if (c.have_paths)

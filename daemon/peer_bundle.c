@@ -18,6 +18,8 @@
 
 #define QP_BUNDLE_FILE_MAX (2ull << 30) /* largest bundle read back */
 #define QP_BUNDLE_BATCH 512
+#define QP_BUNDLE_REFUSED_MAX 20 /* refused deltas listed in the reply */
+#define QP_BUNDLE_REASONS_MAX 20 /* distinct refusal reasons counted */
 
 static int vv_add(void *ctx, const qp_feed *f, uint64_t seq)
 {
@@ -220,9 +222,34 @@ typedef struct imp {
 	size_t len[QP_BUNDLE_BATCH];
 	size_t n;
 	uint64_t total, applied, dups, refused;
-	json_t *reasons;
+	json_t *reasons; /* the first refused deltas: {index, reason} */
+	json_t *why;     /* distinct reasons: {reason, count} */
 	int rc;
 } imp;
+
+/* Count one refusal under its reason: the client prints each distinct
+ * reason once with its count rather than the same line over and over.
+ * Past QP_BUNDLE_REASONS_MAX reasons a refusal is only counted in
+ * refused_count. */
+static void imp_count_why(imp *im, const char *reason)
+{
+	json_t *e;
+	size_t i;
+
+	json_array_foreach(im->why, i, e) {
+		if (strcmp(json_string_value(json_object_get(e, "reason")),
+			   reason) != 0)
+			continue;
+		json_object_set_new(e, "count",
+				    json_integer(json_integer_value(
+							 json_object_get(e, "count")) + 1));
+		return;
+	}
+	if (json_array_size(im->why) < QP_BUNDLE_REASONS_MAX)
+		json_array_append_new(im->why, json_pack("{s:s, s:I}", "reason",
+							 reason, "count",
+							 (json_int_t)1));
+}
 
 static void imp_flush(imp *im)
 {
@@ -242,14 +269,18 @@ static void imp_flush(imp *im)
 		return;
 	}
 	for (i = 0; i < im->n; i++) {
+		const char *why;
+
 		if (rcs[i] == 0)
 			continue;
 		im->refused++;
-		if (json_array_size(im->reasons) < 20)
+		why = whys[i][0] ? whys[i] : qp_strerror(rcs[i]);
+		imp_count_why(im, why);
+		if (json_array_size(im->reasons) < QP_BUNDLE_REFUSED_MAX)
 			json_array_append_new(im->reasons,
 					      json_pack("{s:I, s:s}", "index",
 							(json_int_t)(im->total + i),
-							"reason", whys[i][0] ? whys[i] : qp_strerror(rcs[i])));
+							"reason", why));
 	}
 	/* Applied: accepted and new (duplicates change nothing). */
 	for (i = 0; i < im->n; i++)
@@ -280,6 +311,7 @@ json_t *qp__peer_bundle_import(qp_peers *p, const json_t *m)
 	memset(&im, 0, sizeof(im));
 	im.p = p;
 	im.reasons = json_array();
+	im.why = json_array();
 	/* A damaged bundle is bad input and changes nothing: check all of it
 	 * (every length and the trailer checksum) before storing any delta. */
 	if ((rc = qp_bundle_reader_open(&r, buf, len)) == 0) {
@@ -308,14 +340,17 @@ json_t *qp__peer_bundle_import(qp_peers *p, const json_t *m)
 		rep = qp__peer_fail(im.rc, "bundle import: storing failed: %s",
 				    qp_strerror(im.rc));
 	else
-		rep = json_pack("{s:b, s:I, s:I, s:I, s:I, s:O}", "ok", 1, "deltas",
-				(json_int_t)im.total, "applied", (json_int_t)im.applied,
-				"duplicates", (json_int_t)im.dups, "refused_count",
-				(json_int_t)im.refused, "refused", im.reasons);
+		rep = json_pack("{s:b, s:I, s:I, s:I, s:I, s:O, s:O}", "ok", 1,
+				"deltas", (json_int_t)im.total, "applied",
+				(json_int_t)im.applied, "duplicates",
+				(json_int_t)im.dups, "refused_count",
+				(json_int_t)im.refused, "refused", im.reasons,
+				"refused_reasons", im.why);
 	if (im.applied > 0)
 		qp_peers_kick(p); /* carry them on to the hub */
 out:
 	json_decref(im.reasons);
+	json_decref(im.why);
 	free(buf);
 	return rep;
 }

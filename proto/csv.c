@@ -245,12 +245,24 @@ static int formula_like(const char *s)
 	       (s[0] == '-' && !(s[1] >= '0' && s[1] <= '9'));
 }
 
+/* Nonzero when the cell gets the guard quote: a formula, or a value that
+ * already looks guarded (quotes, then =, +, - or @: "'=x", "''-1").  The
+ * reader (qp_schema_from_text) drops one leading quote from exactly such
+ * cells, so every string reads back as it was written. */
+static int needs_guard(const char *s)
+{
+	size_t q = strspn(s, "'");
+
+	return formula_like(s) ||
+	       (q > 0 && s[q] != '\0' && strchr("=+-@", s[q]) != NULL);
+}
+
 void qp_csv_write_field(FILE *out, const char *s)
 {
 	int guard;
 	if (s == NULL)
 		s = "";
-	guard = formula_like(s);
+	guard = needs_guard(s);
 	/* A leading byte-order mark would be eaten by the reader at the
 	 * start of a file, so it is quoted too. */
 	if (!guard && strpbrk(s, ",\"\r\n") == NULL &&

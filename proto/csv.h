@@ -36,8 +36,11 @@ int qp_csv_next(qp_csv_reader *r, qp_csv_row *row, char *err, size_t errlen);
 
 /* Write one field, quoted when it holds a comma, quote, CR or LF, or starts
  * with a character a spreadsheet would take as a formula (=, +, @, or -
- * not followed by a digit): such
- * cells are prefixed with a single quote inside the quotes. */
+ * not followed by a digit): such cells are prefixed with a single quote
+ * inside the quotes.  So is a cell that already starts with single quotes
+ * followed by =, +, - or @ ("'=x", "''-1"), since qp_schema_from_text drops
+ * one leading quote from such cells: a written cell read back through it
+ * gives every string unchanged. */
 void qp_csv_write_field(FILE *out, const char *s);
 /* Write a row of n fields terminated by CRLF. */
 void qp_csv_write_row(FILE *out, const char *const *fields, size_t n);

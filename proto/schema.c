@@ -1407,6 +1407,18 @@ static int is_blank(char ch)
 	return ch == ' ' || ch == '\t' || ch == '\r' || ch == '\n';
 }
 
+/* Nonzero when [s, e) starts with the CSV writer's formula guard (csv.h):
+ * a single quote, then any more quotes, then =, +, - or @.  The writer
+ * guards both "=x" and "'=x", so one quote comes off either way. */
+static int guarded(const char *s, const char *e)
+{
+	if (s == e || *s != '\'')
+		return 0;
+	while (s < e && *s == '\'')
+		s++;
+	return s < e && strchr("=+-@", *s) != NULL;
+}
+
 /* Case-insensitive match of [s, s+n) against any word in list. */
 static int word_in(const char *s, size_t n, const char *const *list)
 {
@@ -1440,11 +1452,11 @@ int qp_schema_from_text(const qp_kind *k, const qp_field *f, const char *text,
 		return 0;
 	}
 	/* Undo the writer's formula guard (csv.h): a cell we exported as
-	 * "'=..." or "'+51 ..." reads back as it was stored. */
+	 * "'=...", "'+51 ..." or "''=..." reads back as it was stored. */
 	raw = text;
-	if (raw[0] == '\'' && raw[1] != '\0' && strchr("=+-@", raw[1]))
+	if (guarded(raw, raw + strlen(raw)))
 		raw++;
-	if (s[0] == '\'' && e - s > 1 && strchr("=+-@", s[1]))
+	if (guarded(s, e))
 		s++;
 
 	switch (f->type) {

@@ -18,10 +18,15 @@
 #include "csv.h"
 #include "err.h"
 
+/* The cells the writer guards (csv.c needs_guard): formulas, and values
+ * that already start with quotes and a formula character. */
 static int formula_like(const char *s)
 {
+	size_t q = strspn(s, "'");
+
 	return s[0] == '=' || s[0] == '+' || s[0] == '@' ||
-	       (s[0] == '-' && !(s[1] >= '0' && s[1] <= '9'));
+	       (s[0] == '-' && !(s[1] >= '0' && s[1] <= '9')) ||
+	       (q > 0 && s[q] != '\0' && strchr("=+-@", s[q]) != NULL);
 }
 
 static void check_row(const qp_csv_row *row, size_t max_field,

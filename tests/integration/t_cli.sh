@@ -49,6 +49,56 @@ case_cli_no_daemon() {
 	assert_err_has "cannot reach quipud"
 }
 
+# Settings that would be silently ignored are refused instead: sync
+# --timeout without --wait (nothing waits), a QUIPU_TIMEOUT that is not a
+# number of seconds.
+qp_case cli_timeout_checks
+case_cli_timeout_checks() {
+	local v
+	NODE=$QP_CASE_DIR/node
+	node_init "$NODE"
+	qrun -d "$NODE" sync --timeout 5
+	assert_rc 2 "sync --timeout without --wait"
+	assert_err_one_line
+	assert_err_has "--timeout applies only with --wait"
+	for v in abc -5 5s 86401 " 5"; do
+		QUIPU_TIMEOUT=$v qrun -d "$NODE" status
+		assert_rc 2 "QUIPU_TIMEOUT='$v'"
+		assert_err_one_line
+		assert_err_has "QUIPU_TIMEOUT wants whole seconds from 0 to 86400 (0 waits forever), not \"$v\""
+	done
+	# Valid values (0 waits forever) go on to the daemon, absent here.
+	for v in 0 30 ""; do
+		QUIPU_TIMEOUT=$v qrun -d "$NODE" status
+		assert_rc 3 "QUIPU_TIMEOUT='$v'"
+		assert_err_has "cannot reach quipud"
+	done
+}
+
+# A data directory that holds no node: say so and point at init, not at
+# starting quipud (which cannot run there either).
+qp_case cli_no_node
+case_cli_no_node() {
+	local d=$QP_CASE_DIR/nowhere
+	qrun -d "$d" status
+	assert_rc 3 "status on a directory that does not exist"
+	assert_err_one_line
+	assert_err_has "no node at $d: the directory does not exist"
+	assert_err_has "quipu -d $d init"
+	grep -q "start it with" err && fail "advises starting quipud: $(cat err)"
+	mkdir "$QP_CASE_DIR/empty"
+	qrun -d "$QP_CASE_DIR/empty" list producer
+	assert_rc 3 "list on a directory without a key"
+	assert_err_one_line
+	assert_err_has "no node at $QP_CASE_DIR/empty: it holds no key file"
+	assert_err_has "quipu -d $QP_CASE_DIR/empty init"
+	: >"$QP_CASE_DIR/file"
+	qrun -d "$QP_CASE_DIR/file" status
+	assert_rc 3 "status on a regular file"
+	assert_err_one_line
+	assert_err_has "$QP_CASE_DIR/file is not a directory"
+}
+
 qp_case cli_init_id
 case_cli_init_id() {
 	local key key2 mode

@@ -115,3 +115,60 @@ case_import_csv() {
 	qpd_stop "$NODE"
 	assert_eq "$QPD_STATUS" 0 "quipud exit status"
 }
+
+# What import --help and the README say is what import does: which files
+# are CSV, what is checked before anything is sent, and that only a batch
+# (a run of records of one kind) is all-or-nothing.
+qp_case import_rules
+case_import_rules() {
+	local np ns
+	qrun import --help
+	assert_rc 0 "import --help"
+	assert_out_has "is read as CSV when its name ends in .csv (any case), or when"
+	assert_out_has "kind (a change of kind starts a new batch)."
+	assert_out_has "only a batch is all-or-nothing."
+	grep -q "The whole file is checked first" out &&
+		fail "import --help still says the whole file is checked first"
+
+	import_setup
+	# CSV by content: only with --kind.
+	printf 'org,dni,name,sex\r\n%s,46000001,Luz Ccahuana,F\r\n%s,46000002,Percy Soto,M\r\n' \
+		"$ORG" "$ORG" >socios.txt
+	qrun -d "$NODE" import socios.txt
+	assert_rc 1 "CSV content in a .txt file without --kind (read as JSON)"
+	assert_err_one_line
+	assert_err_has "socios.txt:1: JSON"
+	qrun -d "$NODE" import socios.txt --kind producer
+	assert_rc 0 "CSV content in a .txt file with --kind"
+	assert_out_has "imported 2 records"
+	# CSV by name, any case, with a kind column.
+	printf 'kind,org,dni,name,sex\r\nproducer,%s,46000003,Ana Poma,F\r\n' "$ORG" >SOCIOS.CSV
+	qrun -d "$NODE" import SOCIOS.CSV
+	assert_rc 0 "a .CSV file"
+	assert_out_has "imported 1 records"
+	# JSON after a byte-order mark and blank lines, even with --kind.
+	printf '\xef\xbb\xbf\n  {"org":"%s","dni":"46000004","name":"Rosa Layme","sex":"F"}\n' "$ORG" >uno.txt
+	qrun -d "$NODE" import uno.txt --kind producer
+	assert_rc 0 "JSON after a BOM with --kind"
+	assert_out_has "imported 1 records"
+
+	# A file that alternates kinds is one batch per run of one kind: the
+	# DNI repeated on line 3 refuses only the third batch (quipud's check),
+	# the first two stay committed.
+	np=$(count producer)
+	ns=$(count service)
+	{
+		printf '{"kind":"producer","org":"%s","dni":"46000005","name":"Eva Quispe","sex":"F"}\n' "$ORG"
+		printf '{"kind":"service","org":"%s","title":"Poda","area":"production","provider":"Técnico"}\n' "$ORG"
+		printf '{"kind":"producer","org":"%s","dni":"46000005","name":"Eva Repetida","sex":"F"}\n' "$ORG"
+	} >mix.jsonl
+	qrun -d "$NODE" import mix.jsonl
+	assert_rc 1 "import of alternating kinds with a duplicate on line 3"
+	assert_err_one_line
+	assert_err_has "mix.jsonl:3: producer.dni"
+	assert_err_has "2 records of earlier batches were committed"
+	assert_eq "$(count producer)" $((np + 1)) "producers after the mixed import"
+	assert_eq "$(count service)" $((ns + 1)) "services after the mixed import"
+	qpd_stop "$NODE"
+	assert_eq "$QPD_STATUS" 0 "quipud exit status"
+}

@@ -188,3 +188,46 @@ case_records_geojson_decimals() {
 	qpd_stop "$NODE"
 	assert_eq "$QPD_STATUS" 0 "quipud exit status"
 }
+
+# export's messages: a bad -o names the file the user gave (not the
+# temporary file beside it), and GeoJSON says how many records it left out
+# for lacking a geometry.
+qp_case records_export_messages
+case_records_export_messages() {
+	local ORG SVC f
+	NODE=$QP_CASE_DIR/node
+	node_init "$NODE"
+	qpd_start "$NODE"
+	ORG=$(add org '{"ruc":"'"$(ruc 2060123456)"'","name":"Cooperativa Mensaje","type":"cooperative"}')
+	SVC=$(add service '{"org":"'"$ORG"'","title":"Poda","area":"production","provider":"Técnico"}')
+	add session '{"org":"'"$ORG"'","service":"'"$SVC"'","starts_at":"2026-11-23T09:00:00-05:00","place":{"type":"Point","coordinates":[-76.125678,-11.981234]}}' >/dev/null
+	for f in 24 25 26; do
+		add session '{"org":"'"$ORG"'","service":"'"$SVC"'","starts_at":"2026-11-'"$f"'T09:00:00-05:00"}' >/dev/null
+	done
+
+	f=$QP_CASE_DIR/nodir/x.csv
+	qrun -d "$NODE" export producer --format csv -o "$f"
+	assert_rc 1 "export into a directory that does not exist"
+	assert_err_one_line
+	assert_err_has "quipu: $f: No such file or directory"
+	grep -q '\.tmp' err && fail "the error names the temporary file: $(cat err)"
+
+	qrun -d "$NODE" export session --format geojson -o ses.geojson
+	assert_rc 0 "export session geojson"
+	assert_eq "$(cat out)" "exported 1 session records to ses.geojson (3 without place left out)" "export summary"
+	[ -s err ] && fail "export to a file wrote to stderr: $(cat err)"
+	py geojson ses.geojson 1 -76.125678 || fail "export session geojson"
+	# To stdout: the Features on stdout, the note on stderr.
+	qrun -d "$NODE" export session --format geojson
+	assert_rc 0 "export session geojson to stdout"
+	assert_err_one_line
+	assert_err_has "quipu: note: 3 session records without place were left out of the GeoJSON"
+	py geojson out 1 -76.125678 || fail "export session geojson to stdout"
+	# Nothing left out: no note.
+	qrun -d "$NODE" export plot --format geojson
+	assert_rc 0 "export plot geojson to stdout"
+	[ -s err ] && fail "an export that left nothing out wrote to stderr: $(cat err)"
+	py geojson out 0 - || fail "export of no plots"
+	qpd_stop "$NODE"
+	assert_eq "$QPD_STATUS" 0 "quipud exit status"
+}

@@ -735,6 +735,35 @@ PY
 # The restore happens out of the hub's reach (with the hub up, the tablet
 # syncs at start-up and is settled within milliseconds, which the log
 # shows).
+qp_case bundle_refused
+case_bundle_refused() {
+	local A=$QP_CASE_DIR/a B=$QP_CASE_DIR/b i n key
+	node_init "$A"
+	node_init "$B"
+	qpd_start "$A"
+	qpd_start "$B"
+	for i in 1 2 3; do
+		NODE=$A add org '{"ruc":"'"$(ruc 206012345$i)"'","name":"Cooperativa '"$i"'","type":"cooperative"}' >/dev/null
+	done
+	q -d "$A" bundle export "$QP_CASE_DIR/a.qpb" >/dev/null
+	key=$(q -d "$A" id)
+	# B has joined no hub: it trusts no author, so every delta is refused.
+	qrun -d "$B" bundle import "$QP_CASE_DIR/a.qpb"
+	assert_rc 1 "import of a bundle whose deltas are all refused"
+	assert_out_has "imported 3 deltas: 0 applied, 0 already held, 3 refused"
+	# One line per distinct reason, with its count.
+	assert_err_one_line
+	assert_err_has "quipu: refused 3 deltas: author ${key:0:8} is not trusted: this node has not joined a hub"
+	n=$(n_of "$B" org)
+	assert_eq "$n" 0 "B's orgs after the refused import"
+	# Nothing refused: exit 0, nothing on stderr.
+	qrun -d "$A" bundle import "$QP_CASE_DIR/a.qpb"
+	assert_rc 0 "import of a bundle this node already holds"
+	assert_out_has "imported 3 deltas: 0 applied, 3 already held, 0 refused"
+	[ -s err ] && fail "a clean import wrote to stderr: $(head -c 300 err)"
+	return 0
+}
+
 qp_case sync_restored_copy
 case_sync_restored_copy() {
 	local HUB=$QP_CASE_DIR/hub DEV=$QP_CASE_DIR/tablet BAK=$QP_CASE_DIR/backup

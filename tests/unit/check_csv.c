@@ -173,6 +173,14 @@ START_TEST(test_writer)
 	writes_as("-12.5", "-12.5");
 	writes_as("=\"x\"", "\"'=\"\"x\"\"\"");
 	writes_as("a=b", "a=b");
+	/* A value that already looks guarded is guarded again, so that the
+	 * reader's undo (qp_schema_from_text) gives it back unchanged. */
+	writes_as("'=x", "\"''=x\"");
+	writes_as("''+1", "\"'''+1\"");
+	writes_as("'-1", "\"''-1\"");
+	writes_as("'", "'");
+	writes_as("''", "''");
+	writes_as("'quoted'", "'quoted'");
 	writes_as("\xef\xbb\xbfx", "\"\xef\xbb\xbfx\"");
 
 	{

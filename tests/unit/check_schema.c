@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "csv.h"
 #include "err.h"
 #include "schema.h"
 #include "suites.h"
@@ -957,6 +958,12 @@ START_TEST(test_from_text)
 	v = conv("verification", "notes", "'=cmd", err);
 	ck_assert_str_eq(json_string_value(v), "=cmd");
 	json_decref(v);
+	v = conv("verification", "notes", "''=cmd", err);
+	ck_assert_str_eq(json_string_value(v), "'=cmd");
+	json_decref(v);
+	v = conv("verification", "notes", "'quoted'", err);
+	ck_assert_str_eq(json_string_value(v), "'quoted'");
+	json_decref(v);
 	conv_err("producer", "name", "\xff\xfe",
 		 "producer.name: not valid UTF-8 text");
 
@@ -1089,6 +1096,48 @@ START_TEST(test_round_trip)
 }
 END_TEST
 
+/* A text cell written by the CSV writer (with its formula guard) and read
+ * back by the CSV reader and from_text (which undoes the guard) is the
+ * string it was, whatever quotes and formula characters it starts with. */
+START_TEST(test_csv_cell_identity)
+{
+	static const char *tricky[] = {
+		"=x",	"'=x",	    "''=x",	    "-1",  "-x",	  "+",
+		"@a",	"'",	    "'-1",	    "'+",  "'@",	  "'-",
+		"'-x",	"=",	    "-",	    "'''=", "a'=b",	  "'quoted'",
+		"''",	"'=SUM(A1)", "'=\"x\",y",
+	};
+	const qp_kind *k = qp_schema_kind("producer");
+	const qp_field *f = qp_schema_field(k, "community");
+	char *buf = NULL, err[QP_ERRMSG_LEN];
+	size_t len = 0, i;
+	qp_csv_reader *r;
+	qp_csv_row row;
+	json_t *v;
+	FILE *out;
+
+	for (i = 0; i < sizeof tricky / sizeof tricky[0]; i++) {
+		out = open_memstream(&buf, &len);
+		qp_csv_write_row(out, &tricky[i], 1);
+		fclose(out);
+		r = qp_csv_open(buf, len, 0, 0);
+		ck_assert_int_eq(qp_csv_next(r, &row, err, sizeof err), 1);
+		ck_assert_uint_eq(row.ncols, 1);
+		v = NULL;
+		ck_assert_int_eq(qp_schema_from_text(k, f, row.cols[0], &v, err,
+						     sizeof err), 0);
+		ck_assert_msg(json_is_string(v), "%s: no value", tricky[i]);
+		ck_assert_msg(strcmp(json_string_value(v), tricky[i]) == 0,
+			      "wrote %s as %s, read back %s", tricky[i], buf,
+			      json_string_value(v));
+		json_decref(v);
+		qp_csv_close(r);
+		free(buf);
+		buf = NULL;
+	}
+}
+END_TEST
+
 Suite *suite_schema(void)
 {
 	Suite *s = suite_create("schema");
@@ -1111,6 +1160,7 @@ Suite *suite_schema(void)
 	tcase_add_test(tc, test_from_text);
 	tcase_add_test(tc, test_to_text);
 	tcase_add_test(tc, test_round_trip);
+	tcase_add_test(tc, test_csv_cell_identity);
 	suite_add_tcase(s, tc);
 	return s;
 }
