@@ -32,9 +32,11 @@ const qp_field *qp_cli_geom_field(const qp_kind *k)
 	return NULL;
 }
 
-static void csv_header(FILE *out, const qp_kind *k)
+/* Columns: id, kind, org, the kind's fields, and with voided records a
+ * last column "voided" (the reason, empty for live records). */
+static void csv_header(FILE *out, const qp_kind *k, int voided)
 {
-	const char **cols = qp_xcalloc(k->nfields + 3, sizeof(*cols));
+	const char **cols = qp_xcalloc(k->nfields + 4, sizeof(*cols));
 	size_t i;
 
 	cols[0] = "id";
@@ -42,7 +44,8 @@ static void csv_header(FILE *out, const qp_kind *k)
 	cols[2] = "org";
 	for (i = 0; i < k->nfields; i++)
 		cols[i + 3] = k->fields[i].name;
-	qp_csv_write_row(out, cols, k->nfields + 3);
+	cols[k->nfields + 3] = "voided";
+	qp_csv_write_row(out, cols, k->nfields + 3 + (voided != 0));
 	free(cols);
 }
 
@@ -55,9 +58,10 @@ static char *cell(const json_t *rec, const char *name)
 	return qp_schema_to_text(v);
 }
 
-static void csv_record(FILE *out, const qp_kind *k, const json_t *rec)
+static void csv_record(FILE *out, const qp_kind *k, const json_t *rec,
+		       int voided)
 {
-	size_t n = k->nfields + 3, i;
+	size_t n = k->nfields + 3 + (voided != 0), i;
 	char **cells = qp_xcalloc(n, sizeof(*cells));
 
 	cells[0] = cell(rec, "id");
@@ -65,6 +69,8 @@ static void csv_record(FILE *out, const qp_kind *k, const json_t *rec)
 	cells[2] = cell(rec, "org");
 	for (i = 0; i < k->nfields; i++)
 		cells[i + 3] = cell(rec, k->fields[i].name);
+	if (voided)
+		cells[n - 1] = cell(rec, "voided");
 	qp_csv_write_row(out, (const char *const *)cells, n);
 	for (i = 0; i < n; i++)
 		free(cells[i]);
@@ -144,6 +150,7 @@ typedef struct lwriter {
 	size_t n;
 	size_t nogeom; /* GeoJSON: records left out, without a geometry */
 	int begun;
+	int voided; /* voided records listed too */
 } lwriter;
 
 /* The CSV header or the GeoJSON opening, written once quipud has answered
@@ -157,7 +164,7 @@ static void write_begin(lwriter *w)
 		fputs("{\"type\":\"FeatureCollection\",\"features\":[\n",
 		      w->out);
 	else if (w->fmt == QP_OUT_CSV)
-		csv_header(w->out, w->k);
+		csv_header(w->out, w->k, w->voided);
 }
 
 static void write_page(void *ctx, json_t *recs)
@@ -177,7 +184,7 @@ static void write_page(void *ctx, json_t *recs)
 			free(s);
 			w->n++;
 		} else if (w->fmt == QP_OUT_CSV) {
-			csv_record(w->out, w->k, rec);
+			csv_record(w->out, w->k, rec, w->voided);
 			w->n++;
 		} else if (geojson_feature(w->out, w->gf, rec, w->n == 0)) {
 			w->n++;
@@ -191,7 +198,7 @@ int qp_cli_list_write(qp_cli *c, const qp_kind *k, const char *org,
 		      int voided, qp_outfmt fmt, FILE *out, size_t *count,
 		      size_t *nogeom)
 {
-	lwriter w = {.k = k, .fmt = fmt, .out = out};
+	lwriter w = {.k = k, .fmt = fmt, .out = out, .voided = voided};
 	int status;
 
 	if (fmt == QP_OUT_GEOJSON) {

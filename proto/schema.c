@@ -1507,7 +1507,12 @@ int qp_schema_from_text(const qp_kind *k, const qp_field *f, const char *text,
 					  : "");
 			goto out;
 		}
-		v = json_real(x);
+		/* "2" reads as 2, as the same value in JSON would: a CSV
+		 * round trip keeps integers integers. */
+		if (strpbrk(buf, ".eE") == NULL && fabs(x) <= 9007199254740992.0)
+			v = json_integer((json_int_t)x);
+		else
+			v = json_real(x);
 		break;
 	}
 	case QP_T_BOOL:

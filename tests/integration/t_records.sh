@@ -151,6 +151,9 @@ case_records_update_void() {
 	# on stderr from get.
 	q -d "$NODE" list attendance --voided >lv.jsonl
 	assert_eq "$(py find lv.jsonl voided)" "registrada por error" "list --voided marks it"
+	q -d "$NODE" list attendance --voided --format csv >lv.csv
+	assert_eq "$(head -n 1 lv.csv | tr -d '\r')" "id,kind,org,session,status,producer,dni,name,voided" "CSV header with --voided"
+	grep -q ',registrada por error' lv.csv || fail "CSV row lacks the void reason: $(cat lv.csv)"
 	qrun -d "$NODE" get "$A"
 	assert_rc 0 "get of a voided record"
 	assert_err_has "quipu: note: $A is voided: registrada por error"
