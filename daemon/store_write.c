@@ -96,7 +96,8 @@ static int ref_cb(void *ctx, const char *path, const char *want,
 	uint8_t b[QP_UUID_LEN];
 	char norm[QP_UUID_STRLEN + 1], kind[QP__KIND_LEN],
 	    org[QP_UUID_STRLEN + 1], name[64];
-	int rc, voided, named = path_field(path, name, sizeof name);
+	int rc, voided = 0, named = path_field(path, name, sizeof name);
+	int self;
 
 	if (named)
 		f = qp_schema_field(qp_schema_kind(w->self_kind), name);
@@ -106,26 +107,23 @@ static int ref_cb(void *ctx, const char *path, const char *want,
 	if (qp_uuid_parse(id, b) != 0)
 		return QP_ENOTFOUND;
 	qp_uuid_format(b, norm);
-	if (w->self_id != NULL && strcmp(norm, w->self_id) == 0) {
+	self = w->self_id != NULL && strcmp(norm, w->self_id) == 0;
+	if (self) {
 		snprintf(kind, sizeof kind, "%s", w->self_kind);
-	} else {
-		rc = qp__state_peek(&w->t, norm, kind, org, &voided);
-		if (rc != 0)
-			return rc;
-		if (want != NULL && strcmp(kind, want) != 0) {
-			snprintf(got, QP__KIND_LEN, "%s", kind);
-			return QP_EMISMATCH;
-		}
-		if (voided)
-			return QP_EVOIDED;
-		if (f != NULL && (f->flags & QP_F_SAME_ORG) &&
-		    w->self_org != NULL && strcmp(org, w->self_org) != 0)
-			return QP_ESCOPE;
+		snprintf(org, sizeof org, "%s", w->self_org ? w->self_org : "");
+	} else if ((rc = qp__state_peek(&w->t, norm, kind, org, &voided)) !=
+	           0) {
+		return rc;
 	}
 	if (want != NULL && strcmp(kind, want) != 0) {
 		snprintf(got, QP__KIND_LEN, "%s", kind);
 		return QP_EMISMATCH;
 	}
+	if (voided)
+		return QP_EVOIDED;
+	if (f != NULL && (f->flags & QP_F_SAME_ORG) && w->self_org != NULL &&
+	    strcmp(org, w->self_org) != 0)
+		return QP_ESCOPE;
 	return 0;
 }
 

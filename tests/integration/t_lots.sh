@@ -53,6 +53,16 @@ case_lots_balance() {
 	lot_take "$T1" "$A" 400 "$P1" 10 transform
 	assert_rc 1
 	assert_err_has "lot_event.inputs[0].kg: lot CHERRY-1 holds 1000 kg and 700 kg of it is already used; 400 kg more is too much"
+	# The lot those events take from keeps its kg and product, and is
+	# not voided under them.
+	echo '{"kg":10}' >"$QP_CASE_DIR/chg.json"
+	qrun -d "$T1" update "$A" --file "$QP_CASE_DIR/chg.json"
+	assert_rc 1 "shrinking a lot in use"
+	assert_err_one_line
+	assert_err_has "lot.kg: lot CHERRY-1 already gives 700 kg to custody events; it cannot hold only 10 kg"
+	qrun -d "$T1" void "$A" --reason "error"
+	assert_rc 1 "voiding a lot in use"
+	assert_err_has "void: lot CHERRY-1 is an input of event"
 
 	qpd_start "$HUB"
 	sync_ok "$T1"
