@@ -981,10 +981,9 @@ static int start_listener(qp_peers *p, const char *addr)
 
 	if (qp_token_addr_split(addr, host, sizeof(host), &port) != 0)
 		return QP_EINVAL;
-	if (host[0] == '[') {
-		size_t n = strlen(host);
-		memmove(host, host + 1, n);
-		host[n - 2] = '\0';
+	/* The split removed the brackets of an IPv6 literal ("[::]:7420"):
+	 * a colon left in host says IPv6. */
+	if (strchr(host, ':') != NULL) {
 		rc = uv_ip6_addr(host, port, (struct sockaddr_in6 *)&ss);
 	} else {
 		rc = uv_ip4_addr(host, port, (struct sockaddr_in *)&ss);

@@ -46,6 +46,72 @@ static json_t *cert_json(const qp_cert *c)
 			 (json_int_t)c->serial);
 }
 
+/* Is the host of addr 0.0.0.0 or :: (listen on every interface, which
+ * no device can dial)? */
+static int addr_unspecified(const char *addr)
+{
+	char host[300];
+	uint8_t ip[16] = {0}, zero[16] = {0};
+
+	if (qp_token_addr_split(addr, host, sizeof(host), NULL) != 0)
+		return 0;
+	if (uv_inet_pton(AF_INET, host, ip) != 0 &&
+	    uv_inet_pton(AF_INET6, host, ip) != 0)
+		return 0;
+	return memcmp(ip, zero, sizeof(ip)) == 0;
+}
+
+/* The address in the token: --address, else the listen address when a
+ * device can dial it.  NULL with *fail set when neither will do. */
+static const char *enroll_addr(qp_peers *p, const char *addr, json_t **fail)
+{
+	char msg[400];
+
+	*fail = NULL;
+	if (addr == NULL && p->listen_addr[0] != '\0' &&
+	    addr_unspecified(p->listen_addr)) {
+		*fail = qp__peer_fail(QP_EINVAL, "%s",
+				      qp_fmt(msg, sizeof(msg), "enroll: this hub listens on %s; give --address HOST:PORT that devices can dial",
+					     p->listen_addr));
+		return NULL;
+	}
+	if (addr == NULL)
+		addr = p->listen_addr[0] ? p->listen_addr : NULL;
+	if (addr == NULL || qp_token_addr_split(addr, NULL, 0, NULL) != 0 ||
+	    addr_unspecified(addr)) {
+		*fail = qp__peer_fail(QP_EINVAL, "enroll: give --address HOST:PORT that devices can dial (got '%.60s')", addr);
+		return NULL;
+	}
+	return addr;
+}
+
+/* A certificate's org must be an org record this hub holds, not voided:
+ * a mistyped id, or a producer's, would grant nothing anyone can see. */
+static json_t *enroll_org_check(qp_peers *p, const uint8_t org[QP_UUID_LEN])
+{
+	char id[QP_UUID_STRLEN + 1], msg[200];
+	json_t *rec = NULL, *meta = NULL, *fail = NULL;
+	const char *kind;
+	int rc;
+
+	qp_uuid_format(org, id);
+	rc = qp_store_get(p->store, id, &rec, &meta);
+	if (rc == QP_ENOTFOUND)
+		return qp__peer_fail(QP_ENOTFOUND, "enroll: org %s is not an organisation this hub holds", id);
+	if (rc != 0)
+		return qp__peer_fail(rc, "enroll: %s", qp_strerror(rc));
+	kind = json_string_value(json_object_get(rec, "kind"));
+	if (kind == NULL || strcmp(kind, "org") != 0)
+		fail = qp__peer_fail(QP_EINVAL, "%s",
+				     qp_fmt(msg, sizeof(msg), "enroll: %s is a %s record, not an org",
+					    id, kind ? kind : "?"));
+	else if (json_object_get(meta, "voided") != NULL)
+		fail = qp__peer_fail(QP_EINVAL, "enroll: org %s is voided on this hub", id);
+	json_decref(rec);
+	json_decref(meta);
+	return fail;
+}
+
 static json_t *do_enroll(qp_peers *p, const json_t *m)
 {
 	const json_t *orgs = json_object_get(m, "orgs"), *v;
@@ -55,7 +121,7 @@ static json_t *do_enroll(qp_peers *p, const json_t *m)
 	json_int_t expires = json_integer_value(json_object_get(m, "expires"));
 	uint8_t *cert = NULL;
 	size_t certlen, i;
-	char *token = NULL;
+	char *token = NULL, key[2 * QP_KEY_LEN + 1];
 	qp_cert c;
 	json_t *rep;
 	int rc;
@@ -65,6 +131,11 @@ static json_t *do_enroll(qp_peers *p, const json_t *m)
 	memset(&c, 0, sizeof(c));
 	if (parse_key(json_object_get(m, "pubkey"), c.device) != 0)
 		return qp__peer_fail(QP_EINVAL, "enroll: pubkey must be 64 hex digits (quipu id on the device)", NULL);
+	qp_hex(c.device, QP_KEY_LEN, key);
+	if (memcmp(c.device, p->node->pk, QP_KEY_LEN) == 0)
+		return qp__peer_fail(QP_EINVAL, "enroll: %s is this hub's own key", key);
+	if (p->joined && memcmp(c.device, p->hub_pk, QP_KEY_LEN) == 0)
+		return qp__peer_fail(QP_EINVAL, "enroll: %s is the key of the hub this hub joined", key);
 	if (name == NULL || *name == '\0' || strlen(name) > QP_CERT_NAME_MAX)
 		return qp__peer_fail(QP_EINVAL, "enroll: name must be 1 to 64 bytes", NULL);
 	if (!json_is_array(orgs) || json_array_size(orgs) == 0 ||
@@ -76,6 +147,9 @@ static json_t *do_enroll(qp_peers *p, const json_t *m)
 			return qp__peer_fail(QP_EINVAL, "enroll: org '%.40s' is not an id", o);
 	}
 	c.norgs = json_array_size(orgs);
+	for (i = 0; i < c.norgs; i++)
+		if ((rep = enroll_org_check(p, c.orgs[i])) != NULL)
+			return rep;
 	if (role == NULL || strcmp(role, "technician") == 0)
 		c.role = QP_ROLE_TECHNICIAN;
 	else if (strcmp(role, "relay") == 0)
@@ -92,10 +166,8 @@ static json_t *do_enroll(qp_peers *p, const json_t *m)
 	if (c.expires_at != 0 && c.expires_at <= c.issued_at)
 		return qp__peer_fail(QP_EINVAL, "enroll: the expiry date is in the past", NULL);
 	snprintf(c.name, sizeof(c.name), "%s", name);
-	if (addr == NULL)
-		addr = p->listen_addr[0] ? p->listen_addr : NULL;
-	if (addr == NULL || qp_token_addr_split(addr, NULL, 0, NULL) != 0)
-		return qp__peer_fail(QP_EINVAL, "enroll: give --address HOST:PORT that devices can dial (got '%.60s')", addr);
+	if ((addr = enroll_addr(p, addr, &rep)) == NULL)
+		return rep;
 	if ((rc = qp_cert_build(&c, p->node->sk, &cert, &certlen)) != 0)
 		return qp__peer_fail(rc, "enroll: cannot sign the certificate", NULL);
 	if ((rc = qp_store_cert_put(p->store, cert, certlen)) != 0 ||
@@ -151,6 +223,29 @@ static json_t *do_join(qp_peers *p, const json_t *m)
 	return rep;
 }
 
+static int feed_of(void *ctx, const qp_feed *f, uint64_t seq)
+{
+	(void)seq;
+	return memcmp(f->author, ctx, QP_KEY_LEN) == 0;
+}
+
+/* Does this hub know key: a certificate of it (enrolled here, or by a hub
+ * below or above), or deltas it signed?  1 yes, 0 no, or an error. */
+static int revoke_known(qp_peers *p, const uint8_t key[QP_KEY_LEN])
+{
+	uint8_t *cert = NULL;
+	size_t len;
+	int rc = qp_store_cert_get(p->store, key, &cert, &len);
+
+	free(cert);
+	if (rc == 0)
+		return 1;
+	if (rc != QP_ENOTFOUND)
+		return rc;
+	rc = qp_store_heads(p->store, feed_of, (void *)key);
+	return rc == 1 ? 1 : rc;
+}
+
 static json_t *do_revoke(qp_peers *p, const json_t *m)
 {
 	qp_revocation r;
@@ -165,6 +260,13 @@ static json_t *do_revoke(qp_peers *p, const json_t *m)
 	memset(&r, 0, sizeof(r));
 	if (parse_key(json_object_get(m, "key"), r.key) != 0)
 		return qp__peer_fail(QP_EINVAL, "revoke: key must be 64 hex digits", NULL);
+	qp_hex(r.key, QP_KEY_LEN, key);
+	if (memcmp(r.key, p->node->pk, QP_KEY_LEN) == 0)
+		return qp__peer_fail(QP_EINVAL, "revoke: %s is this hub's own key", key);
+	if ((rc = revoke_known(p, r.key)) < 0)
+		return qp__peer_fail(rc, "revoke: %s", qp_strerror(rc));
+	if (rc == 0)
+		return qp__peer_fail(QP_ENOTFOUND, "revoke: no device with key %s is enrolled here", key);
 	r.version = 1;
 	memcpy(r.issuer, p->node->pk, QP_KEY_LEN);
 	r.at = qp__now_s();
@@ -202,7 +304,6 @@ static json_t *do_revoke(qp_peers *p, const json_t *m)
 		if (s->established && memcmp(s->peer, r.key, QP_KEY_LEN) == 0)
 			qp_link_close(s->link, "key revoked");
 	qp_peers_kick(p);
-	qp_hex(r.key, QP_KEY_LEN, key);
 	rep = ok();
 	json_object_set_new(rep, "revocation", json_pack("{s:s, s:I}", "key", key,
 							  "after_seq", (json_int_t)r.after_seq));

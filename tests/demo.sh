@@ -83,11 +83,16 @@ run() {
 }
 
 # add KIND JSON: show the record, add it, show its id (on fd 3, the
-# terminal) and print it (for the caller to capture).
+# terminal) and print it (for the caller to capture).  At the hub when
+# AT=hub.
 add() {
-	local id
-	printf '$ echo %s | quipu add %s\n' "'$2'" "$1" >&3
-	id=$(printf '%s\n' "$2" | "$QUIPU" -d "$NODE" add "$1")
+	local id dir=$NODE shown=""
+	if [ "${AT:-}" = hub ]; then
+		dir=$HUB
+		shown="-d demo-data/hub "
+	fi
+	printf '$ echo %s | quipu %sadd %s\n' "'$2'" "$shown" "$1" >&3
+	id=$(printf '%s\n' "$2" | "$QUIPU" -d "$dir" add "$1")
 	printf '%s\n' "$id" >&3
 	printf '%s\n' "$id"
 }
@@ -129,9 +134,36 @@ done
 "$QUIPU" -d "$NODE" status >/dev/null
 echo "quipud is running (pid $QPD_PID), socket $NODE/quipud.sock"
 
-step "3. The cooperative"
+# start_hub: run the hub's quipud and wait until it answers.
+start_hub() {
+	"$QUIPUD" -d "$HUB" >>"$DATA/hub.log" 2>&1 &
+	HUB_PID=$!
+	for _ in $(seq 1 200); do
+		"$QUIPU" -d "$HUB" status >/dev/null 2>&1 && break
+		sleep 0.05
+	done
+	"$QUIPU" -d "$HUB" status >/dev/null
+}
+
+step "3. The cooperative, registered at its hub; the tablet enrolled before the trip"
+# The hub is the same binary in hub role, here on a free loopback port.
+# A hub enrols devices only for organisations it holds: the cooperative
+# is registered there and reaches the tablet when it joins.
+PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+printf '$ quipu -d demo-data/hub init --role hub --listen 127.0.0.1:%s\n' "$PORT"
+"$QUIPU" -d "$HUB" init --role hub --listen "127.0.0.1:$PORT" >/dev/null
+start_hub
 RUC=$(ruc 2060371845)
-ORG=$(add org '{"ruc":"'"$RUC"'","name":"Cooperativa Agraria Cafetalera Valle Pichanaki","type":"cooperative","region":"Junín","province":"Chanchamayo","district":"Pichanaki"}')
+ORG=$(AT=hub add org '{"ruc":"'"$RUC"'","name":"Cooperativa Agraria Cafetalera Valle Pichanaki","type":"cooperative","region":"Junín","province":"Chanchamayo","district":"Pichanaki"}')
+KEY=$("$QUIPU" -d "$NODE" id)
+printf '$ quipu -d demo-data/hub enroll --pubkey %s… --org %s --name "Tableta Pichanaki 1"\n' "${KEY:0:16}" "$ORG"
+TOKEN=$("$QUIPU" -d "$HUB" enroll --pubkey "$KEY" --org "$ORG" --name "Tableta Pichanaki 1")
+printf '%s…\n' "${TOKEN:0:60}"
+run join "$TOKEN"
+run sync --wait --timeout 60
+run get "$ORG"
+echo "(off to the field: no signal there, the hub is out of reach until step 13)"
+stop_hub
 
 step "4. Four producers registered during the morning visit"
 P_ROSA=$(add producer '{"org":"'"$ORG"'","dni":"41829376","name":"Rosa Huamán Quispe","sex":"F","community":"Alto Pichanaki","phone":"964 312 775","birth_year":1979}')
@@ -216,21 +248,7 @@ step "12. Verify every signature and hash link, rebuild the state from the log"
 run verify
 
 step "13. Signal at last: sync with the cooperative's hub"
-# The hub is the same binary in hub role, here on a free loopback port.
-PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-printf '$ quipu -d demo-data/hub init --role hub --listen 127.0.0.1:%s\n' "$PORT"
-"$QUIPU" -d "$HUB" init --role hub --listen "127.0.0.1:$PORT" >/dev/null
-"$QUIPUD" -d "$HUB" >"$DATA/hub.log" 2>&1 &
-HUB_PID=$!
-for _ in $(seq 1 200); do
-	"$QUIPU" -d "$HUB" status >/dev/null 2>&1 && break
-	sleep 0.05
-done
-KEY=$("$QUIPU" -d "$NODE" id)
-printf '$ quipu -d demo-data/hub enroll --pubkey %s… --org %s --name "Tableta Pichanaki 1"\n' "${KEY:0:16}" "$ORG"
-TOKEN=$("$QUIPU" -d "$HUB" enroll --pubkey "$KEY" --org "$ORG" --name "Tableta Pichanaki 1")
-printf '%s…\n' "${TOKEN:0:60}"
-run join "$TOKEN"
+start_hub
 run sync --wait --timeout 60
 NODE_DIGEST=$("$QUIPU" -d "$NODE" status --json | python3 -c 'import json, sys; print(json.load(sys.stdin)["store"]["digest"])')
 HUB_DIGEST=$("$QUIPU" -d "$HUB" status --json | python3 -c 'import json, sys; print(json.load(sys.stdin)["store"]["digest"])')

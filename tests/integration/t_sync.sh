@@ -368,9 +368,142 @@ case_sync_hub_kill() {
 	q -d "$HUB" verify >/dev/null
 }
 
+# What enroll and revoke refuse at the hub, each in one line with nothing
+# written.
+
+# checks_hub: a hub on loopback with an org ($ORG) and a field node ($D,
+# key $KEY) that is not enrolled; sets HUB too.
+checks_hub() {
+	HUB=$QP_CASE_DIR/hub
+	hub_init "$HUB"
+	qpd_start "$HUB"
+	hub_org "$HUB" "Cooperativa Registrada" 2060123456
+	D=$QP_CASE_DIR/tablet
+	node_init "$D"
+	KEY=$(q -d "$D" id)
+}
+
+# no_cert HUB KEY: the hub holds no certificate of KEY.
+no_cert() {
+	q -d "$1" peers --json >"$QP_CASE_DIR/peers.json"
+	if grep -q "$2" "$QP_CASE_DIR/peers.json"; then
+		fail "a refused command left a certificate of $2: $(head -c 300 "$QP_CASE_DIR/peers.json")"
+	fi
+}
+
+# Each --org must be an org record the hub holds, not voided: not an
+# unknown id, not another kind's id.
+qp_case sync_enroll_org
+case_sync_enroll_org() {
+	local HUB D KEY P V bogus
+	checks_hub
+	P=$(NODE=$HUB add producer '{"org":"'"$ORG"'","dni":"40123456","name":"Rosa Huamán","sex":"F"}')
+	V=$(NODE=$HUB add org '{"ruc":"'"$(ruc 2060765432)"'","name":"Cooperativa Disuelta","type":"cooperative"}')
+	q -d "$HUB" void "$V" --reason "disuelta" >/dev/null
+	bogus=01a2b3c4-d5e6-7f80-9a1b-2c3d4e5f6a7b
+	qrun -d "$HUB" enroll --pubkey "$KEY" --org "$bogus" --name x
+	assert_rc 1
+	assert_err_one_line
+	assert_err_has "enroll: org $bogus is not an organisation this hub holds"
+	qrun -d "$HUB" enroll --pubkey "$KEY" --org "$ORG" --org "$bogus" --name x
+	assert_rc 1
+	assert_err_has "enroll: org $bogus is not an organisation this hub holds"
+	qrun -d "$HUB" enroll --pubkey "$KEY" --org "$P" --name x
+	assert_rc 1
+	assert_err_one_line
+	assert_err_has "enroll: $P is a producer record, not an org"
+	qrun -d "$HUB" enroll --pubkey "$KEY" --org "$V" --name x
+	assert_rc 1
+	assert_err_one_line
+	assert_err_has "enroll: org $V is voided"
+	no_cert "$HUB" "$KEY"
+	# The org the hub holds is fine.
+	enroll "$HUB" "$D" tablet "$ORG" >/dev/null
+}
+
+qp_case sync_enroll_own_key
+case_sync_enroll_own_key() {
+	local HUB D KEY hubkey
+	checks_hub
+	hubkey=$(q -d "$HUB" id)
+	qrun -d "$HUB" enroll --pubkey "$hubkey" --org "$ORG" --name self
+	assert_rc 1
+	assert_err_one_line
+	assert_err_has "enroll: $hubkey is this hub's own key"
+}
+
+# A hub listening on every interface (0.0.0.0, [::]): a token with that
+# address cannot be dialled, so enroll wants --address.
+qp_case sync_enroll_any_address
+case_sync_enroll_any_address() {
+	local H0 H6 KEY port tok org
+	node_init "$QP_CASE_DIR/tablet"
+	KEY=$(q -d "$QP_CASE_DIR/tablet" id)
+	H0=$QP_CASE_DIR/hub-any
+	port=$(free_port)
+	q -d "$H0" init --role hub --listen "0.0.0.0:$port" >/dev/null
+	qpd_start "$H0"
+	org=$(NODE=$H0 add org '{"ruc":"'"$(ruc 2060111222)"'","name":"Cooperativa Abierta","type":"cooperative"}')
+	qrun -d "$H0" enroll --pubkey "$KEY" --org "$org" --name x
+	assert_rc 1
+	assert_err_one_line
+	assert_err_has "enroll: this hub listens on 0.0.0.0:$port; give --address HOST:PORT that devices can dial"
+	qrun -d "$H0" enroll --pubkey "$KEY" --org "$org" --name x --address "0.0.0.0:$port"
+	assert_rc 1
+	assert_err_one_line
+	assert_err_has "give --address HOST:PORT that devices can dial"
+	no_cert "$H0" "$KEY"
+	tok=$(q -d "$H0" enroll --pubkey "$KEY" --org "$org" --name x --address "127.0.0.1:$port")
+	case $tok in quipu1:*) ;; *) fail "enroll with --address printed '$tok'" ;; esac
+	# The same for IPv6's [::], where this machine has IPv6.
+	if ! python3 -c 'import socket; socket.socket(socket.AF_INET6).bind(("::", 0))' 2>/dev/null; then
+		note "no IPv6 here: [::] not checked"
+		return 0
+	fi
+	H6=$QP_CASE_DIR/hub-any6
+	port=$(free_port)
+	q -d "$H6" init --role hub --listen "[::]:$port" >/dev/null
+	qpd_start "$H6"
+	org=$(NODE=$H6 add org '{"ruc":"'"$(ruc 2060111222)"'","name":"Cooperativa Abierta","type":"cooperative"}')
+	qrun -d "$H6" enroll --pubkey "$KEY" --org "$org" --name x
+	assert_rc 1
+	assert_err_one_line
+	assert_err_has "enroll: this hub listens on [::]:$port; give --address HOST:PORT that devices can dial"
+}
+
+# Revoking a key the hub never enrolled (nor holds deltas of) is refused,
+# and so is revoking the hub's own key; an enrolled key can be revoked.
+qp_case sync_revoke_unknown
+case_sync_revoke_unknown() {
+	local HUB D KEY hubkey
+	checks_hub
+	qrun -d "$HUB" revoke "$KEY"
+	assert_rc 1
+	assert_err_one_line
+	assert_err_has "revoke: no device with key $KEY is enrolled here"
+	hubkey=$(q -d "$HUB" id)
+	qrun -d "$HUB" revoke "$hubkey"
+	assert_rc 1
+	assert_err_one_line
+	assert_err_has "revoke: $hubkey is this hub's own key"
+	# Once enrolled, the key is not revoked (the refusal stored nothing),
+	# and revoke takes it.
+	enroll "$HUB" "$D" tablet "$ORG" >/dev/null
+	q -d "$HUB" peers --json >peers.json
+	python3 - peers.json "$KEY" <<'PY' || fail "after a refused revoke: $(head -c 400 peers.json)"
+import json, sys
+p = json.load(open(sys.argv[1]))
+p = p.get("peers", p) if isinstance(p, dict) else p
+mine = [x for x in p if x["key"] == sys.argv[2]]
+assert len(mine) == 1 and mine[0]["revoked"] is False, mine
+PY
+	q -d "$HUB" revoke "$KEY" >revoke.out
+	grep -q "^revoked $KEY" revoke.out || fail "revoke printed: $(cat revoke.out)"
+}
+
 qp_case sync_refusals
 case_sync_refusals() {
-	local HUB H2 OK DW DX DR tok fake fpid key err exp p0 p1 p2 n addr1
+	local HUB H2 OK DW DX DR tok fake fpid key err exp p0 p1 p2 n addr1 org2
 	HUB=$QP_CASE_DIR/hub
 	H2=$QP_CASE_DIR/hub2
 	hub_init "$HUB"
@@ -393,13 +526,15 @@ case_sync_refusals() {
 	}
 
 	# 1. A token of another hub pointing at this hub's address: the hub
-	#    does not know the certificate's issuer.
+	#    does not know the certificate's issuer.  (hub2 enrols for an org
+	#    of its own: a hub enrols only for orgs it holds.)
 	hub_init "$H2"
 	qpd_start "$H2"
+	org2=$(NODE=$H2 add org '{"ruc":"'"$(ruc 2060654321)"'","name":"Cooperativa Ajena","type":"cooperative"}')
 	DW=$QP_CASE_DIR/wrong
 	node_init "$DW"
 	qpd_start "$DW"
-	tok=$(enroll "$H2" "$DW" wrong "$ORG" -- --address "$addr1")
+	tok=$(enroll "$H2" "$DW" wrong "$org2" -- --address "$addr1")
 	q -d "$DW" join "$tok" >/dev/null
 	qrun -d "$DW" sync --wait --timeout 10
 	[ "$RC" -ne 0 ] || fail "sync with another hub's token succeeded"

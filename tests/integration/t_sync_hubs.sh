@@ -16,11 +16,20 @@ case_sync_hub_to_hub() {
 	qpd_start "$NAT"
 	hub_init "$REG"
 	qpd_start "$REG"
-	# The org belongs to the regional hub's programme.
-	hub_org "$REG" "Cooperativa Regional Junín" 2060987654
+	# The org is registered at the top and flows down: a hub enrols only
+	# for orgs it holds, so the regional hub receives it before it
+	# enrols its tablet.
+	hub_org "$NAT" "Cooperativa Regional Junín" 2060987654
 	tok=$(enroll "$NAT" "$REG" "hub regional Junín" "$ORG" -- --role hub)
 	case $tok in quipu1:*) ;; *) fail "enroll printed '$tok'" ;; esac
 	q -d "$REG" join "$tok" >/dev/null
+	sync_ok "$REG"
+	wait_for 30 "the regional hub receives the org" has_record "$REG" "$ORG"
+	# The regional hub does not certify the hub it joined.
+	qrun -d "$REG" enroll --pubkey "$(q -d "$NAT" id)" --org "$ORG" --name up
+	assert_rc 1
+	assert_err_one_line
+	assert_err_has "is the key of the hub this hub joined"
 	dev_new "$REG" "$DEV" "tableta regional" "$ORG"
 	# A tablet of the national hub for the same org.
 	HUB_ADDR=$nat_addr dev_new "$NAT" "$DEV2" "tableta nacional" "$ORG"
@@ -67,11 +76,17 @@ case_sync_hub_three_levels() {
 	qpd_start "$REG"
 	hub_init "$DIS"
 	qpd_start "$DIS"
-	hub_org "$DIS" "Cooperativa Distrital Pangoa" 2060555444
+	# Registered at the top, the org flows down to each hub before that
+	# hub enrols for it.
+	hub_org "$NAT" "Cooperativa Distrital Pangoa" 2060555444
 	tok=$(enroll "$NAT" "$REG" "hub regional" "$ORG" -- --role hub)
 	q -d "$REG" join "$tok" >/dev/null
+	sync_ok "$REG"
+	wait_for 30 "the regional hub receives the org" has_record "$REG" "$ORG"
 	tok=$(HUB_ADDR=$reg_addr enroll "$REG" "$DIS" "hub distrital" "$ORG" -- --role hub)
 	q -d "$DIS" join "$tok" >/dev/null
+	sync_ok "$DIS"
+	wait_for 30 "the district hub receives the org" has_record "$DIS" "$ORG"
 	dev_new "$DIS" "$DT" "tableta distrital" "$ORG"
 	HUB_ADDR=$nat_addr dev_new "$NAT" "$NT" "tableta nacional" "$ORG"
 
