@@ -76,6 +76,9 @@ struct qp_store {
 	uint64_t trust_gen; /* bumped when certs, revocations or chain change */
 	uint64_t commits;   /* durable commits of qp_store_write */
 	uint64_t commit_ns; /* time spent in them (qp_store_commit_time) */
+	uint8_t (*scope)[QP_UUID_LEN]; /* orgs local writes may go to, when */
+	size_t nscope;                 /* scoped (qp_store_set_scope) */
+	int scoped;
 };
 
 #define QP__MAP_RETRIES 40 /* map doublings before a transaction gives up */

@@ -860,6 +860,11 @@ void qp__peer_set_join(qp_peers *p, const uint8_t hub_pk[QP_KEY_LEN],
 	memcpy(p->cert, cert, certlen);
 	p->certlen = certlen;
 	qp_cert_parse(cert, certlen, &p->mycert);
+	/* What this node writes must be for its certificate's orgs, or it
+	 * would never reach the hub. */
+	qp_store_set_scope(p->store,
+			   (const uint8_t (*)[QP_UUID_LEN])p->mycert.orgs,
+			   p->mycert.norgs);
 	memcpy(p->hub_pk, hub_pk, QP_KEY_LEN);
 	snprintf(p->hub_addr, sizeof(p->hub_addr), "%s", addr);
 	p->joined = 1;

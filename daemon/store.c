@@ -330,6 +330,7 @@ fail:
 	rc = rc == QP__EMAPFULL ? QP_ESTORE : rc;
 	mdb_env_close(s->env);
 	qp_geo_free(s->geo);
+	free(s->scope);
 	sodium_memzero(s->sk, sizeof(s->sk));
 	free(s);
 	return rc;
@@ -342,6 +343,7 @@ void qp_store_close(qp_store *s)
 		return;
 	mdb_env_close(s->env);
 	qp_geo_free(s->geo);
+	free(s->scope);
 	sodium_memzero(s->sk, sizeof(s->sk));
 	free(s);
 }
@@ -440,6 +442,17 @@ void qp_store_set_geo_opts(qp_store *s, const qp_geo_opts *o)
 void qp_store_set_lots_cfg(qp_store *s, const qp_lots_cfg *cfg)
 {
 	s->lots_cfg = *cfg;
+}
+
+void qp_store_set_scope(qp_store *s, const uint8_t (*orgs)[QP_UUID_LEN],
+                        size_t n)
+{
+	free(s->scope);
+	s->scope = n > 0 ? qp_xmalloc(n * QP_UUID_LEN) : NULL;
+	if (n > 0)
+		memcpy(s->scope, orgs, n * QP_UUID_LEN);
+	s->nscope = n;
+	s->scoped = 1;
 }
 
 /* A record's numeric field as a double, NAN when absent (see geo.h). */

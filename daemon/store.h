@@ -63,6 +63,13 @@ void qp_store_set_geo_opts(qp_store *s, const qp_geo_opts *o);
  * instead of the built-in yields and tolerance. */
 void qp_store_set_lots_cfg(qp_store *s, const qp_lots_cfg *cfg);
 
+/* Limit local writes to records of orgs[0..n): a node that joined a hub
+ * holds a certificate for these orgs only, and a record of another org
+ * would never leave it.  Such a write is refused (QP_ESCOPE, naming the
+ * org).  Called again, it replaces the scope; never called, any org. */
+void qp_store_set_scope(qp_store *s, const uint8_t (*orgs)[QP_UUID_LEN],
+                        size_t n);
+
 /* One write in a request. */
 typedef struct qp_write {
 	qp_op_type type;

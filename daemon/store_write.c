@@ -209,6 +209,17 @@ static size_t size_bound(const json_t *v, size_t cap)
 	return 9;
 }
 
+/* Whether a local write may go to org (qp_store_set_scope). */
+static int in_scope(const qp_store *s, const uint8_t org[QP_UUID_LEN])
+{
+	if (!s->scoped)
+		return 1;
+	for (size_t i = 0; i < s->nscope; i++)
+		if (memcmp(s->scope[i], org, QP_UUID_LEN) == 0)
+			return 1;
+	return 0;
+}
+
 /* Apply a locally made, fully validated op and keep it for the delta. */
 static int emit(wctx *w, const uint8_t org[QP_UUID_LEN], qp_op *op)
 {
@@ -234,6 +245,17 @@ static int emit(wctx *w, const uint8_t org[QP_UUID_LEN], qp_op *op)
 			            "%s: record too large (%zu bytes)",
 			            op->kind, len);
 		}
+	}
+	if (!in_scope(w->s, org)) {
+		char o[QP_UUID_STRLEN + 1];
+		qp_uuid_format(org, o);
+		rc = werr(w, QP_ESCOPE,
+		          "%s.org: this node is enrolled for %zu other org%s, "
+		          "not %s; the hub would never receive it",
+		          op->kind, w->s->nscope, w->s->nscope == 1 ? "" : "s",
+		          o);
+		qp_op_clear(op);
+		return rc;
 	}
 	memcpy(feed.author, w->s->pk, QP_KEY_LEN);
 	memcpy(feed.org, org, QP_UUID_LEN);

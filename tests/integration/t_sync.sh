@@ -251,6 +251,15 @@ case_sync_scope() {
 	wait_for 30 "beta receives its session" has_record "$DB" "$SES_B"
 	ORG=$ORG_A SES=$SES_A dev_write "$DA" 10 44000000
 	ORG=$ORG_B SES=$SES_B dev_write "$DB" 7 45000000
+	# A tablet writes only for the orgs of its certificate: anything
+	# else would never reach the hub.
+	qrun -d "$DA" add org --file <(echo '{"ruc":"'"$(ruc 2060111222)"'","name":"Nueva","type":"association"}')
+	assert_rc 1 "alfa: a new org"
+	assert_err_one_line
+	assert_err_has "org.org: this node is enrolled for 1 other org, not "
+	qrun -d "$DA" add producer --file <(echo '{"org":"'"$ORG_B"'","dni":"44999999","name":"X","sex":"F"}')
+	assert_rc 1 "alfa: a producer of org B"
+	assert_err_one_line
 	for r in 1 2; do
 		sync_ok "$DA"
 		sync_ok "$DB"

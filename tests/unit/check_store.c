@@ -913,6 +913,46 @@ START_TEST(refs_own_org_and_live)
 }
 END_TEST
 
+/* With a scope (a joined node's certificate), local writes go to its
+ * orgs only; without one, to any. */
+START_TEST(write_scope)
+{
+	tenv e;
+	char a[37], b[37], p[37], err[QP_ERRMSG_LEN], want[QP_ERRMSG_LEN];
+	uint8_t scope[1][QP_UUID_LEN];
+
+	t_open(&e);
+	add_org(e.s, "2060000041", a);
+	add_org(e.s, "2060000042", b);
+	add_producer(e.s, b, "41000041", "Berta", p);
+	ck_assert_int_eq(qp_uuid_parse(a, scope[0]), 0);
+	qp_store_set_scope(e.s, (const uint8_t (*)[QP_UUID_LEN])scope, 1);
+	add_producer(e.s, a, "41000042", "Ana", NULL);
+	ck_assert_int_eq(addf(e.s, "producer", NULL, err,
+	                      "{\"org\":\"%s\",\"dni\":\"41000043\","
+	                      "\"name\":\"Bea\",\"sex\":\"F\"}",
+	                      b),
+	                 QP_ESCOPE);
+	snprintf(want, sizeof want,
+	         "producer.org: this node is enrolled for 1 other org, not %s; "
+	         "the hub would never receive it",
+	         b);
+	ck_assert_str_eq(err, want);
+	/* Updates and voids of records of other orgs too. */
+	ck_assert_int_eq(update1(e.s, p, "{\"name\":\"Berta Q\"}", err),
+	                 QP_ESCOPE);
+	ck_assert_int_eq(void1(e.s, p, "moved", err), QP_ESCOPE);
+	qp_store_set_scope(e.s, NULL, 0); /* scoped to nothing */
+	ck_assert_int_eq(addf(e.s, "producer", NULL, err,
+	                      "{\"org\":\"%s\",\"dni\":\"41000044\","
+	                      "\"name\":\"Ada\",\"sex\":\"F\"}",
+	                      a),
+	                 QP_ESCOPE);
+	verify_ok(e.s);
+	t_close(&e);
+}
+END_TEST
+
 /* A lot custody events take from keeps its product and enough kg, and
  * cannot be voided before them. */
 START_TEST(lot_in_use_kept)
@@ -1594,6 +1634,7 @@ Suite *suite_store(void)
 	tcase_add_test(tc, lot_mass_balance_enforced);
 	tcase_add_test(tc, refs_own_org_and_live);
 	tcase_add_test(tc, lot_in_use_kept);
+	tcase_add_test(tc, write_scope);
 	tcase_add_test(tc, feeds_chain_and_verify);
 	tcase_add_test(tc, verify_detects_tampered_delta);
 	tcase_add_test(tc, verify_detects_lost_state);
