@@ -21,6 +21,19 @@
 #define QP_BUNDLE_REFUSED_MAX 20 /* refused deltas listed in the reply */
 #define QP_BUNDLE_REASONS_MAX 20 /* distinct refusal reasons counted */
 
+/* Whether key is the hub above this node (the one it joined, or the
+ * trust root). */
+static int is_hub_key(qp_peers *p, const uint8_t key[QP_KEY_LEN])
+{
+	uint8_t root[QP_KEY_LEN];
+
+	if (p->joined && memcmp(key, p->hub_pk, QP_KEY_LEN) == 0)
+		return 1;
+	return qp_store_get_root(p->store, root) == 0 &&
+	       memcmp(root, key, QP_KEY_LEN) == 0 &&
+	       memcmp(root, p->node->pk, QP_KEY_LEN) != 0;
+}
+
 static int vv_add(void *ctx, const qp_feed *f, uint64_t seq)
 {
 	return qp_vv_set(ctx, f, seq);
@@ -112,11 +125,17 @@ json_t *qp__peer_bundle_export(qp_peers *p, const json_t *m)
 			rep = qp__peer_fail(QP_EINVAL, "bundle export: --for needs a 64-hex key", NULL);
 			goto out;
 		}
-		/* Only that device's orgs, less what it acknowledged. */
+		/* Only that device's orgs, less what it acknowledged.  A key
+		 * with no certificate here is this node's hub (it takes
+		 * everything) or a mistake, which must not get every org. */
 		if (qp_store_cert_get(p->store, key, &cert, &clen) == 0 &&
 		    qp_cert_parse(cert, clen, &c) == 0)
 			have_scope = 1;
 		free(cert);
+		if (!have_scope && !is_hub_key(p, key)) {
+			rep = qp__peer_fail(QP_ENOTFOUND, "bundle export: no device with key %.64s is enrolled here, and it is not this node's hub", forkey);
+			goto out;
+		}
 		for (i = 0; i < mine.n; i++) {
 			uint64_t a = 0;
 			qp_store_ack_get(p->store, key, &mine.e[i].feed, &a);

@@ -870,6 +870,16 @@ import re, sys
 n = [int(re.search(r"wrote (\d+) deltas", open(f).read()).group(1)) for f in sys.argv[1:]]
 assert 0 < n[1] < n[0], n
 PY
+	# A key enrolled nowhere here gets nothing (a typo must not carry
+	# every org's records away); a tablet's own hub gets all it lacks.
+	qrun -d "$HUB" bundle export "$QP_CASE_DIR/typo.qpb" --for 0000000000000000000000000000000000000000000000000000000000000001
+	assert_rc 1 "bundle export --for an unknown key"
+	assert_err_one_line
+	assert_err_has "no device with key 0000000000000000000000000000000000000000000000000000000000000001 is enrolled here"
+	[ ! -e "$QP_CASE_DIR/typo.qpb" ] || fail "a refused export left a file"
+	qpd_start "$B"
+	q -d "$B" bundle export "$QP_CASE_DIR/tohub.qpb" --for "$(q -d "$HUB" id)" >/dev/null
+	qpd_stop "$B"
 }
 
 # A tablet restored from a backup must not sign again a seq it signed
