@@ -7,6 +7,7 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "lots.h"
@@ -23,8 +24,12 @@ static int node_lots_cfg(qp_cli *c, qp_lots_cfg *cfg)
 	if ((rc = qp_cli_paths(c)) != QP_EXIT_OK)
 		return rc;
 	*cfg = qp_lots_cfg_default();
-	if (qp_node_load_config(&c->node) != 0)
-		return QP_EXIT_OK;
+	if (qp_node_load_config(&c->node) != 0) {
+		if (access(c->node.config, F_OK) != 0)
+			return QP_EXIT_OK; /* no node.json: the defaults */
+		qp_cli_err("%s (%s)", c->node.cfg_err, c->node.config);
+		return QP_EXIT_FAIL;
+	}
 	if (qp_node_lots_cfg(&c->node, cfg, why, sizeof why) != 0) {
 		qp_cli_err("%s", why);
 		return QP_EXIT_FAIL;

@@ -1,6 +1,7 @@
 /* cmd_node.c - quipu init, id, status and verify: the node as a whole. */
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "err.h"
@@ -45,6 +46,9 @@ int qp_cmd_init(qp_cli *c, int argc, char **argv)
 	if (strcmp(role, "field") != 0 && strcmp(role, "hub") != 0)
 		return qp_cli_usage(argv[0], "role must be field or hub, not "
 				    "\"%s\"", role);
+	if (listen != NULL && strcmp(role, "hub") != 0)
+		return qp_cli_usage(argv[0], "--listen is for a hub (add "
+				    "--role hub); a field node dials its hub");
 	if (listen != NULL && !listen_ok(listen))
 		return qp_cli_usage(argv[0], "--listen wants HOST:PORT, not "
 				    "\"%s\"", listen);
@@ -97,6 +101,11 @@ int qp_cmd_id(qp_cli *c, int argc, char **argv)
 	if ((status = qp_cli_paths(c)) != QP_EXIT_OK)
 		return status;
 	rc = qp_node_load(&c->node);
+	if (rc == QP_EPROTO && c->node.cfg_err[0] != '\0' &&
+	    access(c->node.config, F_OK) == 0) {
+		qp_cli_err("%s (%s)", c->node.cfg_err, c->node.config);
+		return QP_EXIT_FAIL;
+	}
 	if (rc < 0) {
 		qp_cli_err("%s: %s (run quipu -d %s init first?)",
 			   rc == QP_EPROTO ? c->node.config : c->node.keyfile,

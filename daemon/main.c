@@ -145,6 +145,8 @@ int main(int argc, char **argv)
 		if (rc == QP_EKEY)
 			fprintf(stderr, "quipud: %s: no usable key at %s (initialise with: quipu -d %s init; the key must be mode 0600)\n",
 				node.dir, node.keyfile, node.dir);
+		else if (node.cfg_err[0] != '\0')
+			fprintf(stderr, "quipud: %s (%s)\n", node.cfg_err, node.config);
 		else
 			fprintf(stderr, "quipud: %s: %s\n", node.config, qp_strerror(rc));
 		return 1;

@@ -11,6 +11,7 @@
 
 #include <sodium.h>
 
+#include "cert.h"
 #include "err.h"
 #include "util.h"
 
@@ -172,13 +173,72 @@ int qp_node_load(qp_node *n)
 	return 0;
 }
 
+/* The top level of node.json: known keys, each of the right type. */
+static int check_config(const json_t *cfg, char *err, size_t errlen)
+{
+	static const char *const keys[] = {"version", "role", "listen",
+					   "plots", "lots", NULL};
+	const char *key, *role = "field";
+	const json_t *v;
+	size_t i;
+
+	json_object_foreach((json_t *)cfg, key, v) {
+		for (i = 0; keys[i] != NULL && strcmp(keys[i], key) != 0; i++)
+			;
+		if (keys[i] == NULL)
+			return qp_errf(QP_EPROTO, err, errlen,
+				       "node.json: unknown key \"%.40s\" (known: "
+				       "version, role, listen, plots, lots)",
+				       key);
+	}
+	v = json_object_get(cfg, "version");
+	if (v != NULL && (!json_is_integer(v) || json_integer_value(v) != 1))
+		return qp_errf(QP_EPROTO, err, errlen,
+			       "node.json: version: must be 1 (the version "
+			       "this quipud reads)");
+	v = json_object_get(cfg, "role");
+	if (v != NULL) {
+		role = json_string_value(v);
+		if (role == NULL ||
+		    (strcmp(role, "field") != 0 && strcmp(role, "hub") != 0))
+			return qp_errf(QP_EPROTO, err, errlen,
+				       "node.json: role: must be \"field\" or "
+				       "\"hub\"");
+	}
+	v = json_object_get(cfg, "listen");
+	if (v != NULL && (!json_is_string(v) ||
+			  qp_token_addr_split(json_string_value(v), NULL, 0,
+					      NULL) != 0))
+		return qp_errf(QP_EPROTO, err, errlen,
+			       "node.json: listen: must be \"HOST:PORT\"");
+	if (v != NULL && strcmp(role, "hub") != 0)
+		return qp_errf(QP_EPROTO, err, errlen,
+			       "node.json: listen: only a hub listens for sync "
+			       "(role is \"%s\")",
+			       role);
+	return 0;
+}
+
 int qp_node_load_config(qp_node *n)
 {
 	json_error_t jerr;
 
+	n->cfg_err[0] = '\0';
 	json_decref(n->cfg);
 	n->cfg = json_load_file(n->config, JSON_REJECT_DUPLICATES, &jerr);
-	if (n->cfg == NULL || !json_is_object(n->cfg)) {
+	if (n->cfg == NULL) {
+		if (jerr.line > 0)
+			return qp_errf(QP_EPROTO, n->cfg_err, sizeof n->cfg_err,
+				       "node.json: line %d column %d: %s",
+				       jerr.line, jerr.column, jerr.text);
+		return qp_errf(QP_EPROTO, n->cfg_err, sizeof n->cfg_err,
+			       "node.json: %s", jerr.text);
+	}
+	if (!json_is_object(n->cfg) ||
+	    check_config(n->cfg, n->cfg_err, sizeof n->cfg_err) != 0) {
+		if (n->cfg_err[0] == '\0')
+			qp_errf(0, n->cfg_err, sizeof n->cfg_err,
+				"node.json: must be a JSON object");
 		json_decref(n->cfg);
 		n->cfg = NULL;
 		return QP_EPROTO;

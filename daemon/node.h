@@ -39,6 +39,7 @@ typedef struct qp_node {
 	uint8_t pk[QP_KEY_LEN];
 	uint8_t sk[QP_SKEY_LEN];
 	json_t *cfg; /* node.json contents (owned) */
+	char cfg_err[240]; /* why node.json was refused (one line), or "" */
 } qp_node;
 
 /* Resolve the data directory (opt_dir may be NULL) and fill the paths.
@@ -52,11 +53,16 @@ int qp_node_paths(qp_node *n, const char *opt_dir);
 int qp_node_init(qp_node *n, const char *role, const char *listen);
 
 /* Load key and node.json of an initialised node.  Errors: QP_EKEY (missing,
- * wrong size, or readable by others), QP_EPROTO (bad node.json). */
+ * wrong size, or readable by others), QP_EPROTO (bad node.json, with the
+ * reason in n->cfg_err). */
 int qp_node_load(qp_node *n);
 
 /* Load node.json alone (no key), e.g. for a command that reads settings.
- * Errors: QP_EPROTO (missing or not a JSON object). */
+ * It must be a JSON object of known keys: "version" 1, "role" "field" or
+ * "hub", "listen" "HOST:PORT" (a hub's), "plots" and "lots" objects (their
+ * contents are checked by qp_node_geo_opts and qp_node_lots_cfg).  Errors:
+ * QP_EPROTO with one line in n->cfg_err naming the key, or the line and
+ * column of a JSON syntax error. */
 int qp_node_load_config(qp_node *n);
 
 /* Release what qp_node_load allocated and wipe the secret key. */

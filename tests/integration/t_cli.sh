@@ -113,6 +113,12 @@ case_cli_init_id() {
 	[ -d "$NODE/store" ] || fail "no store directory"
 	assert_eq "$(py find "$NODE/node.json" role)" field "node.json role"
 
+	# A field node does not listen: --listen alone is a usage error.
+	qrun -d "$QP_CASE_DIR/f2" init --listen 127.0.0.1:7000
+	assert_rc 2 "init --listen without --role hub"
+	assert_err_one_line
+	[ ! -e "$QP_CASE_DIR/f2/key" ] || fail "a refused init made a key"
+
 	# init again must refuse and keep the identity.
 	qrun -d "$NODE" init
 	assert_rc 1 "second init"

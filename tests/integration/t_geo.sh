@@ -154,4 +154,10 @@ PY
 	timeout 10 "$QUIPUD" -d "$NODE" >"$QP_CASE_DIR/qpd.out" 2>&1 && fail "quipud started with a bad threshold"
 	grep -qF "plots.max_accuracy_m: must be a positive number" "$QP_CASE_DIR/qpd.out" ||
 		fail "quipud's message: $(cat "$QP_CASE_DIR/qpd.out")"
+	# The rest of node.json is checked the same way.
+	echo '{"version":1,"role":"fieldx"}' >"$NODE/node.json"
+	timeout 10 "$QUIPUD" -d "$NODE" >"$QP_CASE_DIR/qpd.out" 2>&1 && fail "quipud started with role fieldx"
+	grep -qF 'node.json: role: must be "field" or "hub"' "$QP_CASE_DIR/qpd.out" ||
+		fail "quipud's message: $(cat "$QP_CASE_DIR/qpd.out")"
+	[ "$(grep -c '' "$QP_CASE_DIR/qpd.out")" -eq 1 ] || fail "not one line: $(cat "$QP_CASE_DIR/qpd.out")"
 }

@@ -130,6 +130,53 @@ START_TEST(load_refuses_bad_keys)
 }
 END_TEST
 
+/* node.json: known keys of the right type, or one line naming the key
+ * (or the line and column of a syntax error). */
+static void config_refused(qp_node *n, const char *text, const char *want)
+{
+	FILE *f = fopen(n->config, "w");
+
+	ck_assert_ptr_nonnull(f);
+	fputs(text, f);
+	fclose(f);
+	ck_assert_int_eq(qp_node_load_config(n), QP_EPROTO);
+	ck_assert_ptr_null(n->cfg);
+	ck_assert_str_eq(n->cfg_err, want);
+}
+
+START_TEST(config_checked)
+{
+	char *tmp = qp_test_tmpdir();
+	qp_node a = {0};
+
+	ck_assert_int_eq(qp_node_paths(&a, tmp), 0);
+	ck_assert_int_eq(qp_node_init(&a, "hub", "127.0.0.1:7420"), 0);
+	ck_assert_int_eq(qp_node_load_config(&a), 0);
+	config_refused(&a, "{\"role\":\"fieldx\"}",
+		       "node.json: role: must be \"field\" or \"hub\"");
+	config_refused(&a, "{\"role\":\"Hub\"}",
+		       "node.json: role: must be \"field\" or \"hub\"");
+	config_refused(&a, "{\"version\":2}",
+		       "node.json: version: must be 1 (the version this "
+		       "quipud reads)");
+	config_refused(&a, "{\"version\":1,\"plot\":{}}",
+		       "node.json: unknown key \"plot\" (known: version, role, "
+		       "listen, plots, lots)");
+	config_refused(&a, "{\"role\":\"hub\",\"listen\":\"nonsense\"}",
+		       "node.json: listen: must be \"HOST:PORT\"");
+	config_refused(&a, "{\"role\":\"field\",\"listen\":\"127.0.0.1:7000\"}",
+		       "node.json: listen: only a hub listens for sync (role "
+		       "is \"field\")");
+	config_refused(&a, "{\"role\":\"hub\",\n \"listen\": 7420,}",
+		       "node.json: line 2 column 17: string or '}' expected "
+		       "near '}'");
+	config_refused(&a, "[1]", "node.json: must be a JSON object");
+	qp_node_free(&a);
+	qp_test_rmtree(tmp);
+	free(tmp);
+}
+END_TEST
+
 Suite *suite_node(void)
 {
 	Suite *s = suite_create("node");
@@ -138,6 +185,7 @@ Suite *suite_node(void)
 	tcase_add_test(tc, init_then_load);
 	tcase_add_test(tc, hub_role_and_listen);
 	tcase_add_test(tc, load_refuses_bad_keys);
+	tcase_add_test(tc, config_checked);
 	tcase_add_test(tc, plot_thresholds_from_config);
 	suite_add_tcase(s, tc);
 	return s;
