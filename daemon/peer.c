@@ -909,11 +909,19 @@ static void tick_waiters(qp_peers *p)
 		}
 		if (now >= w->deadline_ms) {
 			*pp = w->next;
-			snprintf(msg, sizeof(msg),
-				 "sync: %llu delta%s not acknowledged by the hub after the timeout%s%s",
-				 (unsigned long long)pending, pending == 1 ? "" : "s",
-				 st && st->last_error[0] ? "; last error: " : "",
-				 st && st->last_error[0] ? st->last_error : "");
+			/* Nothing to send, but what the hub holds for us did
+			 * not arrive: say that, not "0 deltas". */
+			if (pending == 0)
+				snprintf(msg, sizeof(msg),
+					 "sync: no full exchange with the hub before the timeout (nothing local is waiting)%s%s",
+					 st && st->last_error[0] ? "; last error: " : "",
+					 st && st->last_error[0] ? st->last_error : "");
+			else
+				snprintf(msg, sizeof(msg),
+					 "sync: %llu delta%s not acknowledged by the hub after the timeout%s%s",
+					 (unsigned long long)pending, pending == 1 ? "" : "s",
+					 st && st->last_error[0] ? "; last error: " : "",
+					 st && st->last_error[0] ? st->last_error : "");
 			waiter_done(w, json_pack("{s:b, s:s, s:s, s:I}", "ok", 0, "error", msg,
 						 "code", qp_err_name(QP_ETIMEDOUT),
 						 "pending", (json_int_t)pending));

@@ -283,6 +283,12 @@ case_sync_scope() {
 	assert_eq "$(n_of "$DA" org)" 1 "alfa: orgs"
 	[ "$(digest "$DB")" != "$(digest "$HUB")" ] || fail "beta's digest equals the hub's"
 	[ "$(digest "$DA")" != "$(digest "$DB")" ] || fail "alfa's digest equals beta's"
+	# Hub gone, nothing local waiting: the timeout says what is missing.
+	qpd_stop "$HUB"
+	qrun -d "$DB" sync --wait --timeout 2
+	assert_rc 1 "sync --wait with the hub down"
+	assert_err_one_line
+	assert_err_has "sync: no full exchange with the hub before the timeout (nothing local is waiting)"
 }
 
 qp_case sync_conflict
