@@ -449,6 +449,13 @@ static json_t *do_peers(qp_peers *p)
 {
 	peers_ctx pc = {p, json_array()};
 	json_t *rep;
+
+	/* A tablet holds its colleagues' certificates too, but enrols
+	 * nobody: rows of lag and pending would mean nothing there. */
+	if (!p->is_hub) {
+		json_decref(pc.list);
+		return qp__peer_fail(QP_EINVAL, "peers: only a hub lists the devices it enrolled; on this node, quipu status shows the link to its hub", NULL);
+	}
 	qp_store_certs(p->store, peer_row, &pc);
 	rep = ok();
 	json_object_set_new(rep, "peers", pc.list);

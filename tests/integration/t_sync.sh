@@ -283,6 +283,11 @@ case_sync_scope() {
 	assert_eq "$(n_of "$DA" org)" 1 "alfa: orgs"
 	[ "$(digest "$DB")" != "$(digest "$HUB")" ] || fail "beta's digest equals the hub's"
 	[ "$(digest "$DA")" != "$(digest "$DB")" ] || fail "alfa's digest equals beta's"
+	# peers is a hub's listing.
+	qrun -d "$DB" peers
+	assert_rc 1 "peers on a tablet"
+	assert_err_one_line
+	assert_err_has "peers: only a hub lists the devices it enrolled"
 	# Hub gone, nothing local waiting: the timeout says what is missing.
 	qpd_stop "$HUB"
 	qrun -d "$DB" sync --wait --timeout 2
