@@ -35,6 +35,19 @@ static void up_complete(qp_peers *p)
 	}
 }
 
+/* Both sides of session s said DONE: it is a success now, not only when
+ * the session closes (it may stay open for a long time), and an older
+ * error no longer describes the link. */
+static void exchange_done(qp_session *s)
+{
+	if (s->st != NULL) {
+		s->st->last_success_ms = qp_hlc_wall_ms();
+		s->st->last_error[0] = '\0';
+	}
+	if (s->outbound)
+		up_complete(s->p);
+}
+
 uint64_t qp__now_s(void)
 {
 	return qp_hlc_wall_ms() / 1000;
@@ -365,8 +378,8 @@ static void session_pump(qp_session *s)
 	if (i >= nmiss && s->inflight == 0 && !s->done_sent) {
 		if (qp_sync_encode_done(&m, &len) == 0 && send_msg(s, m, len) == 0) {
 			s->done_sent = 1;
-			if (s->outbound && s->peer_done)
-				up_complete(p);
+			if (s->peer_done)
+				exchange_done(s);
 		}
 	}
 }
@@ -553,8 +566,8 @@ static void on_message(qp_link *l, const uint8_t *buf, size_t len, void *ud)
 		break;
 	case QP_SYNC_DONE:
 		s->peer_done = 1;
-		if (s->outbound && s->done_sent && s->inflight == 0)
-			up_complete(s->p);
+		if (s->done_sent && s->inflight == 0)
+			exchange_done(s);
 		tick_waiters(s->p);
 		break;
 	case QP_SYNC_ERROR:

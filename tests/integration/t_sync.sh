@@ -249,6 +249,9 @@ case_sync_scope() {
 	sync_ok "$DB"
 	wait_for 30 "alfa receives its session" has_record "$DA" "$SES_A"
 	wait_for 30 "beta receives its session" has_record "$DB" "$SES_B"
+	# A full exchange is a success at once (the session may stay open).
+	[ "$(peer_field "$DA" 'p.get("last_success")')" != never ] ||
+		fail "alfa: last_success still never after sync --wait: $(cat "$QP_CASE_DIR/st.json")"
 	ORG=$ORG_A SES=$SES_A dev_write "$DA" 10 44000000
 	ORG=$ORG_B SES=$SES_B dev_write "$DB" 7 45000000
 	# A tablet writes only for the orgs of its certificate: anything
