@@ -476,6 +476,31 @@ static int conflicts_resolve(qp__tx *t, const char *id, const char *field,
 	return rc == MDB_NOTFOUND ? 0 : qp__mdb(rc);
 }
 
+/* Whether field of record id has conflicting values kept (see apply.h). */
+int qp__conflict_field(qp__tx *t, const char *id, const char *field)
+{
+	char key[QP__KEY_MAX + 16];
+	MDB_cursor *c;
+	MDB_val k, d;
+	size_t n;
+	int rc;
+
+	if (!t->conflicts_maybe || strlen(id) + strlen(field) > QP__KEY_MAX)
+		return 0;
+	n = conflict_prefix(key, id, field);
+	if ((rc = mdb_cursor_open(t->txn, t->db->conflicts, &c)) != 0)
+		return qp__mdb(rc);
+	k.mv_size = n;
+	k.mv_data = key;
+	rc = mdb_cursor_get(c, &k, &d, MDB_SET_RANGE);
+	mdb_cursor_close(c);
+	if (rc == MDB_NOTFOUND)
+		return 0;
+	if (rc != 0)
+		return qp__mdb(rc);
+	return k.mv_size >= n && memcmp(k.mv_data, key, n) == 0;
+}
+
 /* Count the conflict entries of record id (prefix "id\0"). */
 int qp__conflict_count(qp__tx *t, const char *id, size_t *out)
 {

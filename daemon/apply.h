@@ -192,5 +192,8 @@ int qp__apply_delta(qp__tx *t, const uint8_t *buf, size_t len,
 
 /* Number of conflict entries held for record id. */
 int qp__conflict_count(qp__tx *t, const char *id, size_t *n);
+/* 1 when field of record id has conflicting values kept, 0 when not, or a
+ * storage code. */
+int qp__conflict_field(qp__tx *t, const char *id, const char *field);
 
 #endif

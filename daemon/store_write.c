@@ -728,14 +728,21 @@ static int do_update(wctx *w, const qp_write *wr, char *id_out)
 	json_object_foreach(wr->changes, name, v)
 	{
 		cur = json_object_get(r, name);
+		/* A value given again for a field in conflict is a choice:
+		 * it is written, and resolves the conflict. */
+		if ((rc = qp__conflict_field(&w->t, id, name)) < 0) {
+			qp_op_clear(&op);
+			goto out;
+		}
 		if (json_is_null(v)) {
-			if (cur != NULL)
+			if (cur != NULL || rc == 1)
 				json_object_set(op.fields, name, v);
-		} else if (cur == NULL || !json_equal(cur, v)) {
+		} else if (cur == NULL || !json_equal(cur, v) || rc == 1) {
 			json_object_set(op.fields, name,
 			                json_object_get(merged, name));
 		}
 	}
+	rc = 0;
 	memcpy(id_out, id, QP_UUID_STRLEN + 1);
 	if (json_object_size(op.fields) == 0) {
 		qp_op_clear(&op); /* nothing changes: no op */

@@ -301,7 +301,7 @@ case_sync_scope() {
 
 qp_case sync_conflict
 case_sync_conflict() {
-	local HUB D1 D2 P
+	local HUB D1 D2 P win
 	HUB=$QP_CASE_DIR/hub
 	hub_init "$HUB"
 	qpd_start "$HUB"
@@ -352,6 +352,14 @@ assert len({v["author"] for v in c["values"]}) == 2, "both authors"
 PY
 	# Every node ends with the same state (whichever value wins).
 	wait_for 30 "the three nodes converge" same_digests "$HUB" "$D1" "$D2"
+	# Giving the winning value again is a choice: it resolves the
+	# conflict everywhere.
+	win=$(q -d "$D1" get "$P" | python3 -c 'import json,sys; print(json.load(sys.stdin)["community"])')
+	echo '{"community":"'"$win"'"}' | q -d "$D1" update "$P" >/dev/null
+	assert_eq "$(q -d "$D1" conflicts --json | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))')" 0 "t1 conflicts after choosing"
+	sync_ok "$D1"
+	wait_for 30 "the hub sees the choice" test "$(q -d "$HUB" conflicts --json | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))')" = 0
+	wait_for 30 "the three nodes converge again" same_digests "$HUB" "$D1" "$D2"
 }
 
 qp_case sync_hub_kill
