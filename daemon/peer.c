@@ -203,34 +203,46 @@ static int collect_all(void *ctx, const uint8_t *rev, size_t len)
 
 /* Keep the certificates a peer sent, in any order: one whose issuer a
  * later one makes trusted is tried again. */
-static void take_certs(qp_session *s, const qp_sync_msg *m)
+size_t qp__peer_take_certs(qp_peers *p, const uint8_t *const *items,
+			   const size_t *lens, size_t n, const char *from)
 {
-	int *rc = qp_xcalloc(m->nitems ? m->nitems : 1, sizeof(*rc));
+	int *rc = qp_xcalloc(n ? n : 1, sizeof(*rc));
 	int progress = 1;
-	size_t i;
+	size_t i, kept = 0;
 
-	for (i = 0; i < m->nitems; i++)
+	for (i = 0; i < n; i++)
 		rc[i] = QP_EAUTH;
+	/* A certificate may come before the one of the hub that issued it:
+	 * go round while any is taken. */
 	while (progress) {
 		progress = 0;
-		for (i = 0; i < m->nitems; i++) {
+		for (i = 0; i < n; i++) {
 			if (rc[i] != QP_EAUTH)
 				continue;
-			rc[i] = qp_store_cert_put(s->p->store, m->items[i],
-						  m->lens[i]);
+			rc[i] = qp_store_cert_put(p->store, items[i], lens[i]);
 			if (rc[i] != QP_EAUTH)
 				progress = 1;
 		}
 	}
 	/* Certificates from outside our anchors are expected (a device of
 	 * another branch of the programme). */
-	for (i = 0; i < m->nitems; i++)
-		if (rc[i] != 0)
-			qp_log_msg(s->p->lg,
+	for (i = 0; i < n; i++) {
+		if (rc[i] == 0)
+			kept++;
+		else
+			qp_log_msg(p->lg,
 				   rc[i] == QP_EAUTH ? QP_LOG_DEBUG : QP_LOG_WARN,
-				   "certificate from %s not kept: %s",
-				   qp_link_addr(s->link), qp_strerror(rc[i]));
+				   "certificate from %s not kept: %s", from,
+				   qp_strerror(rc[i]));
+	}
 	free(rc);
+	return kept;
+}
+
+static void take_certs(qp_session *s, const qp_sync_msg *m)
+{
+	qp__peer_take_certs(s->p, m->items, m->lens, m->nitems,
+			    qp_link_addr(s->link));
 }
 
 static int send_trust(qp_session *s)

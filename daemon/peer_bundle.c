@@ -83,6 +83,49 @@ static int write_fd(void *ctx, const uint8_t *buf, size_t len)
 	return 0;
 }
 
+/* Copies of the certificates and revocations this node holds, for a
+ * bundle's trust items. */
+typedef struct trustset {
+	qp_bundle_item *items;
+	size_t n, cap;
+} trustset;
+
+static void trust_add(trustset *t, uint8_t type, const uint8_t *b, size_t len)
+{
+	uint8_t *copy;
+
+	if (t->n == QP_BUNDLE_TRUST_MAX || len == 0 || len > QP_BUNDLE_ITEM_MAX)
+		return;
+	if (t->n == t->cap) {
+		t->cap = t->cap ? 2 * t->cap : 16;
+		t->items = qp_xrealloc(t->items, t->cap * sizeof(*t->items));
+	}
+	copy = qp_xmalloc(len);
+	memcpy(copy, b, len);
+	t->items[t->n].type = type;
+	t->items[t->n].p = copy;
+	t->items[t->n++].len = len;
+}
+
+static int trust_cert(void *ctx, const uint8_t *b, size_t len)
+{
+	trust_add(ctx, QP_BUNDLE_CERT, b, len);
+	return 0;
+}
+
+static int trust_rev(void *ctx, const uint8_t *b, size_t len)
+{
+	trust_add(ctx, QP_BUNDLE_REVOCATION, b, len);
+	return 0;
+}
+
+static void trust_free(trustset *t)
+{
+	for (size_t i = 0; i < t->n; i++)
+		free((void *)t->items[i].p);
+	free(t->items);
+}
+
 static int add_delta(void *ctx, uint64_t seq, const uint8_t *d, size_t len)
 {
 	wctx *c = ctx;
@@ -101,6 +144,7 @@ json_t *qp__peer_bundle_export(qp_peers *p, const json_t *m)
 	size_t nmiss = 0, i;
 	uint64_t count = 0;
 	qp_cert c;
+	trustset trust = {0};
 	int have_scope = 0, rc;
 	char tmp[QP_PATH_MAX + 16];
 	wctx w = {-1, NULL, 0, 0};
@@ -155,6 +199,14 @@ json_t *qp__peer_bundle_export(qp_peers *p, const json_t *m)
 		rep = qp__peer_fail(QP_ETOOBIG, "bundle export: too many deltas for one bundle", NULL);
 		goto out;
 	}
+	/* The certificates and revocations go along, so a device that has
+	 * not synced since a colleague was enrolled trusts the colleague's
+	 * deltas (each is checked against its issuer on import). */
+	if ((rc = qp_store_certs(p->store, trust_cert, &trust)) != 0 ||
+	    (rc = qp_store_revocations(p->store, trust_rev, &trust)) != 0) {
+		rep = qp__peer_fail(rc, "bundle export: %s", qp_strerror(rc));
+		goto out;
+	}
 	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
 	w.fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 	if (w.fd < 0) {
@@ -162,7 +214,8 @@ json_t *qp__peer_bundle_export(qp_peers *p, const json_t *m)
 		goto out;
 	}
 	rc = qp_bundle_writer_open(write_fd, &w, p->node->pk, qp__now_s(),
-				   (uint32_t)count, since ? &theirs : NULL, &w.w);
+				   (uint32_t)count, since ? &theirs : NULL,
+				   trust.items, trust.n, &w.w);
 	for (i = 0; rc == 0 && i < nmiss; i++) {
 		rc = qp_store_read_deltas(p->store, &miss[i].feed, miss[i].from,
 					  (size_t)(miss[i].to - miss[i].from), 0,
@@ -190,10 +243,43 @@ out:
 	qp_bundle_writer_free(w.w);
 	if (w.fd >= 0)
 		close(w.fd);
+	trust_free(&trust);
 	free(miss);
 	qp_vv_free(&mine);
 	qp_vv_free(&theirs);
 	return rep;
+}
+
+/* The trust items of a bundle: certificates that chain to this node's
+ * anchors are kept (as from the network), revocations by a trusted issuer
+ * too; the rest is left, as sync leaves it.  Returns the certificates
+ * kept. */
+static size_t take_trust(qp_peers *p, const qp_bundle_reader *r)
+{
+	const uint8_t **items = qp_xcalloc(r->ntrust + 1, sizeof(*items));
+	size_t *lens = qp_xcalloc(r->ntrust + 1, sizeof(*lens)), n = 0, kept;
+	int rc;
+
+	for (size_t i = 0; i < r->ntrust; i++) {
+		if (r->trust[i].type != QP_BUNDLE_CERT)
+			continue;
+		items[n] = r->trust[i].p;
+		lens[n++] = r->trust[i].len;
+	}
+	kept = qp__peer_take_certs(p, items, lens, n, "a bundle");
+	for (size_t i = 0; i < r->ntrust; i++) {
+		if (r->trust[i].type != QP_BUNDLE_REVOCATION)
+			continue;
+		rc = qp_store_revocation_put(p->store, r->trust[i].p,
+					     r->trust[i].len);
+		if (rc != 0)
+			qp_log_msg(p->lg, rc == QP_EAUTH ? QP_LOG_DEBUG : QP_LOG_WARN,
+				   "revocation from a bundle not kept: %s",
+				   qp_strerror(rc));
+	}
+	free(items);
+	free(lens);
+	return kept;
 }
 
 /* Read a whole file (bounded) into memory. */
@@ -318,7 +404,7 @@ json_t *qp__peer_bundle_import(qp_peers *p, const json_t *m)
 	uint8_t *buf = NULL;
 	size_t len = 0;
 	const uint8_t *d;
-	size_t dlen;
+	size_t dlen, certs;
 	imp im;
 	json_t *rep;
 	int rc;
@@ -347,6 +433,7 @@ json_t *qp__peer_bundle_import(qp_peers *p, const json_t *m)
 	}
 	qp_bundle_reader_free(&r);
 	qp_bundle_reader_open(&r, buf, len);
+	certs = take_trust(p, &r);
 	while (qp_bundle_reader_next(&r, &d, &dlen) == 1) {
 		im.d[im.n] = d;
 		im.len[im.n++] = dlen;
@@ -359,12 +446,13 @@ json_t *qp__peer_bundle_import(qp_peers *p, const json_t *m)
 		rep = qp__peer_fail(im.rc, "bundle import: storing failed: %s",
 				    qp_strerror(im.rc));
 	else
-		rep = json_pack("{s:b, s:I, s:I, s:I, s:I, s:O, s:O}", "ok", 1,
+		rep = json_pack("{s:b, s:I, s:I, s:I, s:I, s:O, s:O, s:I}", "ok", 1,
 				"deltas", (json_int_t)im.total, "applied",
 				(json_int_t)im.applied, "duplicates",
 				(json_int_t)im.dups, "refused_count",
 				(json_int_t)im.refused, "refused", im.reasons,
-				"refused_reasons", im.why);
+				"refused_reasons", im.why, "certificates",
+				(json_int_t)certs);
 	if (im.applied > 0)
 		qp_peers_kick(p); /* carry them on to the hub */
 out:

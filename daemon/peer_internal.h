@@ -108,6 +108,11 @@ void qp__peer_wait(qp_peers *p, qp_deferred *d, uint64_t timeout_ms);
 int qp__peer_revoked(qp_peers *p, const uint8_t key[QP_KEY_LEN], uint64_t *after);
 /* An error reply {"ok": false, "error": fmt with arg, "code": name}. */
 json_t *qp__peer_fail(int code, const char *fmt, const char *arg);
+/* Store the certificates items[i][0..lens[i]) that chain to this node's
+ * anchors (in any order); the others are logged as from `from`.  Returns
+ * how many were kept (new or already held). */
+size_t qp__peer_take_certs(qp_peers *p, const uint8_t *const *items,
+			   const size_t *lens, size_t n, const char *from);
 /* bundle_export / bundle_import API operations (peer_bundle.c). */
 json_t *qp__peer_bundle_export(qp_peers *p, const json_t *m);
 json_t *qp__peer_bundle_import(qp_peers *p, const json_t *m);

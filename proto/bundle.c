@@ -74,18 +74,27 @@ static int w_emit(qp_bundle_writer *w, const void *p, size_t n)
 int qp_bundle_writer_open(qp_bundle_write_fn fn, void *ctx,
                           const uint8_t creator[QP_KEY_LEN],
                           uint64_t created_at, uint32_t ndeltas,
-                          const qp_vv *since, qp_bundle_writer **out)
+                          const qp_vv *since, const qp_bundle_item *trust,
+                          size_t ntrust, qp_bundle_writer **out)
 {
 	qp_bundle_writer *w;
-	uint8_t hdr[QP_BUNDLE_HDR], ent[QP_BUNDLE_SINCE_LEN];
+	uint8_t hdr[QP_BUNDLE_HDR], ent[QP_BUNDLE_SINCE_LEN], ih[5];
 	size_t nsince = since != NULL ? since->n : 0;
 	int rc;
 
 	if (fn == NULL || creator == NULL || out == NULL ||
-	    (nsince > 0 && since->e == NULL))
+	    (nsince > 0 && since->e == NULL) || (ntrust > 0 && trust == NULL))
 		return QP_EINVAL;
-	if (nsince > QP_SYNC_VV_MAX)
+	if (nsince > QP_SYNC_VV_MAX || ntrust > QP_BUNDLE_TRUST_MAX)
 		return QP_ETOOBIG;
+	for (size_t i = 0; i < ntrust; i++) {
+		if ((trust[i].type != QP_BUNDLE_CERT &&
+		     trust[i].type != QP_BUNDLE_REVOCATION) ||
+		    trust[i].len == 0 || trust[i].p == NULL)
+			return QP_EINVAL;
+		if (trust[i].len > QP_BUNDLE_ITEM_MAX)
+			return QP_ETOOBIG;
+	}
 	for (size_t i = 1; i < nsince; i++)
 		if (qp_feed_cmp(&since->e[i - 1].feed, &since->e[i].feed) >= 0)
 			return QP_EINVAL;
@@ -109,6 +118,16 @@ int qp_bundle_writer_open(qp_bundle_write_fn fn, void *ctx,
 		memcpy(ent, &since->e[i].feed, QP_SYNC_FEED_LEN);
 		qp_put_be64(ent + QP_SYNC_FEED_LEN, since->e[i].seq);
 		rc = w_emit(w, ent, sizeof(ent));
+	}
+	qp_put_be32(ih, (uint32_t)ntrust);
+	if (rc == 0)
+		rc = w_emit(w, ih, 4);
+	for (size_t i = 0; rc == 0 && i < ntrust; i++) {
+		ih[0] = trust[i].type;
+		qp_put_be32(ih + 1, (uint32_t)trust[i].len);
+		rc = w_emit(w, ih, 5);
+		if (rc == 0)
+			rc = w_emit(w, trust[i].p, trust[i].len);
 	}
 	if (rc == 0)
 		rc = w_flush(w);
@@ -195,6 +214,55 @@ static int r_fail(qp_bundle_reader *r, int rc, const char *fmt, ...)
 	return rc;
 }
 
+/* The trust items of a version 2 bundle, at r->off: each bound checked
+ * before anything is allocated for it. */
+static int read_trust(qp_bundle_reader *r)
+{
+	uint32_t n, len;
+	size_t left = r->len - r->off;
+	const uint8_t *p;
+
+	if (left < 4)
+		return r_fail(r, QP_EPROTO, "bundle truncated in its header");
+	n = qp_get_be32(r->buf + r->off);
+	r->off += 4;
+	left -= 4;
+	if (n > QP_BUNDLE_TRUST_MAX)
+		return r_fail(r, QP_ETOOBIG,
+		              "bundle carries %u trust items, above the limit",
+		              (unsigned)n);
+	/* Every item takes at least 6 bytes: the count must fit. */
+	if (left / 6 < n)
+		return r_fail(r, QP_EPROTO, "bundle truncated in its trust items");
+	if (n > 0)
+		r->trust = qp_xcalloc(n, sizeof(*r->trust));
+	for (uint32_t i = 0; i < n; i++) {
+		p = r->buf + r->off;
+		if (left < 5)
+			goto truncated;
+		len = qp_get_be32(p + 1);
+		if (p[0] != QP_BUNDLE_CERT && p[0] != QP_BUNDLE_REVOCATION)
+			return r_fail(r, QP_EPROTO,
+			              "bundle trust item %u has unknown type %u",
+			              (unsigned)i + 1, (unsigned)p[0]);
+		if (len == 0 || len > QP_BUNDLE_ITEM_MAX)
+			return r_fail(r, len ? QP_ETOOBIG : QP_EPROTO,
+			              "bundle trust item %u has a bad length %u",
+			              (unsigned)i + 1, (unsigned)len);
+		if (left - 5 < len)
+			goto truncated;
+		r->trust[i].type = p[0];
+		r->trust[i].p = p + 5;
+		r->trust[i].len = len;
+		r->ntrust = i + 1;
+		r->off += 5 + (size_t)len;
+		left -= 5 + (size_t)len;
+	}
+	return 0;
+truncated:
+	return r_fail(r, QP_EPROTO, "bundle truncated in its trust items");
+}
+
 /* Read the header; see bundle.h. */
 int qp_bundle_reader_open(qp_bundle_reader *r, const uint8_t *buf, size_t len)
 {
@@ -214,7 +282,7 @@ int qp_bundle_reader_open(qp_bundle_reader *r, const uint8_t *buf, size_t len)
 	if (len < 5)
 		return r_fail(r, QP_EPROTO, "bundle truncated in its header");
 	r->version = buf[4];
-	if (r->version != QP_BUNDLE_VERSION)
+	if (r->version != 1 && r->version != QP_BUNDLE_VERSION)
 		return r_fail(r, QP_EVERSION,
 		              "bundle format version %u is not supported",
 		              (unsigned)r->version);
@@ -249,7 +317,7 @@ int qp_bundle_reader_open(qp_bundle_reader *r, const uint8_t *buf, size_t len)
 		r->since.n = i + 1;
 	}
 	r->off = (size_t)(p - buf);
-	return 0;
+	return r->version >= 2 ? read_trust(r) : 0;
 }
 
 /* Take the next delta; see bundle.h. */
@@ -328,6 +396,9 @@ void qp_bundle_reader_free(qp_bundle_reader *r)
 	if (r == NULL)
 		return;
 	qp_vv_free(&r->since);
+	free(r->trust);
+	r->trust = NULL;
+	r->ntrust = 0;
 	r->buf = NULL;
 	r->len = r->off = 0;
 }

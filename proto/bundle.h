@@ -22,6 +22,14 @@
  *                it holds everything since the start): per entry the feed
  *                (author key 32 + org id 16) and seq (8); feeds strictly
  *                ascending (memcmp order)
+ *     .    4     (version 2) number of trust items t, 0..QP_BUNDLE_TRUST_MAX
+ *     .   ...    (version 2) t trust items, each a type byte
+ *                (QP_BUNDLE_CERT, QP_BUNDLE_REVOCATION), a 4-byte length
+ *                (1..QP_BUNDLE_ITEM_MAX) and that many bytes: the signed
+ *                certificates and revocations the writer held, so a device
+ *                that has not synced since a colleague was enrolled can
+ *                still trust the colleague's deltas (each item carries its
+ *                issuer's signature; the importer checks it as sync does)
  *     .   ...    d deltas, each a 4-byte length (QP_SYNC_DELTA_MIN ..
  *                QP_DELTA_MAX) followed by that many bytes: the exact
  *                signed bytes of the delta (delta.h), unverified here
@@ -46,7 +54,11 @@
 #include "sync.h"
 
 #define QP_BUNDLE_MAGIC     "QPB1"
-#define QP_BUNDLE_VERSION   1
+#define QP_BUNDLE_VERSION   2 /* written; version 1 (no trust items) is read */
+#define QP_BUNDLE_TRUST_MAX 4096 /* trust items in one bundle */
+#define QP_BUNDLE_ITEM_MAX  8192 /* bytes of one trust item */
+#define QP_BUNDLE_CERT       1
+#define QP_BUNDLE_REVOCATION 2
 #define QP_BUNDLE_HDR       53 /* bytes before the since entries */
 #define QP_BUNDLE_SINCE_LEN (QP_SYNC_FEED_LEN + 8)
 #define QP_BUNDLE_TRAILER   32
@@ -58,16 +70,26 @@ typedef int (*qp_bundle_write_fn)(void *ctx, const uint8_t *buf, size_t len);
 
 typedef struct qp_bundle_writer qp_bundle_writer;
 
+/* One trust item: a signed certificate or revocation, as stored. */
+typedef struct qp_bundle_item {
+	uint8_t type; /* QP_BUNDLE_CERT or QP_BUNDLE_REVOCATION */
+	const uint8_t *p;
+	size_t len;
+} qp_bundle_item;
+
 /* Start a bundle of exactly ndeltas deltas made by creator at created_at,
- * against since (NULL or empty: none).  The header goes to fn (with ctx)
- * before this returns.  On success *out is the writer; free it with
- * qp_bundle_writer_free.  Errors: QP_EINVAL, QP_ETOOBIG (since holds more
- * than QP_SYNC_VV_MAX feeds), QP_ENOMEM, fn's error (nothing is
+ * against since (NULL or empty: none), carrying trust[0..ntrust).  The
+ * header and the trust items go to fn (with ctx) before this returns.  On
+ * success *out is the writer; free it with qp_bundle_writer_free.  Errors:
+ * QP_EINVAL (an unknown item type, an empty item), QP_ETOOBIG (since holds
+ * more than QP_SYNC_VV_MAX feeds, more than QP_BUNDLE_TRUST_MAX items, an
+ * item over QP_BUNDLE_ITEM_MAX), QP_ENOMEM, fn's error (nothing is
  * returned in *out). */
 int qp_bundle_writer_open(qp_bundle_write_fn fn, void *ctx,
                           const uint8_t creator[QP_KEY_LEN],
                           uint64_t created_at, uint32_t ndeltas,
-                          const qp_vv *since, qp_bundle_writer **out);
+                          const qp_vv *since, const qp_bundle_item *trust,
+                          size_t ntrust, qp_bundle_writer **out);
 
 /* Append one delta's bytes (copied to fn as they are; not verified).
  * Errors: QP_EINVAL (len below QP_SYNC_DELTA_MIN, or more deltas than
@@ -93,16 +115,20 @@ typedef struct qp_bundle_reader {
 	uint64_t created_at;
 	uint32_t ndeltas;
 	qp_vv since;                 /* owned */
+	qp_bundle_item *trust;       /* owned array; items view the buffer */
+	size_t ntrust;
 	uint32_t read;               /* deltas handed out so far */
 	int rc;                      /* sticky failure, or 0 */
 	char why[QP_BUNDLE_WHY_MAX]; /* reason of the failure, or "" */
 } qp_bundle_reader;
 
-/* Read the header of buf[0..len).  The reader must be freed with
- * qp_bundle_reader_free whatever this returns.  Errors: QP_EPROTO ("not a
- * quipu bundle", "bundle truncated in its header", since entries out of
- * order), QP_EVERSION, QP_ETOOBIG (since over QP_SYNC_VV_MAX), QP_EINVAL;
- * r->why says which. */
+/* Read the header of buf[0..len), and of version 2 its trust items
+ * (r->trust, unverified: the caller checks their signatures).  The reader
+ * must be freed with qp_bundle_reader_free whatever this returns.  Errors:
+ * QP_EPROTO ("not a quipu bundle", "bundle truncated in its header", since
+ * entries out of order, an unknown or empty trust item), QP_EVERSION,
+ * QP_ETOOBIG (since over QP_SYNC_VV_MAX, trust items over their limits),
+ * QP_EINVAL; r->why says which. */
 int qp_bundle_reader_open(qp_bundle_reader *r, const uint8_t *buf, size_t len);
 
 /* The next delta: returns 1 with *delta pointing into the buffer and *len

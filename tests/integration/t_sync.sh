@@ -940,6 +940,37 @@ case_bundle_refused() {
 	return 0
 }
 
+# A tablet enrolled after a colleague, that never reached the hub, gets
+# the colleague's records on a USB stick: the bundle carries the
+# certificates that make the colleague's deltas trusted.
+qp_case bundle_carries_trust
+case_bundle_carries_trust() {
+	local HUB A E tok n
+	HUB=$QP_CASE_DIR/hub
+	A=$QP_CASE_DIR/a
+	E=$QP_CASE_DIR/e
+	hub_init "$HUB"
+	qpd_start "$HUB"
+	hub_org "$HUB" "Cooperativa Memoria" 2060123456
+	dev_new "$HUB" "$A" tablet-a "$ORG"
+	sync_ok "$A"
+	dev_write "$A" 5 46000000
+	sync_ok "$A"
+	wait_for 30 "the hub holds A's producers" test "$(n_of "$HUB" producer)" = 5
+	node_init "$E"
+	qpd_start "$E"
+	tok=$(enroll "$HUB" "$E" tablet-e "$ORG")
+	q -d "$HUB" bundle export "$QP_CASE_DIR/forE.qpb" --for "$(q -d "$E" id)" >/dev/null
+	qpd_stop "$HUB"
+	q -d "$E" join "$tok" >/dev/null
+	qrun -d "$E" bundle import "$QP_CASE_DIR/forE.qpb"
+	assert_rc 0 "import of the hub's bundle on a tablet that never synced"
+	assert_out_has " 0 refused"
+	n=$(n_of "$E" producer)
+	assert_eq "$n" 5 "E's producers from the bundle"
+	q -d "$E" verify >/dev/null
+}
+
 qp_case sync_restored_copy
 case_sync_restored_copy() {
 	local HUB=$QP_CASE_DIR/hub DEV=$QP_CASE_DIR/tablet BAK=$QP_CASE_DIR/backup

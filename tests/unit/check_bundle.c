@@ -96,7 +96,7 @@ static void write_bundle(membuf *m, size_t n, const qp_vv *since)
 
 	memset(m, 0, sizeof(*m));
 	ck_assert_int_eq(qp_bundle_writer_open(mem_write, m, node_pk, NOW,
-	                                       (uint32_t)n, since, &w),
+	                                       (uint32_t)n, since, NULL, 0, &w),
 	                 0);
 	for (size_t i = 0; i < n; i++)
 		ck_assert_int_eq(qp_bundle_writer_add(w, dl[i], dlen[i]), 0);
@@ -145,7 +145,7 @@ START_TEST(test_roundtrip)
 		ck_assert_int_eq(qp_vv_set(&since, &f, 10 * k + 1), 0);
 	}
 	write_bundle(&m, NDELTAS, &since);
-	ck_assert_mem_eq(m.p, "QPB1\x01", 5);
+	ck_assert_mem_eq(m.p, "QPB1\x02", 5);
 	ck_assert_uint_lt(m.calls, 10); /* small writes were batched */
 
 	ck_assert_int_eq(qp_bundle_reader_open(&r, m.p, m.n), 0);
@@ -190,7 +190,7 @@ START_TEST(test_empty)
 	qp_vv_init(&none);
 	for (int v = 0; v < 2; v++) {
 		write_bundle(&m, 0, v ? &none : NULL);
-		ck_assert_uint_eq(m.n, QP_BUNDLE_HDR + QP_BUNDLE_TRAILER);
+		ck_assert_uint_eq(m.n, QP_BUNDLE_HDR + 4 + QP_BUNDLE_TRAILER);
 		ck_assert_int_eq(qp_bundle_reader_open(&r, m.p, m.n), 0);
 		ck_assert_uint_eq(r.ndeltas, 0);
 		ck_assert_uint_eq(r.since.n, 0);
@@ -219,12 +219,12 @@ START_TEST(test_truncations)
 			ck_assert_str_eq(why, "not a quipu bundle");
 			continue;
 		}
-		if (cut < QP_BUNDLE_HDR) {
+		if (cut < QP_BUNDLE_HDR + 4) { /* + the trust item count */
 			ck_assert_str_eq(why, "bundle truncated in its header");
 			continue;
 		}
 		/* How many whole deltas fit in cut bytes? */
-		for (k = 0, off = QP_BUNDLE_HDR;
+		for (k = 0, off = QP_BUNDLE_HDR + 4;
 		     k < NDELTAS && off + 4 + dlen[k] <= cut; k++)
 			off += 4 + dlen[k];
 		ck_assert_uint_eq(got, k);
@@ -324,9 +324,9 @@ START_TEST(test_header_errors)
 	ck_assert_int_eq(qp_bundle_reader_open(NULL, NULL, 0), QP_EINVAL);
 
 	write_bundle(&m, 2, NULL);
-	m.p[4] = 2;
+	m.p[4] = 3;
 	ck_assert_int_eq(read_all(m.p, m.n, &got, why), QP_EVERSION);
-	ck_assert_str_eq(why, "bundle format version 2 is not supported");
+	ck_assert_str_eq(why, "bundle format version 3 is not supported");
 	m.p[4] = QP_BUNDLE_VERSION;
 
 	/* A since count over the limit, or claiming more than the file. */
@@ -339,15 +339,25 @@ START_TEST(test_header_errors)
 	ck_assert_str_eq(why, "bundle truncated in its header");
 	qp_put_be32(m.p + 49, 0);
 
+	/* A trust item count over the limit, or more than the file holds. */
+	qp_put_be32(m.p + QP_BUNDLE_HDR, QP_BUNDLE_TRUST_MAX + 1);
+	ck_assert_int_eq(read_all(m.p, m.n, &got, why), QP_ETOOBIG);
+	ck_assert_str_eq(why, "bundle carries 4097 trust items, above the "
+	                      "limit");
+	qp_put_be32(m.p + QP_BUNDLE_HDR, QP_BUNDLE_TRUST_MAX);
+	ck_assert_int_eq(read_all(m.p, m.n, &got, why), QP_EPROTO);
+	ck_assert_str_eq(why, "bundle truncated in its trust items");
+	qp_put_be32(m.p + QP_BUNDLE_HDR, 0);
+
 	/* A delta length above the limit, and one below the minimum. */
-	qp_put_be32(m.p + QP_BUNDLE_HDR, QP_DELTA_MAX + 1);
+	qp_put_be32(m.p + QP_BUNDLE_HDR + 4, QP_DELTA_MAX + 1);
 	ck_assert_int_eq(read_all(m.p, m.n, &got, why), QP_ETOOBIG);
 	ck_assert_str_eq(why, "bundle delta 1 of 2 is 8388609 bytes, above "
 	                      "the limit");
-	qp_put_be32(m.p + QP_BUNDLE_HDR, 5);
+	qp_put_be32(m.p + QP_BUNDLE_HDR + 4, 5);
 	ck_assert_int_eq(read_all(m.p, m.n, &got, why), QP_EPROTO);
 	ck_assert_str_eq(why, "bundle delta 1 of 2 has a bad length 5");
-	qp_put_be32(m.p + QP_BUNDLE_HDR, (uint32_t)dlen[0]);
+	qp_put_be32(m.p + QP_BUNDLE_HDR + 4, (uint32_t)dlen[0]);
 
 	/* A count lower than the deltas present: caught even when the
 	 * trailer was recomputed. */
@@ -393,19 +403,19 @@ START_TEST(test_writer_errors)
 
 	memset(&m, 0, sizeof(m));
 	ck_assert_int_eq(
-	    qp_bundle_writer_open(NULL, &m, node_pk, NOW, 1, NULL, &w),
+	    qp_bundle_writer_open(NULL, &m, node_pk, NOW, 1, NULL, NULL, 0, &w),
 	    QP_EINVAL);
 	ck_assert_ptr_null(w);
 	/* An unsorted since vector is the caller's bug. */
 	bad.e = qp_xcalloc(2, sizeof(qp_vv_entry));
 	bad.n = bad.cap = 2;
 	ck_assert_int_eq(
-	    qp_bundle_writer_open(mem_write, &m, node_pk, NOW, 1, &bad, &w),
+	    qp_bundle_writer_open(mem_write, &m, node_pk, NOW, 1, &bad, NULL, 0, &w),
 	    QP_EINVAL);
 	qp_vv_free(&bad);
 
 	ck_assert_int_eq(
-	    qp_bundle_writer_open(mem_write, &m, node_pk, NOW, 2, NULL, &w), 0);
+	    qp_bundle_writer_open(mem_write, &m, node_pk, NOW, 2, NULL, NULL, 0, &w), 0);
 	ck_assert_int_eq(qp_bundle_writer_add(w, dl[0], QP_SYNC_DELTA_MIN - 1),
 	                 QP_EINVAL);
 	big = qp_xcalloc(QP_DELTA_MAX + 1, 1);
@@ -427,7 +437,7 @@ START_TEST(test_writer_errors)
 	m.fail_at = 10;
 	w = NULL;
 	ck_assert_int_eq(
-	    qp_bundle_writer_open(mem_write, &m, node_pk, NOW, 1, NULL, &w),
+	    qp_bundle_writer_open(mem_write, &m, node_pk, NOW, 1, NULL, NULL, 0, &w),
 	    -EIO);
 	ck_assert_ptr_null(w);
 
@@ -435,7 +445,7 @@ START_TEST(test_writer_errors)
 	memset(&m, 0, sizeof(m));
 	m.fail_at = 200 << 10;
 	ck_assert_int_eq(
-	    qp_bundle_writer_open(mem_write, &m, node_pk, NOW, 3, NULL, &w), 0);
+	    qp_bundle_writer_open(mem_write, &m, node_pk, NOW, 3, NULL, NULL, 0, &w), 0);
 	ck_assert_int_eq(qp_bundle_writer_add(w, big, 150 << 10), 0);
 	ck_assert_int_eq(qp_bundle_writer_add(w, big, 150 << 10), -EIO);
 	ck_assert_int_eq(qp_bundle_writer_add(w, dl[0], dlen[0]), -EIO);
@@ -462,7 +472,7 @@ START_TEST(test_large)
 	randombytes_buf(big, 1u << 21);
 	memset(&m, 0, sizeof(m));
 	ck_assert_int_eq(qp_bundle_writer_open(mem_write, &m, node_pk, NOW,
-	                                       (uint32_t)n, NULL, &w),
+	                                       (uint32_t)n, NULL, NULL, 0, &w),
 	                 0);
 	for (size_t i = 0; i < n; i++)
 		ck_assert_int_eq(qp_bundle_writer_add(w, big + i, sizes[i]), 0);
@@ -482,6 +492,89 @@ START_TEST(test_large)
 }
 END_TEST
 
+/* Trust items go through as written; each bad one is named; a version 1
+ * bundle (no trust section) still reads. */
+START_TEST(test_trust_items)
+{
+	static const uint8_t cert[300] = {7}, rev[149] = {9};
+	const qp_bundle_item items[2] = {{QP_BUNDLE_CERT, cert, sizeof cert},
+	                                 {QP_BUNDLE_REVOCATION, rev, sizeof rev}};
+	qp_bundle_item bad = {9, cert, 10};
+	char why[QP_BUNDLE_WHY_MAX];
+	qp_bundle_reader r;
+	qp_bundle_writer *w;
+	membuf m = {0};
+	size_t got, item0 = QP_BUNDLE_HDR + 4;
+	uint8_t *v1;
+
+	ck_assert_int_eq(qp_bundle_writer_open(mem_write, &m, node_pk, NOW, 2,
+	                                       NULL, items, 2, &w),
+	                 0);
+	ck_assert_int_eq(qp_bundle_writer_add(w, dl[0], dlen[0]), 0);
+	ck_assert_int_eq(qp_bundle_writer_add(w, dl[1], dlen[1]), 0);
+	ck_assert_int_eq(qp_bundle_writer_finish(w), 0);
+	qp_bundle_writer_free(w);
+	ck_assert_int_eq(qp_bundle_reader_open(&r, m.p, m.n), 0);
+	ck_assert_uint_eq(r.ntrust, 2);
+	ck_assert_uint_eq(r.trust[0].type, QP_BUNDLE_CERT);
+	ck_assert_uint_eq(r.trust[0].len, sizeof cert);
+	ck_assert_mem_eq(r.trust[0].p, cert, sizeof cert);
+	ck_assert_uint_eq(r.trust[1].type, QP_BUNDLE_REVOCATION);
+	ck_assert_mem_eq(r.trust[1].p, rev, sizeof rev);
+	ck_assert_int_eq(qp_bundle_reader_finish(&r), 0);
+	ck_assert_uint_eq(r.read, 2);
+	qp_bundle_reader_free(&r);
+
+	/* Cut anywhere inside the trust items: named as such. */
+	for (size_t cut = item0 + 1; cut < item0 + 10 + sizeof cert + sizeof rev;
+	     cut += 37) {
+		ck_assert_int_eq(read_all(m.p, cut, &got, why), QP_EPROTO);
+		ck_assert_str_eq(why, "bundle truncated in its trust items");
+	}
+	/* An unknown type, an empty item, one over the limit. */
+	m.p[item0] = 7;
+	ck_assert_int_eq(read_all(m.p, m.n, &got, why), QP_EPROTO);
+	ck_assert_str_eq(why, "bundle trust item 1 has unknown type 7");
+	m.p[item0] = QP_BUNDLE_CERT;
+	qp_put_be32(m.p + item0 + 1, 0);
+	ck_assert_int_eq(read_all(m.p, m.n, &got, why), QP_EPROTO);
+	ck_assert_str_eq(why, "bundle trust item 1 has a bad length 0");
+	qp_put_be32(m.p + item0 + 1, QP_BUNDLE_ITEM_MAX + 1);
+	ck_assert_int_eq(read_all(m.p, m.n, &got, why), QP_ETOOBIG);
+	ck_assert_str_eq(why, "bundle trust item 1 has a bad length 8193");
+	free(m.p);
+
+	/* The writer refuses what the reader would. */
+	memset(&m, 0, sizeof m);
+	ck_assert_int_eq(qp_bundle_writer_open(mem_write, &m, node_pk, NOW, 0,
+	                                       NULL, &bad, 1, &w),
+	                 QP_EINVAL);
+	bad.type = QP_BUNDLE_CERT;
+	bad.len = QP_BUNDLE_ITEM_MAX + 1;
+	ck_assert_int_eq(qp_bundle_writer_open(mem_write, &m, node_pk, NOW, 0,
+	                                       NULL, &bad, 1, &w),
+	                 QP_ETOOBIG);
+	ck_assert_int_eq(qp_bundle_writer_open(mem_write, &m, node_pk, NOW, 0,
+	                                       NULL, items,
+	                                       QP_BUNDLE_TRUST_MAX + 1, &w),
+	                 QP_ETOOBIG);
+	free(m.p);
+
+	/* Version 1: the same bundle without the trust count. */
+	write_bundle(&m, 3, NULL);
+	v1 = qp_xmalloc(m.n - 4);
+	memcpy(v1, m.p, QP_BUNDLE_HDR);
+	memcpy(v1 + QP_BUNDLE_HDR, m.p + QP_BUNDLE_HDR + 4,
+	       m.n - QP_BUNDLE_HDR - 4);
+	v1[4] = 1;
+	rehash(v1, m.n - 4);
+	ck_assert_int_eq(read_all(v1, m.n - 4, &got, why), 0);
+	ck_assert_uint_eq(got, 3);
+	free(v1);
+	free(m.p);
+}
+END_TEST
+
 Suite *suite_bundle(void)
 {
 	Suite *s = suite_create("bundle");
@@ -496,6 +589,7 @@ Suite *suite_bundle(void)
 	tcase_add_test(tc, test_header_errors);
 	tcase_add_test(tc, test_writer_errors);
 	tcase_add_test(tc, test_large);
+	tcase_add_test(tc, test_trust_items);
 	suite_add_tcase(s, tc);
 	return s;
 }
