@@ -784,6 +784,24 @@ int qp__peer_revoked(qp_peers *p, const uint8_t key[QP_KEY_LEN], uint64_t *after
 	return f.found;
 }
 
+/* Whether this hub issued the device of c a newer certificate than c
+ * (enrolled again, e.g. for other orgs): the old one must not keep
+ * granting what the new one took away. */
+static int superseded(qp_peers *p, const qp_cert *c)
+{
+	uint8_t *held = NULL;
+	size_t len;
+	qp_cert h;
+	int newer = 0;
+
+	if (qp_store_cert_get(p->store, c->device, &held, &len) == 0 &&
+	    qp_cert_parse(held, len, &h) == 0 &&
+	    memcmp(h.issuer, c->issuer, QP_KEY_LEN) == 0 && h.serial > c->serial)
+		newer = 1;
+	free(held);
+	return newer;
+}
+
 static int check_peer(void *ctx, const uint8_t pk[QP_KEY_LEN],
 		      const uint8_t *cert, size_t certlen, char *why,
 		      size_t whylen)
@@ -810,6 +828,11 @@ static int check_peer(void *ctx, const uint8_t pk[QP_KEY_LEN],
 	if (qp__peer_revoked(p, pk, NULL)) {
 		snprintf(why, whylen, "key revoked");
 		return QP_EREVOKED;
+	}
+	if (superseded(p, &s->cert)) {
+		snprintf(why, whylen, "certificate superseded by a newer "
+			 "enrolment; join again with the newest token");
+		return QP_EAUTH;
 	}
 	/* Keep the newest certificate: it vouches for this device's deltas. */
 	qp_store_cert_put(p->store, cert, certlen);

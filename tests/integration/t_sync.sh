@@ -940,6 +940,29 @@ case_bundle_refused() {
 	return 0
 }
 
+# Enrolled again (other orgs, a new expiry), a device must use the newest
+# certificate: the older one no longer opens a session.
+qp_case sync_enroll_again
+case_sync_enroll_again() {
+	local HUB D tok1 tok2
+	HUB=$QP_CASE_DIR/hub
+	D=$QP_CASE_DIR/d
+	hub_init "$HUB"
+	qpd_start "$HUB"
+	hub_org "$HUB" "Cooperativa Primera" 2060123456
+	node_init "$D"
+	qpd_start "$D"
+	tok1=$(enroll "$HUB" "$D" tablet "$ORG")
+	sleep 0.01
+	tok2=$(enroll "$HUB" "$D" tablet "$ORG" -- --expires 2099-01-01)
+	q -d "$D" join "$tok1" >/dev/null
+	qrun -d "$D" sync --wait --timeout 10
+	assert_rc 1 "sync with the superseded certificate"
+	assert_err_has "certificate superseded by a newer enrolment; join again with the newest token"
+	q -d "$D" join "$tok2" >/dev/null
+	sync_ok "$D"
+}
+
 # A tablet enrolled after a colleague, that never reached the hub, gets
 # the colleague's records on a USB stick: the bundle carries the
 # certificates that make the colleague's deltas trusted.
