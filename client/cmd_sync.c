@@ -1106,7 +1106,7 @@ static int bundle_import(qp_cli *c, int argc, char **argv)
 	const char *what = "bundle import";
 	char real[PATH_MAX];
 	json_t *req, *reply = NULL, *refused;
-	long long applied, dups, nref, total;
+	long long applied, dups, nref, total, quar, forks;
 	int o, status = QP_EXIT_OK;
 
 	optind = 0;
@@ -1137,13 +1137,23 @@ static int bundle_import(qp_cli *c, int argc, char **argv)
 			? (long long)json_integer_value(
 				  json_object_get(reply, "deltas"))
 			: applied + dups + nref;
+	quar = (long long)json_integer_value(json_object_get(reply,
+							      "quarantined_ops"));
+	forks = (long long)json_integer_value(json_object_get(reply, "forks"));
 	printf("imported %lld deltas: %lld applied, %lld already held, %lld "
 	       "refused\n", total, applied, dups, nref);
 	fflush(stdout);
 	if (nref > 0)
 		report_refused(reply, nref);
+	/* Kept, but not applied: someone has to look. */
+	if (quar > 0)
+		qp_cli_err("%lld op%s of these deltas went to quarantine (see "
+			   "quipu quarantine)", quar, quar == 1 ? "" : "s");
+	if (forks > 0)
+		qp_cli_err("%lld delta%s kept as forks, not applied (see quipu "
+			   "forks)", forks, forks == 1 ? " was" : "s were");
 	json_decref(reply);
-	return nref > 0 ? QP_EXIT_FAIL : QP_EXIT_OK;
+	return nref > 0 || quar > 0 || forks > 0 ? QP_EXIT_FAIL : QP_EXIT_OK;
 }
 
 int qp_cmd_bundle(qp_cli *c, int argc, char **argv)

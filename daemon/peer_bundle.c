@@ -405,6 +405,7 @@ json_t *qp__peer_bundle_import(qp_peers *p, const json_t *m)
 	size_t len = 0;
 	const uint8_t *d;
 	size_t dlen, certs;
+	uint64_t q0 = 0, f0 = 0, q1 = 0, f1 = 0;
 	imp im;
 	json_t *rep;
 	int rc;
@@ -434,6 +435,13 @@ json_t *qp__peer_bundle_import(qp_peers *p, const json_t *m)
 	qp_bundle_reader_free(&r);
 	qp_bundle_reader_open(&r, buf, len);
 	certs = take_trust(p, &r);
+	/* What is stored but not applied (ops of a revoked key, deltas that
+	 * fork a feed) is counted apart from what was applied. */
+	if ((rc = qp_store_held_apart(p->store, &q0, &f0)) != 0) {
+		qp_bundle_reader_free(&r);
+		rep = qp__peer_fail(rc, "bundle import: %s", qp_strerror(rc));
+		goto out;
+	}
 	while (qp_bundle_reader_next(&r, &d, &dlen) == 1) {
 		im.d[im.n] = d;
 		im.len[im.n++] = dlen;
@@ -442,17 +450,25 @@ json_t *qp__peer_bundle_import(qp_peers *p, const json_t *m)
 	}
 	imp_flush(&im);
 	qp_bundle_reader_free(&r);
+	if (im.rc == 0)
+		im.rc = qp_store_held_apart(p->store, &q1, &f1);
+	if (im.rc == 0) {
+		q1 -= q1 >= q0 ? q0 : q1;
+		f1 -= f1 >= f0 ? f0 : f1;
+		im.applied -= f1 <= im.applied ? f1 : im.applied;
+	}
 	if (im.rc != 0)
 		rep = qp__peer_fail(im.rc, "bundle import: storing failed: %s",
 				    qp_strerror(im.rc));
 	else
-		rep = json_pack("{s:b, s:I, s:I, s:I, s:I, s:O, s:O, s:I}", "ok", 1,
-				"deltas", (json_int_t)im.total, "applied",
+		rep = json_pack("{s:b, s:I, s:I, s:I, s:I, s:O, s:O, s:I, s:I, s:I}",
+				"ok", 1, "deltas", (json_int_t)im.total, "applied",
 				(json_int_t)im.applied, "duplicates",
 				(json_int_t)im.dups, "refused_count",
 				(json_int_t)im.refused, "refused", im.reasons,
 				"refused_reasons", im.why, "certificates",
-				(json_int_t)certs);
+				(json_int_t)certs, "quarantined_ops",
+				(json_int_t)q1, "forks", (json_int_t)f1);
 	if (im.applied > 0)
 		qp_peers_kick(p); /* carry them on to the hub */
 out:

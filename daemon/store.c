@@ -398,6 +398,19 @@ size_t qp__entries(MDB_txn *txn, MDB_dbi dbi)
 	return mdb_stat(txn, dbi, &st) == 0 ? st.ms_entries : 0;
 }
 
+int qp_store_held_apart(qp_store *s, uint64_t *quarantine, uint64_t *forks)
+{
+	MDB_txn *txn;
+	int rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn);
+
+	if (rc != 0)
+		return qp__mdb(rc);
+	*quarantine = qp__entries(txn, s->db.quarantine);
+	*forks = qp__entries(txn, s->db.forks);
+	mdb_txn_abort(txn);
+	return 0;
+}
+
 /* BLAKE2b-256 over every (key, value) of dbi in key order, each framed by
  * its length, so no two different contents hash alike by concatenation. */
 int qp__digest_db(MDB_txn *txn, MDB_dbi dbi, uint8_t out[QP_HASH_LEN],

@@ -127,6 +127,10 @@ void qp_store_commit_time(const qp_store *s, uint64_t *commits,
  * decrefs.  Errors: QP_ENOTFOUND, QP_ECORRUPT. */
 int qp_store_get(qp_store *s, const char *id, json_t **rec, json_t **meta);
 
+/* How many ops are in quarantine and how many deltas are kept as forks
+ * (cheap: counts of two databases).  Errors: storage codes. */
+int qp_store_held_apart(qp_store *s, uint64_t *quarantine, uint64_t *forks);
+
 /* List records of kind (NULL: every kind), restricted to org when non-NULL,
  * in id order, starting after id `after` (NULL: from the start), at most
  * limit records (0: no limit).  Voided records are skipped unless

@@ -685,6 +685,9 @@ $(cat err)" ||
 		q -d "$DR" bundle export "$QP_CASE_DIR/revoked.qpb" >/dev/null
 		qrun -d "$HUB" bundle import "$QP_CASE_DIR/revoked.qpb"
 		note "bundle import of the revoked key: $(cat out) $(cat err)"
+		# Quarantined is not applied: the import says so and fails.
+		assert_rc 1 "import of a revoked key's delta"
+		assert_err_has "1 op of these deltas went to quarantine (see quipu quarantine)"
 		q -d "$HUB" quarantine --json >quarantine.json
 		has_record "$HUB" "$p2" >/dev/null 2>&1 && fail "the hub applied a revoked key's delta from a bundle"
 		grep -qi "revoked" quarantine.json || grep -qi revoked out ||
