@@ -37,11 +37,20 @@ static int node_lots_cfg(qp_cli *c, qp_lots_cfg *cfg)
 	return QP_EXIT_OK;
 }
 
+/* The finding's event ids after its text, and the end of the line. */
+static void print_events(const json_t *f)
+{
+	const json_t *ev;
+	size_t i;
+
+	json_array_foreach(json_object_get(f, "events"), i, ev)
+		printf(" %s", json_string_value(ev));
+	printf("\n");
+}
+
 static void print_finding(const json_t *f)
 {
 	const char *type = json_string_value(json_object_get(f, "type"));
-	const json_t *ev;
-	size_t i;
 
 	if (strcmp(type, "overconsumed") == 0) {
 		printf("overconsumed: lot %s (%s) holds %.10g kg; events take "
@@ -50,9 +59,7 @@ static void print_finding(const json_t *f)
 		       json_string_value(json_object_get(f, "lot")),
 		       json_number_value(json_object_get(f, "kg")),
 		       json_number_value(json_object_get(f, "consumed")));
-		json_array_foreach(json_object_get(f, "events"), i, ev)
-			printf(" %s", json_string_value(ev));
-		printf("\n");
+		print_events(f);
 		return;
 	}
 	if (strcmp(type, "cycle") == 0) {
@@ -60,9 +67,7 @@ static void print_finding(const json_t *f)
 		       "events:",
 		       json_string_value(json_object_get(f, "code")),
 		       json_string_value(json_object_get(f, "lot")));
-		json_array_foreach(json_object_get(f, "events"), i, ev)
-			printf(" %s", json_string_value(ev));
-		printf("\n");
+		print_events(f);
 		return;
 	}
 	printf("yield: event %s (lot %s): %.10g kg out of %.10g kg in, at most "

@@ -141,3 +141,29 @@ PY
 	assert_err_one_line
 	assert_err_has "lots.yields.coffee-cherry>tea: must be"
 }
+
+# Lots that come out of their own descendants: refused within one event,
+# found by `check lots` across events.
+qp_case lots_cycle
+case_lots_cycle() {
+	local A B
+	NODE=$QP_CASE_DIR/node
+	node_init "$NODE"
+	qpd_start "$NODE"
+	ORG=$(add org '{"ruc":"'"$(ruc 2060555125)"'","name":"Cooperativa Circular","type":"cooperative"}')
+	A=$(lot_add GREEN-1 coffee-green 500)
+	B=$(lot_add GREEN-2 coffee-green 500)
+	printf '{"org":"%s","lot":"%s","type":"merge","inputs":[{"lot":"%s","kg":10}],"outputs":[{"lot":"%s","kg":10}]}\n' \
+		"$ORG" "$A" "$A" "$A" >"$QP_CASE_DIR/ev.json"
+	qrun -d "$NODE" add lot_event --file "$QP_CASE_DIR/ev.json"
+	assert_rc 1 "a lot in and out of one event"
+	assert_err_has "lot_event.outputs[0].lot: lot $A is also an input of this event"
+	lot_take "$NODE" "$A" 100 "$B" 100 split
+	assert_rc 0
+	lot_take "$NODE" "$B" 50 "$A" 50 split
+	assert_rc 0
+	qrun -d "$NODE" check lots
+	assert_rc 0 "check lots with a cycle (findings are a report)"
+	assert_out_has "cycle: lot GREEN-1 ($A) comes out of its own descendants; events:"
+	qpd_stop "$NODE"
+}
