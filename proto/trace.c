@@ -487,7 +487,14 @@ static int carry_down(walk *w)
 				continue;
 			f = w->st[l].v * L->used_by.v[x].kg / e->sum_in;
 			for (j = 0; j < e->nout; j++) {
-				w->st[e->out[j].lot].v += f;
+				/* The output lot's share from this event is
+				 * what the event put into it over all that
+				 * events put into it. */
+				const tlot *O = &t->lot[e->out[j].lot];
+				if (O->out_total <= 0)
+					continue;
+				w->st[e->out[j].lot].v +=
+					f * e->out[j].kg / O->out_total;
 				if ((rc = relax(w, l, e->out[j].lot)) != 0)
 					return rc;
 			}

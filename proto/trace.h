@@ -24,8 +24,10 @@
  * lot's need split evenly over the plots it names.
  *
  * Downstream from a start set (share 1 each): for every event e consuming a
- * tracked lot k, every output j gets share(j) += share(k) * i_k / sum(inputs
- * of e), in topological order; shares are capped at 1 (a start lot that is
+ * tracked lot k, every output j gets
+ *     share(j) += share(k) * i_k / sum(inputs of e) * o_j,e / sum over e' of o_j,e'
+ * (the part of j that e made, as upstream), in topological order; shares
+ * are capped at 1 (a start lot that is
  * also made of another start lot is still all the producer's).  Shipments
  * and claims are the ship and claim events of lots with share > 0; a
  * shipment's kg is share * the shipped lot's kg.
