@@ -301,6 +301,45 @@ static int made_in_group(const wctx *w, const char *id)
 	return 0;
 }
 
+/* The canonical form of a UUID-looking string in array a at i. */
+static void canon_at(json_t *a, size_t i)
+{
+	uint8_t b[QP_UUID_LEN];
+	char s[QP_UUID_STRLEN + 1];
+	const char *v = json_string_value(json_array_get(a, i));
+	if (v != NULL && qp_uuid_parse(v, b) == 0) {
+		qp_uuid_format(b, s);
+		if (strcmp(s, v) != 0)
+			json_array_set_new(a, i, json_string(s));
+	}
+}
+
+/* Every reference of rec in canonical form, so that stored records,
+ * indexes and the reviews at the hub compare ids as bytes whatever case a
+ * user typed. */
+static void canon_refs(const qp_kind *k, json_t *rec)
+{
+	json_t *v, *e;
+	size_t i, j;
+
+	for (i = 0; i < k->nfields; i++) {
+		const qp_field *f = &k->fields[i];
+		v = json_object_get(rec, f->name);
+		if (v == NULL)
+			continue;
+		if (f->type == QP_T_REF) {
+			canon_id(rec, f->name);
+		} else if (f->type == QP_T_REFS && json_is_array(v)) {
+			for (j = 0; j < json_array_size(v); j++)
+				canon_at(v, j);
+		} else if (f->type == QP_T_LOTQTY && json_is_array(v)) {
+			json_array_foreach(v, j, e)
+				if (json_is_object(e))
+					canon_id(e, "lot");
+		}
+	}
+}
+
 static int check_natkey(wctx *w, const qp_kind *k, const json_t *rec,
                         const char *id)
 {
@@ -592,6 +631,7 @@ static int do_create(wctx *w, const qp_write *wr, char *id_out)
 	if (strcmp(k->name, "org") == 0 && json_object_get(rec, "org") == NULL)
 		json_object_set_new(rec, "org", json_string(id));
 	canon_id(rec, "org");
+	canon_refs(k, rec);
 
 	w->self_id = id;
 	w->self_kind = k->name;
@@ -710,6 +750,7 @@ static int do_update(wctx *w, const qp_write *wr, char *id_out)
 		else
 			json_object_set_new(merged, name, json_deep_copy(v));
 	}
+	canon_refs(k, merged);
 	w->self_id = id;
 	w->self_kind = k->name;
 	w->self_org = json_string_value(json_object_get(r, "org"));
@@ -737,7 +778,9 @@ static int do_update(wctx *w, const qp_write *wr, char *id_out)
 		if (json_is_null(v)) {
 			if (cur != NULL || rc == 1)
 				json_object_set(op.fields, name, v);
-		} else if (cur == NULL || !json_equal(cur, v) || rc == 1) {
+		} else if (cur == NULL ||
+		           !json_equal(cur, json_object_get(merged, name)) ||
+		           rc == 1) {
 			json_object_set(op.fields, name,
 			                json_object_get(merged, name));
 		}

@@ -245,11 +245,13 @@ typedef struct review {
 	const json_t *byid; /* lot id -> lot record */
 } review;
 
+static json_t *get_id(const json_t *map, const char *id);
+
 static int lot_lookup(void *ctx, const char *id, const char **product,
 		      double *kg)
 {
 	const review *r = ctx;
-	const json_t *lot = json_object_get(r->byid, id);
+	const json_t *lot = get_id(r->byid, id);
 
 	if (lot == NULL)
 		return QP_ENOTFOUND;
@@ -264,6 +266,25 @@ static const char *str(const json_t *o, const char *key)
 	return s != NULL ? s : "";
 }
 
+/* Ids as map keys in lower case: a tablet may have stored a reference as
+ * typed, and the review must still see one lot. */
+static const char *lower_id(const char *id, char *buf, size_t cap)
+{
+	size_t n = strlen(id);
+
+	if (n >= cap)
+		return id;
+	for (size_t i = 0; i <= n; i++)
+		buf[i] = (char)(id[i] >= 'A' && id[i] <= 'Z' ? id[i] + 32 : id[i]);
+	return buf;
+}
+
+static json_t *get_id(const json_t *map, const char *id)
+{
+	char b[64];
+	return json_object_get(map, lower_id(id, b, sizeof b));
+}
+
 /* Each lot's use: {"kg": consumed, "events": [ids]} by lot id. */
 static json_t *uses(const json_t *events)
 {
@@ -272,7 +293,8 @@ static json_t *uses(const json_t *events)
 
 	json_array_foreach(events, i, e) {
 		json_array_foreach(json_object_get(e, "inputs"), j, in) {
-			const char *lot = str(in, "lot");
+			char b[64];
+			const char *lot = lower_id(str(in, "lot"), b, sizeof b);
 			double kg = json_number_value(json_object_get(in, "kg"));
 			if ((u = json_object_get(use, lot)) == NULL) {
 				u = json_pack("{s:f, s:[]}", "kg", 0.0, "events");
@@ -299,13 +321,15 @@ typedef struct cgraph {
 
 static size_t cg_node(cgraph *g, const char *id, size_t cap)
 {
-	json_t *v = json_object_get(g->ix, id);
+	char b[64];
+	json_t *v = get_id(g->ix, id);
 
 	if (v != NULL)
 		return (size_t)json_integer_value(v);
 	if (g->n == cap)
 		return SIZE_MAX;
-	json_object_set_new(g->ix, id, json_integer((json_int_t)g->n));
+	json_object_set_new(g->ix, lower_id(id, b, sizeof b),
+			    json_integer((json_int_t)g->n));
 	g->id[g->n] = id; /* lives in the events */
 	g->head[g->n] = SIZE_MAX;
 	return g->n++;
@@ -369,10 +393,10 @@ static void cycle_finding(const cgraph *g, const size_t *comp, size_t n,
 	int loop = 0;
 
 	for (i = 0; i < n; i++) {
-		const char *code = str(json_object_get(byid, g->id[comp[i]]),
+		const char *code = str(get_id(byid, g->id[comp[i]]),
 				       "code");
 		json_array_append_new(lots, json_string(g->id[comp[i]]));
-		if (strcmp(code, str(json_object_get(byid, g->id[first]),
+		if (strcmp(code, str(get_id(byid, g->id[first]),
 				     "code")) < 0)
 			first = comp[i];
 		for (ed = g->head[comp[i]]; ed != SIZE_MAX; ed = g->next[ed]) {
@@ -391,7 +415,7 @@ static void cycle_finding(const cgraph *g, const size_t *comp, size_t n,
 		json_array_append_new(
 		    found, json_pack("{s:s, s:s, s:s, s:o, s:o}", "type",
 				     "cycle", "lot", g->id[first], "code",
-				     str(json_object_get(byid, g->id[first]),
+				     str(get_id(byid, g->id[first]),
 					 "code"),
 				     "lots", lots, "events", evs));
 	else {
@@ -518,8 +542,10 @@ int qp_lots_review(const qp_lots_cfg *cfg, const json_t *lots,
 	if (!json_is_array(lots) || !json_is_array(events) || findings == NULL)
 		return QP_EINVAL;
 	byid = json_object();
-	json_array_foreach(lots, i, lot)
-		json_object_set(byid, str(lot, "id"), lot);
+	json_array_foreach(lots, i, lot) {
+		char b[64];
+		json_object_set(byid, lower_id(str(lot, "id"), b, sizeof b), lot);
+	}
 	r.byid = byid;
 	found = json_array();
 
@@ -544,7 +570,7 @@ int qp_lots_review(const qp_lots_cfg *cfg, const json_t *lots,
 		json_array_append_new(found, json_pack(
 		    "{s:s, s:s, s:s, s:s, s:f, s:f, s:f, s:s}", "type", "yield",
 		    "event", str(e, "id"), "lot", str(e, "lot"), "code",
-		    str(json_object_get(byid, str(e, "lot")), "code"),
+		    str(get_id(byid, str(e, "lot")), "code"),
 		    "inputs_kg", qty_sum(json_object_get(e, "inputs")),
 		    "outputs_kg", qty_sum(json_object_get(e, "outputs")),
 		    "max_kg", bound, "reason", why));

@@ -215,6 +215,40 @@ START_TEST(review_finds_cycles)
 }
 END_TEST
 
+/* Ids typed in another case by a tablet still name the same lot. */
+START_TEST(review_ids_any_case)
+{
+	json_t *lots = json_loads(
+	    "[{\"id\":\"0190a5d0-7b3c-7d2e-8f00-00000000000a\",\"code\":\"RD\","
+	    "\"product\":\"coffee-cherry\",\"kg\":1000},"
+	    "{\"id\":\"0190a5d0-7b3c-7d2e-8f00-00000000000b\",\"code\":\"P\","
+	    "\"product\":\"coffee-cherry\",\"kg\":1100}]",
+	    0, NULL);
+	json_t *events = json_loads(
+	    "[{\"id\":\"e1\",\"type\":\"split\",\"lot\":\"x\","
+	    "\"inputs\":[{\"lot\":\"0190A5D0-7B3C-7D2E-8F00-00000000000A\",\"kg\":600}],"
+	    "\"outputs\":[{\"lot\":\"0190a5d0-7b3c-7d2e-8f00-00000000000b\",\"kg\":600}]},"
+	    "{\"id\":\"e2\",\"type\":\"split\",\"lot\":\"x\","
+	    "\"inputs\":[{\"lot\":\"0190a5d0-7b3c-7d2e-8f00-00000000000a\",\"kg\":500}],"
+	    "\"outputs\":[{\"lot\":\"0190A5D0-7B3C-7D2E-8F00-00000000000B\",\"kg\":500}]}]",
+	    0, NULL);
+	json_t *found = NULL, *f;
+
+	ck_assert_ptr_nonnull(lots);
+	ck_assert_ptr_nonnull(events);
+	ck_assert_int_eq(qp_lots_review(NULL, lots, events, &found), 0);
+	ck_assert_uint_eq(json_array_size(found), 1);
+	f = json_array_get(found, 0);
+	ck_assert_str_eq(json_string_value(json_object_get(f, "type")),
+			 "overconsumed");
+	ck_assert_str_eq(json_string_value(json_object_get(f, "code")), "RD");
+	ck_assert(json_number_value(json_object_get(f, "consumed")) == 1100);
+	json_decref(found);
+	json_decref(lots);
+	json_decref(events);
+}
+END_TEST
+
 START_TEST(configured_yields)
 {
 	qp_lots_cfg cfg;
@@ -295,6 +329,7 @@ Suite *suite_lots(void)
 	tcase_add_test(tc, review_after_merge);
 	tcase_add_test(tc, configured_yields);
 	tcase_add_test(tc, review_finds_cycles);
+	tcase_add_test(tc, review_ids_any_case);
 	suite_add_tcase(s, tc);
 	return s;
 }

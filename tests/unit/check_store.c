@@ -10,6 +10,7 @@
 #include <lmdb.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -874,7 +875,21 @@ START_TEST(refs_own_org_and_live)
 	                 QP_EVALID);
 	err_is(err, "plot.producer: producer ", pb,
 	       " belongs to another organisation");
-	ck_assert_int_eq(addf(e.s, "plot", plot, err, PLOT_OF(a, pa)), 0);
+	{
+		/* References are stored in canonical (lower) case. */
+		char up[37];
+		json_t *rec, *meta;
+		for (size_t i = 0; i < 37; i++)
+			up[i] = (char)toupper((unsigned char)pa[i]);
+		ck_assert_int_eq(addf(e.s, "plot", plot, err, PLOT_OF(a, up)),
+		                 0);
+		ck_assert_int_eq(qp_store_get(e.s, plot, &rec, &meta), 0);
+		ck_assert_str_eq(json_string_value(json_object_get(rec,
+		                                                   "producer")),
+		                 pa);
+		json_decref(rec);
+		json_decref(meta);
+	}
 
 	/* A voided record cannot be referred to anew ... */
 	ck_assert_int_eq(void1(e.s, pv, "registered twice", err), 0);
