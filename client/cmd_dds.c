@@ -616,7 +616,12 @@ int qp_cmd_dds(qp_cli *c, int argc, char **argv)
 	if ((status = qp__lineage_load(c, &d)) != QP_EXIT_OK)
 		return status;
 	if ((lot = qp_trace_find(d.t, argv[optind])) == NULL) {
-		qp_cli_err("dds: no lot %s", argv[optind]);
+		if (qp_trace_code_shared(d.t, argv[optind]))
+			qp_cli_err("dds: lot code %s is used by several "
+				   "organisations; give the lot's id",
+				   argv[optind]);
+		else
+			qp_cli_err("dds: no lot %s", argv[optind]);
 		status = QP_EXIT_FAIL;
 	} else if (qp_trace_up(d.t, str(lot, "id"), &res, err, sizeof(err))) {
 		qp_cli_err("dds: %s", err);

@@ -859,6 +859,11 @@ int qp_cmd_trace(qp_cli *c, int argc, char **argv)
 			   "--down",
 			   key);
 		status = QP_EXIT_FAIL;
+	} else if (lot == NULL && producer == NULL &&
+		   qp_trace_code_shared(d.t, key)) {
+		qp_cli_err("trace: lot code %s is used by several organisations; "
+			   "give the lot's id", key);
+		status = QP_EXIT_FAIL;
 	} else if (lot == NULL && producer == NULL) {
 		qp_cli_err("trace: no lot or producer %s", key);
 		status = QP_EXIT_FAIL;

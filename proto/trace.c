@@ -60,6 +60,7 @@ struct qp_trace {
 	json_t *hold;  /* references to the caller's arrays */
 	json_t *ids;   /* lowercased lot id -> index */
 	json_t *codes; /* lot code -> index */
+	json_t *shared; /* codes that several lots carry (other orgs) */
 	json_t *plots; /* lowercased plot id -> plot record */
 	tlot *lot;
 	size_t nlot, caplot;
@@ -254,6 +255,7 @@ int qp_trace_new(const json_t *lots, const json_t *events, const json_t *plots,
 	t->hold = json_pack("[OOO?]", lots, events, plots);
 	t->ids = json_object();
 	t->codes = json_object();
+	t->shared = json_object();
 	t->plots = json_object();
 	json_array_foreach(lots, i, r) {
 		if ((id = str(r, "id")) == NULL)
@@ -267,6 +269,9 @@ int qp_trace_new(const json_t *lots, const json_t *events, const json_t *plots,
 		if (code != NULL && json_object_get(t->codes, code) == NULL)
 			json_object_set_new(t->codes, code,
 					    json_integer((json_int_t)l));
+		else if (code != NULL)
+			/* Codes are unique within an org only. */
+			json_object_set_new(t->shared, code, json_true());
 	}
 	json_array_foreach(plots, i, r) {
 		if ((id = str(r, "id")) != NULL && iget(t->plots, id) == NULL)
@@ -300,6 +305,7 @@ void qp_trace_free(qp_trace *t)
 	free(t->ev);
 	json_decref(t->ids);
 	json_decref(t->codes);
+	json_decref(t->shared);
 	json_decref(t->plots);
 	json_decref(t->hold);
 	free(t);
@@ -314,8 +320,16 @@ const json_t *qp_trace_find(const qp_trace *t, const char *key)
 	v = iget(t->ids, key);
 	if (v != NULL && t->lot[json_integer_value(v)].rec != NULL)
 		return t->lot[json_integer_value(v)].rec;
+	if (json_object_get(t->shared, key) != NULL)
+		return NULL;
 	v = json_object_get(t->codes, key);
 	return v != NULL ? t->lot[json_integer_value(v)].rec : NULL;
+}
+
+int qp_trace_code_shared(const qp_trace *t, const char *code)
+{
+	return t != NULL && code != NULL &&
+	       json_object_get(t->shared, code) != NULL;
 }
 
 /* ------------------------------------------------------------------ */

@@ -66,8 +66,12 @@ int qp_trace_new(const json_t *lots, const json_t *events, const json_t *plots,
 void qp_trace_free(qp_trace *t);
 
 /* The lot record whose id or code is key (borrowed, valid while t lives),
- * or NULL. */
+ * or NULL: also when key is a code that several lots carry (codes are
+ * unique within an org only; qp_trace_code_shared tells). */
 const json_t *qp_trace_find(const qp_trace *t, const char *key);
+
+/* Nonzero when more than one lot carries code. */
+int qp_trace_code_shared(const qp_trace *t, const char *code);
 
 /* Upstream of the lot with id lot_id.  On success returns 0 and *out gets
  * a new object:

@@ -401,6 +401,17 @@ START_TEST(test_find)
 	ck_assert_ptr_eq(qp_trace_find(f.t, "r2"), l);
 	ck_assert_ptr_null(qp_trace_find(f.t, "nothing"));
 	ck_assert_ptr_null(qp_trace_find(f.t, NULL));
+	ck_assert_int_eq(qp_trace_code_shared(f.t, "R2"), 0);
+	fix_close(&f);
+
+	/* Two orgs may use one code: the code finds neither; ids do. */
+	fix_open(&f, "{'lots':["
+		     " {'id':'x1','org':'o1','code':'X-1','product':'quinoa','kg':10},"
+		     " {'id':'x2','org':'o2','code':'X-1','product':'banana','kg':20}],"
+		     "'events':[]}");
+	ck_assert_ptr_null(qp_trace_find(f.t, "X-1"));
+	ck_assert_int_ne(qp_trace_code_shared(f.t, "X-1"), 0);
+	ck_assert_str_eq(sv(qp_trace_find(f.t, "x2"), "code"), "X-1");
 	fix_close(&f);
 }
 END_TEST
