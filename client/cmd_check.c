@@ -12,41 +12,36 @@
 
 #include "cli.h"
 #include "util.h"
+#include "report.h"
 #include "wire.h"
 
 /* The value a record is grouped by: its field, or for "person" (an
- * attendance) the producer id, else "dni:" and the DNI of someone not
- * registered.  Returns a malloc'd string or NULL. */
-static char *group_value(const json_t *r, const char *field)
+ * attendance) the person as `report attendance` counts persons
+ * (qp_report_person: a registered producer given by DNI is that producer).
+ * Returns a malloc'd string or NULL. */
+static char *group_value(const json_t *r, const char *field,
+			 const json_t *by_dni)
 {
 	const char *v;
-	char *out;
 
-	if (strcmp(field, "person") != 0) {
-		v = json_string_value(json_object_get(r, field));
-		return v != NULL ? qp_xstrdup(v) : NULL;
-	}
-	if ((v = json_string_value(json_object_get(r, "producer"))) != NULL)
-		return qp_xstrdup(v);
-	if ((v = json_string_value(json_object_get(r, "dni"))) == NULL)
-		return NULL;
-	if (asprintf(&out, "dni:%s", v) < 0)
-		abort();
-	return out;
+	if (strcmp(field, "person") == 0)
+		return qp_report_person(by_dni, r);
+	v = json_string_value(json_object_get(r, field));
+	return v != NULL ? qp_xstrdup(v) : NULL;
 }
 
 /* Group recs by the value of field within scope (a field such as "org"
  * or "session", or NULL for none), and append one finding per group of
  * two or more to found. */
 static void group(json_t *recs, const char *kind, const char *field,
-		  const char *scope, json_t *found)
+		  const char *scope, const json_t *by_dni, json_t *found)
 {
 	json_t *groups = json_object(), *r, *g;
 	const char *key, *sv;
 	size_t i;
 
 	json_array_foreach(recs, i, r) {
-		char *v = group_value(r, field), *k;
+		char *v = group_value(r, field, by_dni), *k;
 		sv = scope ? json_string_value(json_object_get(r, scope)) : NULL;
 		if (v == NULL)
 			continue;
@@ -83,7 +78,7 @@ static const struct dup_rule {
 
 static int check_duplicates(qp_cli *c, int argc, char **argv)
 {
-	json_t *found, *recs = NULL, *f, *ids;
+	json_t *found, *recs = NULL, *f, *ids, *by_dni = NULL;
 	int json, status;
 	size_t i, j;
 	char *s;
@@ -96,9 +91,14 @@ static int check_duplicates(qp_cli *c, int argc, char **argv)
 		if ((status = qp_cli_fetch_all(c, dups[i].kind, NULL, 0,
 					       &recs)) != 0)
 			break;
-		group(recs, dups[i].kind, dups[i].field, dups[i].scope, found);
+		/* The producers (the first rule) tell registered DNIs. */
+		if (by_dni == NULL)
+			by_dni = qp_report_dni_index(recs);
+		group(recs, dups[i].kind, dups[i].field, dups[i].scope, by_dni,
+		      found);
 		json_decref(recs);
 	}
+	json_decref(by_dni);
 	if (status != 0) {
 		json_decref(found);
 		return status;

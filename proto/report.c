@@ -243,10 +243,8 @@ static const char *session_month(const json_t *ses, char *out)
 	return out;
 }
 
-/* Registered producers by org and DNI, so a producer recorded at a
- * session by DNI and name is the same person as when picked from the
- * list. */
-static json_t *index_by_dni(const json_t *producers)
+/* Registered producers by org and DNI (see report.h). */
+json_t *qp_report_dni_index(const json_t *producers)
 {
 	json_t *map = json_object(), *r;
 	const char *org, *dni, *id;
@@ -267,31 +265,31 @@ static json_t *index_by_dni(const json_t *producers)
 	return map;
 }
 
-/* The person an attendance names, into b: the producer id (also for a
- * registered producer of its org given by DNI), else "dni:" + dni; NULL
- * when it names neither. */
-static const char *person_of(const ctx *c, const json_t *a, sbuf *b)
+/* The person an attendance names (see report.h). */
+char *qp_report_person(const json_t *by_dni, const json_t *a)
 {
 	const char *p = str(a, "producer"), *dni, *org = str(a, "org");
 	const char *reg;
+	sbuf b = {0};
 
 	if (p != NULL)
-		return p;
+		return qp_xstrdup(p);
 	if ((dni = str(a, "dni")) == NULL)
 		return NULL;
 	if (org != NULL) {
-		sb_reset(b);
-		sb_add(b, org);
-		sb_add(b, SEP);
-		sb_add(b, dni);
-		reg = json_string_value(json_object_get(c->by_dni, b->p));
-		if (reg != NULL)
-			return reg;
+		sb_add(&b, org);
+		sb_add(&b, SEP);
+		sb_add(&b, dni);
+		reg = json_string_value(json_object_get(by_dni, b.p));
+		if (reg != NULL) {
+			free(b.p);
+			return qp_xstrdup(reg);
+		}
 	}
-	sb_reset(b);
-	sb_add(b, "dni:");
-	sb_add(b, dni);
-	return b->p;
+	sb_reset(&b);
+	sb_add(&b, "dni:");
+	sb_add(&b, dni);
+	return b.p;
 }
 
 /* Count one kept attendance into group g. */
@@ -314,21 +312,23 @@ static void count_in(grp *g, int r, const char *person, json_t *sexv,
 static void dedup(ctx *c, const json_t *att, json_t **kept, size_t *merged)
 {
 	json_t *seen = json_object(), *out = json_array(), *a, *ix;
-	sbuf k = {0}, pb = {0};
-	const char *ses, *person;
+	sbuf k = {0};
+	const char *ses;
+	char *person;
 	size_t i, n = 0;
 	int r;
 
 	json_array_foreach(att, i, a) {
 		if (!json_is_object(a) || (ses = str(a, "session")) == NULL ||
 		    (r = rank(str(a, "status"))) < 0 ||
-		    (person = person_of(c, a, &pb)) == NULL ||
-		    json_object_get(c->sessions, ses) == NULL)
+		    json_object_get(c->sessions, ses) == NULL ||
+		    (person = qp_report_person(c->by_dni, a)) == NULL)
 			continue;
 		sb_reset(&k);
 		sb_add(&k, ses);
 		sb_add(&k, SEP);
 		sb_add(&k, person);
+		free(person);
 		ix = json_object_get(seen, k.p);
 		if (ix == NULL) {
 			json_object_set_new(
@@ -344,7 +344,6 @@ static void dedup(ctx *c, const json_t *att, json_t **kept, size_t *merged)
 			json_array_set(out, (size_t)json_integer_value(ix), a);
 	}
 	free(k.p);
-	free(pb.p);
 	json_decref(seen);
 	*kept = out;
 	*merged = n;
@@ -536,9 +535,9 @@ int qp_report_attendance(const qp_report_input *in, const qp_report_by *by,
 	ctx c;
 	json_t *kept = NULL, *attended = NULL, *a, *ses, *svc, *prod, *sexv;
 	json_t *out = NULL, *rows, *names, *tot;
-	const char *v[QP_REPORT_NKEYS], *sid, *person, *sex;
-	char month[8];
-	sbuf pb = {0}, pair = {0};
+	const char *v[QP_REPORT_NKEYS], *sid, *sex;
+	char month[8], *person = NULL;
+	sbuf pair = {0};
 	size_t i, merged = 0;
 	double h;
 	int rc, r;
@@ -561,7 +560,7 @@ int qp_report_attendance(const qp_report_input *in, const qp_report_by *by,
 	    (rc = index_by_id(in->services, &c.services)) != 0 ||
 	    (rc = index_by_id(in->sessions, &c.sessions)) != 0)
 		goto out;
-	c.by_dni = index_by_dni(in->producers);
+	c.by_dni = qp_report_dni_index(in->producers);
 	dedup(&c, in->attendance, &kept, &merged);
 
 	/* (org, service) pairs with someone attended, for attended_services. */
@@ -571,8 +570,9 @@ int qp_report_attendance(const qp_report_input *in, const qp_report_by *by,
 		ses = json_object_get(c.sessions, str(a, "session"));
 		sid = str(ses, "service");
 		svc = sid != NULL ? json_object_get(c.services, sid) : NULL;
-		person = person_of(&c, a, &pb);
-		prod = json_object_get(c.producers, person);
+		free(person);
+		person = qp_report_person(c.by_dni, a);
+		prod = json_object_get(c.producers, person ? person : "");
 		sex = str(prod, "sex");
 		sexv = sex == NULL             ? json_null()
 		       : strcmp(sex, "F") == 0 ? json_true()
@@ -616,7 +616,7 @@ out:
 	free(c.g);
 	grp_free(&c.tot);
 	free(c.kb.p);
-	free(pb.p);
+	free(person);
 	free(pair.p);
 	json_decref(kept);
 	json_decref(attended);

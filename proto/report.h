@@ -53,6 +53,17 @@ int qp_report_parse_by(const char *text, qp_report_by *by, char *err,
 /* The name of a key ("org", ...). */
 const char *qp_report_key_name(qp_report_key k);
 
+/* Registered producers by org and DNI (a new object to pass to
+ * qp_report_person), from an array of producer records. */
+json_t *qp_report_dni_index(const json_t *producers);
+
+/* The person an attendance names, as the report counts persons (malloc'd;
+ * NULL when it names none): the producer id, else the producer of the
+ * attendance's org registered with its DNI (by_dni from
+ * qp_report_dni_index), else "dni:" and the DNI.  `check duplicates`
+ * groups by the same. */
+char *qp_report_person(const json_t *by_dni, const json_t *attendance);
+
 /* The records the report reads: JSON arrays of records as `list` returns
  * them (borrowed; NULL is an empty array).  Entries that are not objects
  * are skipped. */

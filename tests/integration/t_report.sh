@@ -204,3 +204,24 @@ case_report_usage() {
 	q -d "$NODE" report attendance --format json --by sex >rep.json
 	assert_eq "$(py find rep.json duplicates_merged)" 0 "empty merged"
 }
+
+# A registered producer recorded once from the list and once by DNI and
+# name is one person: the report merges the two, and `check duplicates`
+# shows both records in one group.
+qp_case report_dni_person
+case_report_dni_person() {
+	local O1 O2 P1 P2 P3 P4 SVC1 SVC2 S1 S2 S3 dup
+	report_programme
+	dup=$(add attendance '{"org":"'"$O1"'","session":"'"$S3"'","dni":"41234567","name":"José Ccori","status":"left-early"}')
+	q -d "$NODE" report attendance --format json >rep.json
+	assert_eq "$(py find rep.json duplicates_merged)" 2 "duplicates merged"
+	q -d "$NODE" check duplicates --json >dups.json
+	python3 - dups.json "$P2" "$dup" "$S3" <<'PY' || fail "check duplicates: $(cat dups.json)"
+import json, sys
+f = json.load(open(sys.argv[1]))
+g = [x for x in f if x["kind"] == "attendance" and x.get("session") == sys.argv[4]]
+assert len(g) == 1, g
+assert g[0]["value"] == sys.argv[2], g
+assert sys.argv[3] in g[0]["ids"] and len(g[0]["ids"]) == 2, g
+PY
+}
