@@ -62,6 +62,16 @@ static void print_finding(const json_t *f)
 		print_events(f);
 		return;
 	}
+	if (strcmp(type, "unsourced") == 0) {
+		printf("unsourced: lot %s (%s) holds %.10g kg; its events put "
+		       "%.10g kg into it:",
+		       json_string_value(json_object_get(f, "code")),
+		       json_string_value(json_object_get(f, "lot")),
+		       json_number_value(json_object_get(f, "kg")),
+		       json_number_value(json_object_get(f, "made")));
+		print_events(f);
+		return;
+	}
 	if (strcmp(type, "cycle") == 0) {
 		printf("cycle: lot %s (%s) comes out of its own descendants; "
 		       "events:",

@@ -285,14 +285,15 @@ static json_t *get_id(const json_t *map, const char *id)
 	return json_object_get(map, lower_id(id, b, sizeof b));
 }
 
-/* Each lot's use: {"kg": consumed, "events": [ids]} by lot id. */
-static json_t *uses(const json_t *events)
+/* What events take from each lot (side "inputs") or put into it
+ * ("outputs"): {"kg": total, "events": [ids]} by lot id. */
+static json_t *flows(const json_t *events, const char *side)
 {
 	json_t *use = json_object(), *u, *e, *in;
 	size_t i, j;
 
 	json_array_foreach(events, i, e) {
-		json_array_foreach(json_object_get(e, "inputs"), j, in) {
+		json_array_foreach(json_object_get(e, side), j, in) {
 			char b[64];
 			const char *lot = lower_id(str(in, "lot"), b, sizeof b);
 			double kg = json_number_value(json_object_get(in, "kg"));
@@ -549,7 +550,7 @@ int qp_lots_review(const qp_lots_cfg *cfg, const json_t *lots,
 	r.byid = byid;
 	found = json_array();
 
-	use = uses(events);
+	use = flows(events, "inputs");
 	json_object_foreach(use, id, u) {
 		double held, consumed = json_number_value(json_object_get(u, "kg"));
 		lot = json_object_get(byid, id);
@@ -562,6 +563,23 @@ int qp_lots_review(const qp_lots_cfg *cfg, const json_t *lots,
 		    "{s:s, s:s, s:s, s:f, s:f, s:O}", "type", "overconsumed",
 		    "lot", id, "code", str(lot, "code"), "kg", held,
 		    "consumed", consumed, "events", json_object_get(u, "events")));
+	}
+	/* A lot its events filled declares no more than they put in: the
+	 * rest would have no origin, yet trace and DDS would cover it. */
+	json_decref(use);
+	use = flows(events, "outputs");
+	json_object_foreach(use, id, u) {
+		double held, made = json_number_value(json_object_get(u, "kg"));
+		lot = json_object_get(byid, id);
+		if (lot == NULL)
+			continue;
+		held = json_number_value(json_object_get(lot, "kg"));
+		if (held <= made * (1 + (cfg ? cfg : &def)->tolerance) + 0.001)
+			continue;
+		json_array_append_new(found, json_pack(
+		    "{s:s, s:s, s:s, s:f, s:f, s:O}", "type", "unsourced",
+		    "lot", id, "code", str(lot, "code"), "kg", held,
+		    "made", made, "events", json_object_get(u, "events")));
 	}
 	json_array_foreach(events, i, e) {
 		if (qp_lots_event_check(cfg ? cfg : &def, e, lot_lookup, &r,

@@ -79,6 +79,9 @@ double qp_lots_input_kg(const json_t *event, const char *id);
  *    "consumed": c, "events": [ids]}
  *   {"type": "yield", "event": id, "lot": id, "inputs_kg": i,
  *    "outputs_kg": o, "max_kg": m, "reason": text}
+ *   {"type": "unsourced", "lot": id, "code": c, "kg": k, "made": m,
+ *    "events": [ids]}  (a lot events put m kg into declares more, beyond
+ *    the tolerance: the rest has no origin)
  *   {"type": "cycle", "lot": id, "code": c, "lots": [ids], "events": [ids]}
  *     (lots that come out of each other through events: a custody chain
  *     no trace can follow; "lot" is the one with the first code)
