@@ -6,6 +6,7 @@
  * object.  Options are checked before quipud is contacted, so a bad --by
  * is a usage error (exit 2) even with no daemon running.
  */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -145,6 +146,13 @@ static char *cut(const char *s)
 	return out;
 }
 
+/* x to one decimal, halves away from zero (8.25 h shows as 8.3, as a
+ * reader rounds it; printf alone gives 8.2). */
+static double one_decimal(double x)
+{
+	return round(x * 10) / 10;
+}
+
 /* The text of one cell: key cells show names (org_name, service_title)
  * rather than ids, falling back to the id; metrics are formatted per kind. */
 static char *cell(const json_t *r, const char *col)
@@ -155,12 +163,13 @@ static char *cell(const json_t *r, const char *col)
 	if (strcmp(col, "attendance_rate") == 0 ||
 	    strcmp(col, "women_share") == 0) {
 		snprintf(buf, sizeof buf, "%.1f%%",
-		         100 * json_number_value(json_object_get(r, col)));
+		         one_decimal(100 * json_number_value(
+		                               json_object_get(r, col))));
 		return qp_xstrdup(buf);
 	}
 	if (strcmp(col, "hours") == 0) {
 		snprintf(buf, sizeof buf, "%.1f",
-		         json_number_value(json_object_get(r, col)));
+		         one_decimal(json_number_value(json_object_get(r, col))));
 		return qp_xstrdup(buf);
 	}
 	v = json_object_get(r, col);

@@ -210,7 +210,7 @@ case_report_usage() {
 # shows both records in one group.
 qp_case report_dni_person
 case_report_dni_person() {
-	local O1 O2 P1 P2 P3 P4 SVC1 SVC2 S1 S2 S3 dup
+	local O1 O2 P1 P2 P3 P4 SVC1 SVC2 S1 S2 S3 S4 dup
 	report_programme
 	dup=$(add attendance '{"org":"'"$O1"'","session":"'"$S3"'","dni":"41234567","name":"José Ccori","status":"left-early"}')
 	q -d "$NODE" report attendance --format json >rep.json
@@ -224,4 +224,12 @@ assert len(g) == 1, g
 assert g[0]["value"] == sys.argv[2], g
 assert sys.argv[3] in g[0]["ids"] and len(g[0]["ids"]) == 2, g
 PY
+	# Text rounds halves up: 19.5 h + 0.75 h (half of a 1.5 h session)
+	# is 20.25 h, shown as 20.3 (printf alone would print 20.2).
+	S4=$(add session '{"org":"'"$O1"'","service":"'"$SVC2"'","starts_at":"2026-11-17T08:00:00-05:00","ends_at":"2026-11-17T09:30:00-05:00"}')
+	add attendance '{"org":"'"$O1"'","session":"'"$S4"'","producer":"'"$P1"'","status":"left-early"}' >/dev/null
+	q -d "$NODE" report attendance --format json >rep.json
+	assert_eq "$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["totals"]["hours"])' rep.json)" 20.25 "hours"
+	q -d "$NODE" report attendance >rep.txt
+	grep -E '^TOTAL' rep.txt | grep -qw '20.3' || fail "text TOTAL: $(grep -E '^TOTAL' rep.txt)"
 }
