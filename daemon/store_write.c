@@ -532,6 +532,38 @@ out:
 	return rc;
 }
 
+/* A lot that names its producer and plots: the plots are that
+ * producer's, or trace and DDS would credit one farmer's coffee to
+ * another's land. */
+static int check_lot_plots(wctx *w, const qp_kind *k, const json_t *rec)
+{
+	const char *prod = json_string_value(json_object_get(rec, "producer"));
+	const json_t *plots = json_object_get(rec, "plots"), *p;
+	const char *owner;
+	json_t *st;
+	size_t i;
+	int rc;
+
+	if (strcmp(k->name, "lot") != 0 || prod == NULL || plots == NULL)
+		return 0;
+	json_array_foreach(plots, i, p) {
+		if ((rc = qp__state_get(&w->t, json_string_value(p), &st)) != 0)
+			return rc == QP_ENOTFOUND ? 0 : rc; /* reported above */
+		owner = json_string_value(
+		    json_object_get(json_object_get(st, "r"), "producer"));
+		rc = owner != NULL && strcasecmp(owner, prod) != 0;
+		if (rc)
+			werr(w, QP_EVALID,
+			     "lot.plots[%zu]: plot %s is producer %.40s's, not "
+			     "the lot's producer %s",
+			     i, json_string_value(p), owner, prod);
+		json_decref(st);
+		if (rc)
+			return QP_EVALID;
+	}
+	return 0;
+}
+
 /* An update of a lot that custody events already take from keeps what
  * they took: its product stays, and its kg still covers their inputs
  * (within the tolerance, as for a new event). */
@@ -646,7 +678,8 @@ static int do_create(wctx *w, const qp_write *wr, char *id_out)
 		goto out;
 	}
 	if ((rc = check_natkey(w, k, rec, id)) != 0 ||
-	    (rc = check_mass(w, k, rec)) != 0)
+	    (rc = check_mass(w, k, rec)) != 0 ||
+	    (rc = check_lot_plots(w, k, rec)) != 0)
 		goto out;
 
 	op.type = QP_OP_CREATE;
@@ -762,7 +795,10 @@ static int do_update(wctx *w, const qp_write *wr, char *id_out)
 	    (touches_geometry(wr->changes) &&
 	     (rc = check_geometry(w, k, merged)) != 0) ||
 	    (rc = check_natkey(w, k, merged, id)) != 0 ||
-	    (rc = check_lot_update(w, k, r, merged, wr->changes, id)) != 0)
+	    (rc = check_lot_update(w, k, r, merged, wr->changes, id)) != 0 ||
+	    ((json_object_get(wr->changes, "plots") != NULL ||
+	      json_object_get(wr->changes, "producer") != NULL) &&
+	     (rc = check_lot_plots(w, k, merged)) != 0))
 		goto out;
 
 	op.fields = json_object();

@@ -928,6 +928,41 @@ START_TEST(refs_own_org_and_live)
 }
 END_TEST
 
+/* A lot's plots are its producer's. */
+START_TEST(lot_plots_of_its_producer)
+{
+	tenv e;
+	char a[37], p1[37], p2[37], pl1[37], pl2[37], err[QP_ERRMSG_LEN];
+	char want[QP_ERRMSG_LEN];
+
+	t_open(&e);
+	add_org(e.s, "2060000051", a);
+	add_producer(e.s, a, "41000051", "Rosa", p1);
+	add_producer(e.s, a, "41000052", "Juan", p2);
+	ck_assert_int_eq(addf(e.s, "plot", pl1, err, PLOT_OF(a, p1)), 0);
+	ck_assert_int_eq(addf(e.s, "plot", pl2, err, PLOT_OF(a, p2)), 0);
+	ck_assert_int_eq(addf(e.s, "lot", NULL, err,
+	                      "{\"org\":\"%s\",\"code\":\"RX\",\"product\":"
+	                      "\"coffee-cherry\",\"kg\":100,\"producer\":\"%s\","
+	                      "\"plots\":[\"%s\",\"%s\"]}",
+	                      a, p1, pl1, pl2),
+	                 QP_EVALID);
+	snprintf(want, sizeof want,
+	         "lot.plots[1]: plot %s is producer %s's, not the lot's "
+	         "producer %s",
+	         pl2, p2, p1);
+	ck_assert_str_eq(err, want);
+	ck_assert_int_eq(addf(e.s, "lot", NULL, err,
+	                      "{\"org\":\"%s\",\"code\":\"RX\",\"product\":"
+	                      "\"coffee-cherry\",\"kg\":100,\"producer\":\"%s\","
+	                      "\"plots\":[\"%s\"]}",
+	                      a, p1, pl1),
+	                 0);
+	verify_ok(e.s);
+	t_close(&e);
+}
+END_TEST
+
 /* With a scope (a joined node's certificate), local writes go to its
  * orgs only; without one, to any. */
 START_TEST(write_scope)
@@ -1650,6 +1685,7 @@ Suite *suite_store(void)
 	tcase_add_test(tc, refs_own_org_and_live);
 	tcase_add_test(tc, lot_in_use_kept);
 	tcase_add_test(tc, write_scope);
+	tcase_add_test(tc, lot_plots_of_its_producer);
 	tcase_add_test(tc, feeds_chain_and_verify);
 	tcase_add_test(tc, verify_detects_tampered_delta);
 	tcase_add_test(tc, verify_detects_lost_state);
