@@ -10,6 +10,7 @@
 
 #include "err.h"
 #include "schema.h"
+#include "util.h"
 
 /* Upper bounds of real conversions (kg out per kg in). */
 static const struct {
@@ -245,13 +246,11 @@ typedef struct review {
 	const json_t *byid; /* lot id -> lot record */
 } review;
 
-static json_t *get_id(const json_t *map, const char *id);
-
 static int lot_lookup(void *ctx, const char *id, const char **product,
 		      double *kg)
 {
 	const review *r = ctx;
-	const json_t *lot = get_id(r->byid, id);
+	const json_t *lot = qp_id_get(r->byid, id);
 
 	if (lot == NULL)
 		return QP_ENOTFOUND;
@@ -266,25 +265,6 @@ static const char *str(const json_t *o, const char *key)
 	return s != NULL ? s : "";
 }
 
-/* Ids as map keys in lower case: a tablet may have stored a reference as
- * typed, and the review must still see one lot. */
-static const char *lower_id(const char *id, char *buf, size_t cap)
-{
-	size_t n = strlen(id);
-
-	if (n >= cap)
-		return id;
-	for (size_t i = 0; i <= n; i++)
-		buf[i] = (char)(id[i] >= 'A' && id[i] <= 'Z' ? id[i] + 32 : id[i]);
-	return buf;
-}
-
-static json_t *get_id(const json_t *map, const char *id)
-{
-	char b[64];
-	return json_object_get(map, lower_id(id, b, sizeof b));
-}
-
 /* What events take from each lot (side "inputs") or put into it
  * ("outputs"): {"kg": total, "events": [ids]} by lot id. */
 static json_t *flows(const json_t *events, const char *side)
@@ -294,12 +274,11 @@ static json_t *flows(const json_t *events, const char *side)
 
 	json_array_foreach(events, i, e) {
 		json_array_foreach(json_object_get(e, side), j, in) {
-			char b[64];
-			const char *lot = lower_id(str(in, "lot"), b, sizeof b);
+			const char *lot = str(in, "lot");
 			double kg = json_number_value(json_object_get(in, "kg"));
-			if ((u = json_object_get(use, lot)) == NULL) {
+			if ((u = qp_id_get(use, lot)) == NULL) {
 				u = json_pack("{s:f, s:[]}", "kg", 0.0, "events");
-				json_object_set_new(use, lot, u);
+				qp_id_set(use, lot, u);
 			}
 			json_object_set_new(u, "kg",
 			    json_real(json_number_value(json_object_get(u, "kg")) + kg));
@@ -322,15 +301,13 @@ typedef struct cgraph {
 
 static size_t cg_node(cgraph *g, const char *id, size_t cap)
 {
-	char b[64];
-	json_t *v = get_id(g->ix, id);
+	json_t *v = qp_id_get(g->ix, id);
 
 	if (v != NULL)
 		return (size_t)json_integer_value(v);
 	if (g->n == cap)
 		return SIZE_MAX;
-	json_object_set_new(g->ix, lower_id(id, b, sizeof b),
-			    json_integer((json_int_t)g->n));
+	qp_id_set(g->ix, id, json_integer((json_int_t)g->n));
 	g->id[g->n] = id; /* lives in the events */
 	g->head[g->n] = SIZE_MAX;
 	return g->n++;
@@ -394,10 +371,10 @@ static void cycle_finding(const cgraph *g, const size_t *comp, size_t n,
 	int loop = 0;
 
 	for (i = 0; i < n; i++) {
-		const char *code = str(get_id(byid, g->id[comp[i]]),
+		const char *code = str(qp_id_get(byid, g->id[comp[i]]),
 				       "code");
 		json_array_append_new(lots, json_string(g->id[comp[i]]));
-		if (strcmp(code, str(get_id(byid, g->id[first]),
+		if (strcmp(code, str(qp_id_get(byid, g->id[first]),
 				     "code")) < 0)
 			first = comp[i];
 		for (ed = g->head[comp[i]]; ed != SIZE_MAX; ed = g->next[ed]) {
@@ -416,7 +393,7 @@ static void cycle_finding(const cgraph *g, const size_t *comp, size_t n,
 		json_array_append_new(
 		    found, json_pack("{s:s, s:s, s:s, s:o, s:o}", "type",
 				     "cycle", "lot", g->id[first], "code",
-				     str(get_id(byid, g->id[first]),
+				     str(qp_id_get(byid, g->id[first]),
 					 "code"),
 				     "lots", lots, "events", evs));
 	else {
@@ -543,10 +520,8 @@ int qp_lots_review(const qp_lots_cfg *cfg, const json_t *lots,
 	if (!json_is_array(lots) || !json_is_array(events) || findings == NULL)
 		return QP_EINVAL;
 	byid = json_object();
-	json_array_foreach(lots, i, lot) {
-		char b[64];
-		json_object_set(byid, lower_id(str(lot, "id"), b, sizeof b), lot);
-	}
+	json_array_foreach(lots, i, lot)
+		qp_id_set(byid, str(lot, "id"), json_incref(lot));
 	r.byid = byid;
 	found = json_array();
 
@@ -588,7 +563,7 @@ int qp_lots_review(const qp_lots_cfg *cfg, const json_t *lots,
 		json_array_append_new(found, json_pack(
 		    "{s:s, s:s, s:s, s:s, s:f, s:f, s:f, s:s}", "type", "yield",
 		    "event", str(e, "id"), "lot", str(e, "lot"), "code",
-		    str(get_id(byid, str(e, "lot")), "code"),
+		    str(qp_id_get(byid, str(e, "lot")), "code"),
 		    "inputs_kg", qty_sum(json_object_get(e, "inputs")),
 		    "outputs_kg", qty_sum(json_object_get(e, "outputs")),
 		    "max_kg", bound, "reason", why));

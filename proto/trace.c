@@ -90,39 +90,6 @@ typedef struct walk {
 /* ------------------------------------------------------------------ */
 /* Keys and small helpers. */
 
-/* Lowercased copy of s (ASCII letters only, so UTF-8 stays valid): into buf
- * when it fits, else a malloc'd string the caller frees. */
-static char *lower(const char *s, char *buf, size_t len)
-{
-	size_t n = strlen(s), i;
-	char *k = n < len ? buf : qp_xmalloc(n + 1);
-
-	for (i = 0; i < n; i++)
-		k[i] = (s[i] >= 'A' && s[i] <= 'Z') ? (char)(s[i] - 'A' + 'a')
-						    : s[i];
-	k[n] = '\0';
-	return k;
-}
-
-static json_t *iget(const json_t *obj, const char *id)
-{
-	char buf[64], *k = lower(id, buf, sizeof(buf));
-	json_t *v = json_object_get(obj, k);
-
-	if (k != buf)
-		free(k);
-	return v;
-}
-
-static void iset(json_t *obj, const char *id, json_t *v)
-{
-	char buf[64], *k = lower(id, buf, sizeof(buf));
-
-	json_object_set_new(obj, k, v);
-	if (k != buf)
-		free(k);
-}
-
 static const char *str(const json_t *o, const char *key)
 {
 	return json_string_value(json_object_get(o, key));
@@ -161,7 +128,7 @@ static const char *lot_name(const qp_trace *t, size_t l)
 /* The index of lot id, made when create is set and it is new. */
 static size_t lot_index(qp_trace *t, const char *id, int create)
 {
-	json_t *v = iget(t->ids, id);
+	json_t *v = qp_id_get(t->ids, id);
 
 	if (v != NULL)
 		return (size_t)json_integer_value(v);
@@ -173,7 +140,7 @@ static size_t lot_index(qp_trace *t, const char *id, int create)
 	}
 	memset(&t->lot[t->nlot], 0, sizeof(*t->lot));
 	t->lot[t->nlot].id = id;
-	iset(t->ids, id, json_integer((json_int_t)t->nlot));
+	qp_id_set(t->ids, id, json_integer((json_int_t)t->nlot));
 	return t->nlot++;
 }
 
@@ -274,8 +241,8 @@ int qp_trace_new(const json_t *lots, const json_t *events, const json_t *plots,
 			json_object_set_new(t->shared, code, json_true());
 	}
 	json_array_foreach(plots, i, r) {
-		if ((id = str(r, "id")) != NULL && iget(t->plots, id) == NULL)
-			iset(t->plots, id, json_incref((json_t *)r));
+		if ((id = str(r, "id")) != NULL && qp_id_get(t->plots, id) == NULL)
+			qp_id_set(t->plots, id, json_incref((json_t *)r));
 	}
 	t->ev = qp_xcalloc(json_array_size(events) + 1, sizeof(*t->ev));
 	json_array_foreach(events, i, r) {
@@ -317,7 +284,7 @@ const json_t *qp_trace_find(const qp_trace *t, const char *key)
 
 	if (t == NULL || key == NULL)
 		return NULL;
-	v = iget(t->ids, key);
+	v = qp_id_get(t->ids, key);
 	if (v != NULL && t->lot[json_integer_value(v)].rec != NULL)
 		return t->lot[json_integer_value(v)].rec;
 	if (json_object_get(t->shared, key) != NULL)
@@ -644,7 +611,7 @@ static const char *leaf_producer(const qp_trace *t, const json_t *rec)
 	json_array_foreach(json_object_get(rec, "plots"), i, p) {
 		if (json_is_string(p) &&
 		    (id =
-			 str(iget(t->plots, json_string_value(p)), "producer")))
+			 str(qp_id_get(t->plots, json_string_value(p)), "producer")))
 			return id;
 	}
 	return NULL;
@@ -653,10 +620,10 @@ static const char *leaf_producer(const qp_trace *t, const json_t *rec)
 /* Add kg to the entry of key in acc (mk when new, else mk is dropped). */
 static void acc_add(json_t *acc, const char *key, double kg, json_t *mk)
 {
-	json_t *o = iget(acc, key);
+	json_t *o = qp_id_get(acc, key);
 
 	if (o == NULL) {
-		iset(acc, key, mk);
+		qp_id_set(acc, key, mk);
 		o = mk;
 		json_object_set_new(o, "kg", json_real(0));
 	} else {
@@ -702,7 +669,7 @@ static void leaf_to(const qp_trace *t, const json_t *rec, double need,
 	json_array_foreach(plist, i, p) {
 		if (!json_is_string(p))
 			continue;
-		prec = iget(t->plots, json_string_value(p));
+		prec = qp_id_get(t->plots, json_string_value(p));
 		id = prec ? str(prec, "id") : json_string_value(p);
 		owner =
 		    prec && str(prec, "producer") ? str(prec, "producer") : pid;
@@ -765,7 +732,7 @@ int qp_trace_up(const qp_trace *t, const char *lot_id, json_t **out, char *err,
 
 	if (t == NULL || lot_id == NULL || out == NULL)
 		return QP_EINVAL;
-	v = iget(t->ids, lot_id);
+	v = qp_id_get(t->ids, lot_id);
 	if (v == NULL || t->lot[json_integer_value(v)].rec == NULL) {
 		if (err != NULL && errlen > 0)
 			snprintf(err, errlen, "no lot %s", lot_id);
@@ -869,7 +836,7 @@ int qp_trace_down(const qp_trace *t, const json_t *start, json_t **out,
 	walk_init(&w, t, 0, err, errlen);
 	json_array_foreach(start, i, s) {
 		if (!json_is_string(s) ||
-		    (v = iget(t->ids, json_string_value(s))) == NULL ||
+		    (v = qp_id_get(t->ids, json_string_value(s))) == NULL ||
 		    t->lot[json_integer_value(v)].rec == NULL)
 			continue;
 		x = (size_t)json_integer_value(v);
@@ -906,7 +873,7 @@ int qp_trace_producer_lots(const qp_trace *t, const char *producer_id,
 			if (hit)
 				break;
 			owner = json_is_string(p)
-				    ? str(iget(t->plots, json_string_value(p)),
+				    ? str(qp_id_get(t->plots, json_string_value(p)),
 					  "producer")
 				    : NULL;
 			hit = owner != NULL &&

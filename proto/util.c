@@ -183,3 +183,36 @@ uint64_t qp_mono_ns(void)
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
+
+/* Lowercased copy of s (ASCII letters only, so UTF-8 stays valid): into buf
+ * when it fits, else a malloc'd string the caller frees. */
+static char *lower(const char *s, char *buf, size_t len)
+{
+	size_t n = strlen(s), i;
+	char *k = n < len ? buf : qp_xmalloc(n + 1);
+
+	for (i = 0; i < n; i++)
+		k[i] = (s[i] >= 'A' && s[i] <= 'Z') ? (char)(s[i] - 'A' + 'a')
+						    : s[i];
+	k[n] = '\0';
+	return k;
+}
+
+json_t *qp_id_get(const json_t *map, const char *id)
+{
+	char buf[64], *k = lower(id, buf, sizeof(buf));
+	json_t *v = json_object_get(map, k);
+
+	if (k != buf)
+		free(k);
+	return v;
+}
+
+void qp_id_set(json_t *map, const char *id, json_t *v)
+{
+	char buf[64], *k = lower(id, buf, sizeof(buf));
+
+	json_object_set_new(map, k, v);
+	if (k != buf)
+		free(k);
+}

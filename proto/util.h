@@ -6,6 +6,7 @@
 #ifndef QP_UTIL_H
 #define QP_UTIL_H
 
+#include <jansson.h>
 #include <locale.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -38,6 +39,12 @@ int qp_verrf(int rc, char *err, size_t errlen, const char *fmt, va_list ap);
  * control bytes become '?', and text longer than 40 bytes (or than buf)
  * is cut at a UTF-8 boundary and ends with "...".  Returns buf. */
 const char *qp_excerpt(const char *s, size_t n, char *buf, size_t len);
+
+/* Maps keyed by record id, whatever case the id was typed in (ids are
+ * UUIDs; records may hold references as a user typed them): the key is
+ * the id with ASCII letters lowered.  qp_id_set steals v. */
+json_t *qp_id_get(const json_t *map, const char *id);
+void qp_id_set(json_t *map, const char *id, json_t *v);
 
 /* snprintf into a fixed buffer, never overflowing; returns buf. */
 char *qp_fmt(char *buf, size_t len, const char *fmt, ...)
