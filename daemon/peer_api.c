@@ -89,27 +89,22 @@ static const char *enroll_addr(qp_peers *p, const char *addr, json_t **fail)
  * a mistyped id, or a producer's, would grant nothing anyone can see. */
 static json_t *enroll_org_check(qp_peers *p, const uint8_t org[QP_UUID_LEN])
 {
-	char id[QP_UUID_STRLEN + 1], msg[200];
-	json_t *rec = NULL, *meta = NULL, *fail = NULL;
-	const char *kind;
-	int rc;
+	char id[QP_UUID_STRLEN + 1], kind[QP_STORE_KIND_LEN], msg[200];
+	int rc, voided = 0;
 
 	qp_uuid_format(org, id);
-	rc = qp_store_get(p->store, id, &rec, &meta);
+	rc = qp_store_kind(p->store, id, kind, &voided);
 	if (rc == QP_ENOTFOUND)
 		return qp__peer_fail(QP_ENOTFOUND, "enroll: org %s is not an organisation this hub holds", id);
 	if (rc != 0)
 		return qp__peer_fail(rc, "enroll: %s", qp_strerror(rc));
-	kind = json_string_value(json_object_get(rec, "kind"));
-	if (kind == NULL || strcmp(kind, "org") != 0)
-		fail = qp__peer_fail(QP_EINVAL, "%s",
+	if (strcmp(kind, "org") != 0)
+		return qp__peer_fail(QP_EINVAL, "%s",
 				     qp_fmt(msg, sizeof(msg), "enroll: %s is a %s record, not an org",
-					    id, kind ? kind : "?"));
-	else if (json_object_get(meta, "voided") != NULL)
-		fail = qp__peer_fail(QP_EINVAL, "enroll: org %s is voided on this hub", id);
-	json_decref(rec);
-	json_decref(meta);
-	return fail;
+					    id, kind));
+	if (voided)
+		return qp__peer_fail(QP_EINVAL, "enroll: org %s is voided on this hub", id);
+	return NULL;
 }
 
 static json_t *do_enroll(qp_peers *p, const json_t *m)

@@ -145,29 +145,24 @@ static json_t *do_get(qp_server *srv, qp_req *r)
  * would otherwise list nothing and look like an empty org. */
 static int check_org(qp_server *srv, const char *org, char *msg, size_t len)
 {
-	json_t *rec = NULL, *meta = NULL;
-	const char *kind;
-	char ex[64];
+	char kind[QP_STORE_KIND_LEN], ex[64];
 	int rc;
 
 	if (!qp_uuid_valid(org))
 		return qp_errf(QP_EINVAL, msg, len,
 			       "list: org: '%s' is not a record id (UUID)",
 			       qp_excerpt(org, strlen(org), ex, sizeof ex));
-	rc = qp_store_get(srv->store, org, &rec, &meta);
+	rc = qp_store_kind(srv->store, org, kind, NULL);
 	if (rc == QP_ENOTFOUND)
 		return qp_errf(rc, msg, len, "list: org: no org with id %s on "
 			       "this node", org);
 	if (rc != 0)
 		return qp_errf(rc, msg, len, "list: org: %s", qp_strerror(rc));
-	kind = json_string_value(json_object_get(rec, "kind"));
-	rc = kind != NULL && strcmp(kind, "org") == 0 ? 0 : QP_EINVAL;
-	if (rc != 0)
-		qp_errf(rc, msg, len, "list: org: %s is a %s record, not an org",
-			org, kind ? kind : "?");
-	json_decref(rec);
-	json_decref(meta);
-	return rc;
+	if (strcmp(kind, "org") != 0)
+		return qp_errf(QP_EINVAL, msg, len,
+			       "list: org: %s is a %s record, not an org", org,
+			       kind);
+	return 0;
 }
 
 static json_t *do_list(qp_server *srv, qp_req *r)

@@ -590,6 +590,28 @@ out:
 	return rc;
 }
 
+_Static_assert(QP_STORE_KIND_LEN == QP__KIND_LEN, "one kind length");
+
+/* A record's kind and void mark (see store.h). */
+int qp_store_kind(qp_store *s, const char *id, char kind[QP_STORE_KIND_LEN],
+                  int *voided)
+{
+	uint8_t b[QP_UUID_LEN];
+	char norm[QP_UUID_STRLEN + 1];
+	MDB_txn *txn;
+	qp__tx t;
+	int rc;
+
+	if (qp_uuid_parse(id, b) != 0)
+		return QP_ENOTFOUND;
+	qp_uuid_format(b, norm);
+	if ((rc = qp__read_begin(s, &t, &txn)) != 0)
+		return rc;
+	rc = qp__state_peek(&t, norm, kind, NULL, voided);
+	mdb_txn_abort(txn);
+	return rc;
+}
+
 /* List records in id order (see store.h). */
 int qp_store_list(qp_store *s, const char *kind, const char *org,
                   const char *after, size_t limit, int with_voided,

@@ -127,6 +127,13 @@ void qp_store_commit_time(const qp_store *s, uint64_t *commits,
  * decrefs.  Errors: QP_ENOTFOUND, QP_ECORRUPT. */
 int qp_store_get(qp_store *s, const char *id, json_t **rec, json_t **meta);
 
+/* The kind of record id (at most QP_STORE_KIND_LEN bytes with its NUL)
+ * and whether it is voided, without decoding the record.  Errors:
+ * QP_ENOTFOUND (also for a malformed id), QP_ECORRUPT, storage codes. */
+#define QP_STORE_KIND_LEN 24
+int qp_store_kind(qp_store *s, const char *id, char kind[QP_STORE_KIND_LEN],
+                  int *voided);
+
 /* How many ops are in quarantine and how many deltas are kept as forks
  * (cheap: counts of two databases).  Errors: storage codes. */
 int qp_store_held_apart(qp_store *s, uint64_t *quarantine, uint64_t *forks);
