@@ -273,18 +273,27 @@ static uint64_t now(qp_store *s)
 	return qp_hlc_now(&s->hlc, qp_hlc_wall_ms());
 }
 
-/* Replace a UUID-looking string member by its canonical lower-case form,
- * so keys and references compare as bytes. */
-static void canon_id(json_t *rec, const char *key)
+/* The canonical lower-case form of a UUID-looking string v (a new
+ * reference), or NULL when v is none or already canonical: keys and
+ * references then compare as bytes. */
+static json_t *canon(const json_t *v)
 {
 	uint8_t b[QP_UUID_LEN];
 	char s[QP_UUID_STRLEN + 1];
-	const char *v = json_string_value(json_object_get(rec, key));
-	if (v != NULL && qp_uuid_parse(v, b) == 0) {
-		qp_uuid_format(b, s);
-		if (strcmp(s, v) != 0)
-			json_object_set_new(rec, key, json_string(s));
-	}
+	const char *t = json_string_value(v);
+
+	if (t == NULL || qp_uuid_parse(t, b) != 0)
+		return NULL;
+	qp_uuid_format(b, s);
+	return strcmp(s, t) != 0 ? json_string(s) : NULL;
+}
+
+/* Member key of rec in canonical form. */
+static void canon_id(json_t *rec, const char *key)
+{
+	json_t *c = canon(json_object_get(rec, key));
+	if (c != NULL)
+		json_object_set_new(rec, key, c);
 }
 
 /* Whether record id is created by an op of the group being written. */
@@ -299,19 +308,6 @@ static int made_in_group(const wctx *w, const char *id)
 		    memcmp(w->gp[i].op.id, b, QP_UUID_LEN) == 0)
 			return 1;
 	return 0;
-}
-
-/* The canonical form of a UUID-looking string in array a at i. */
-static void canon_at(json_t *a, size_t i)
-{
-	uint8_t b[QP_UUID_LEN];
-	char s[QP_UUID_STRLEN + 1];
-	const char *v = json_string_value(json_array_get(a, i));
-	if (v != NULL && qp_uuid_parse(v, b) == 0) {
-		qp_uuid_format(b, s);
-		if (strcmp(s, v) != 0)
-			json_array_set_new(a, i, json_string(s));
-	}
 }
 
 /* Every reference of rec in canonical form, so that stored records,
@@ -330,8 +326,9 @@ static void canon_refs(const qp_kind *k, json_t *rec)
 		if (f->type == QP_T_REF) {
 			canon_id(rec, f->name);
 		} else if (f->type == QP_T_REFS && json_is_array(v)) {
-			for (j = 0; j < json_array_size(v); j++)
-				canon_at(v, j);
+			json_array_foreach(v, j, e)
+				if ((e = canon(e)) != NULL)
+					json_array_set_new(v, j, e);
 		} else if (f->type == QP_T_LOTQTY && json_is_array(v)) {
 			json_array_foreach(v, j, e)
 				if (json_is_object(e))
