@@ -153,14 +153,7 @@ static int send_vector(qp_session *s)
 
 /* Certificates and revocations a hub hands a device before any delta, so
  * the device can check every author itself. */
-typedef struct blobs {
-	uint8_t **b;
-	size_t *len;
-	size_t n, cap;
-	qp_session *s;
-} blobs;
-
-static void blobs_add(blobs *b, const uint8_t *d, size_t len)
+void qp__blobs_add(qp__blobs *b, const uint8_t *d, size_t len)
 {
 	if (b->n == b->cap) {
 		b->cap = b->cap ? 2 * b->cap : 16;
@@ -172,7 +165,7 @@ static void blobs_add(blobs *b, const uint8_t *d, size_t len)
 	b->len[b->n++] = len;
 }
 
-static void blobs_free(blobs *b)
+void qp__blobs_free(qp__blobs *b)
 {
 	for (size_t i = 0; i < b->n; i++)
 		free(b->b[i]);
@@ -180,26 +173,27 @@ static void blobs_free(blobs *b)
 	free(b->len);
 }
 
+int qp__blobs_collect(void *ctx, const uint8_t *d, size_t len)
+{
+	qp__blobs_add(ctx, d, len);
+	return 0;
+}
+
 static int cert_collect(void *ctx, const uint8_t *cert, size_t len)
 {
-	blobs *b = ctx;
+	qp__blobs *b = ctx;
 	qp_cert c;
 	size_t i;
 	if (qp_cert_parse(cert, len, &c) != 0)
 		return 0;
 	for (i = 0; i < c.norgs; i++)
 		if (in_scope_org(b->s, c.orgs[i])) {
-			blobs_add(b, cert, len);
+			qp__blobs_add(b, cert, len);
 			break;
 		}
 	return 0;
 }
 
-static int collect_all(void *ctx, const uint8_t *rev, size_t len)
-{
-	blobs_add(ctx, rev, len);
-	return 0;
-}
 
 /* Keep the certificates a peer sent, in any order: one whose issuer a
  * later one makes trusted is tried again. */
@@ -247,7 +241,7 @@ static void take_certs(qp_session *s, const qp_sync_msg *m)
 
 static int send_trust(qp_session *s)
 {
-	blobs b = {0};
+	qp__blobs b = {0};
 	uint8_t *m;
 	size_t len, i, n;
 	int rc = 0;
@@ -257,12 +251,12 @@ static int send_trust(qp_session *s)
 	 * hub, which clears a chain held from before). */
 	if (!s->outbound) {
 		b.s = s;
-		qp_store_chain(s->p->store, collect_all, &b);
+		qp_store_chain(s->p->store, qp__blobs_collect, &b);
 		if (b.n <= QP_SYNC_CHAIN_MAX &&
 		    (rc = qp_sync_encode_chain((const uint8_t *const *)b.b,
 					       b.len, b.n, &m, &len)) == 0)
 			rc = send_msg(s, m, len);
-		blobs_free(&b);
+		qp__blobs_free(&b);
 		memset(&b, 0, sizeof(b));
 	}
 	b.s = s;
@@ -274,10 +268,10 @@ static int send_trust(qp_session *s)
 		if (rc == 0)
 			rc = send_msg(s, m, len);
 	}
-	blobs_free(&b);
+	qp__blobs_free(&b);
 	memset(&b, 0, sizeof(b));
 	b.s = s;
-	qp_store_revocations(s->p->store, collect_all, &b);
+	qp_store_revocations(s->p->store, qp__blobs_collect, &b);
 	for (i = 0; rc == 0 && i < b.n; i += n) {
 		n = b.n - i > QP_SYNC_REV_MAX ? QP_SYNC_REV_MAX : b.n - i;
 		rc = qp_sync_encode_revocations((const uint8_t *const *)b.b + i,
@@ -285,7 +279,7 @@ static int send_trust(qp_session *s)
 		if (rc == 0)
 			rc = send_msg(s, m, len);
 	}
-	blobs_free(&b);
+	qp__blobs_free(&b);
 	if (rc == 0)
 		s->trust_sent = qp_store_trust_gen(s->p->store);
 	return rc;
@@ -293,7 +287,7 @@ static int send_trust(qp_session *s)
 
 /* One DELTAS batch under construction. */
 typedef struct batch {
-	blobs d;
+	qp__blobs d;
 	size_t bytes;
 	qp_session *s;
 	const qp_feed *feed;
@@ -309,7 +303,7 @@ static int batch_take(void *ctx, uint64_t seq, const uint8_t *d, size_t len)
 		b->full = 1;
 		return 1;
 	}
-	blobs_add(&b->d, d, len);
+	qp__blobs_add(&b->d, d, len);
 	b->bytes += len;
 	b->last = seq;
 	if (seq <= b->acked)
@@ -371,13 +365,13 @@ static void session_pump(qp_session *s)
 				i++; /* the log ended early: nothing more here */
 		}
 		if (b.d.n == 0) {
-			blobs_free(&b.d);
+			qp__blobs_free(&b.d);
 			break;
 		}
 		rc = qp_sync_encode_deltas((const uint8_t *const *)b.d.b, b.d.len,
 					   b.d.n, &m, &len);
 		s->st->deltas_sent += b.d.n;
-		blobs_free(&b.d);
+		qp__blobs_free(&b.d);
 		if (rc != 0 || send_msg(s, m, len) != 0) {
 			free(miss);
 			session_fail(s, rc ? rc : -EIO, "cannot send deltas");

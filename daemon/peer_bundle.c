@@ -83,46 +83,41 @@ static int write_fd(void *ctx, const uint8_t *buf, size_t len)
 	return 0;
 }
 
-/* Copies of the certificates and revocations this node holds, for a
- * bundle's trust items. */
+/* The certificates and revocations this node holds, as a bundle's trust
+ * items (those over the bundle's limits are left out). */
 typedef struct trustset {
+	qp__blobs certs, revs;
 	qp_bundle_item *items;
-	size_t n, cap;
+	size_t n;
 } trustset;
 
-static void trust_add(trustset *t, uint8_t type, const uint8_t *b, size_t len)
+static int trust_gather(qp_peers *p, trustset *t)
 {
-	uint8_t *copy;
+	int rc;
 
-	if (t->n == QP_BUNDLE_TRUST_MAX || len == 0 || len > QP_BUNDLE_ITEM_MAX)
-		return;
-	if (t->n == t->cap) {
-		t->cap = t->cap ? 2 * t->cap : 16;
-		t->items = qp_xrealloc(t->items, t->cap * sizeof(*t->items));
+	if ((rc = qp_store_certs(p->store, qp__blobs_collect, &t->certs)) != 0 ||
+	    (rc = qp_store_revocations(p->store, qp__blobs_collect,
+				       &t->revs)) != 0)
+		return rc;
+	t->items = qp_xcalloc(t->certs.n + t->revs.n + 1, sizeof(*t->items));
+	for (size_t i = 0; i < t->certs.n + t->revs.n; i++) {
+		int cert = i < t->certs.n;
+		size_t j = cert ? i : i - t->certs.n;
+		const qp__blobs *b = cert ? &t->certs : &t->revs;
+
+		if (t->n == QP_BUNDLE_TRUST_MAX || b->len[j] > QP_BUNDLE_ITEM_MAX)
+			continue;
+		t->items[t->n].type = cert ? QP_BUNDLE_CERT : QP_BUNDLE_REVOCATION;
+		t->items[t->n].p = b->b[j];
+		t->items[t->n++].len = b->len[j];
 	}
-	copy = qp_xmalloc(len);
-	memcpy(copy, b, len);
-	t->items[t->n].type = type;
-	t->items[t->n].p = copy;
-	t->items[t->n++].len = len;
-}
-
-static int trust_cert(void *ctx, const uint8_t *b, size_t len)
-{
-	trust_add(ctx, QP_BUNDLE_CERT, b, len);
-	return 0;
-}
-
-static int trust_rev(void *ctx, const uint8_t *b, size_t len)
-{
-	trust_add(ctx, QP_BUNDLE_REVOCATION, b, len);
 	return 0;
 }
 
 static void trust_free(trustset *t)
 {
-	for (size_t i = 0; i < t->n; i++)
-		free((void *)t->items[i].p);
+	qp__blobs_free(&t->certs);
+	qp__blobs_free(&t->revs);
 	free(t->items);
 }
 
@@ -202,8 +197,7 @@ json_t *qp__peer_bundle_export(qp_peers *p, const json_t *m)
 	/* The certificates and revocations go along, so a device that has
 	 * not synced since a colleague was enrolled trusts the colleague's
 	 * deltas (each is checked against its issuer on import). */
-	if ((rc = qp_store_certs(p->store, trust_cert, &trust)) != 0 ||
-	    (rc = qp_store_revocations(p->store, trust_rev, &trust)) != 0) {
+	if ((rc = trust_gather(p, &trust)) != 0) {
 		rep = qp__peer_fail(rc, "bundle export: %s", qp_strerror(rc));
 		goto out;
 	}

@@ -108,6 +108,20 @@ void qp__peer_wait(qp_peers *p, qp_deferred *d, uint64_t timeout_ms);
 int qp__peer_revoked(qp_peers *p, const uint8_t key[QP_KEY_LEN], uint64_t *after);
 /* An error reply {"ok": false, "error": fmt with arg, "code": name}. */
 json_t *qp__peer_fail(int code, const char *fmt, const char *arg);
+
+/* Copies of byte strings (certificates, revocations, deltas) gathered for
+ * a message or a file; s is the session a collector filters for, when it
+ * needs one. */
+typedef struct qp__blobs {
+	uint8_t **b;
+	size_t *len;
+	size_t n, cap;
+	qp_session *s;
+} qp__blobs;
+void qp__blobs_add(qp__blobs *b, const uint8_t *d, size_t len);
+void qp__blobs_free(qp__blobs *b);
+/* A store iteration callback adding each item to the qp__blobs ctx. */
+int qp__blobs_collect(void *ctx, const uint8_t *d, size_t len);
 /* Store the certificates items[i][0..lens[i]) that chain to this node's
  * anchors (in any order); the others are logged as from `from`.  Returns
  * how many were kept (new or already held). */
