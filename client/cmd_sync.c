@@ -1030,55 +1030,16 @@ out:
 	return status;
 }
 
-/* The entry of groups [{reason, count}] for reason, or NULL. */
-static json_t *group_of(json_t *groups, const char *reason)
-{
-	json_t *g;
-	size_t i;
-
-	json_array_foreach(groups, i, g)
-		if (strcmp(jstr(g, "reason"), reason) == 0)
-			return g;
-	return NULL;
-}
-
-/* The refused deltas of an older quipud's reply (a list of the first
- * ones, each {reason} or a string) grouped by reason: [{reason, count}]. */
-static json_t *group_refused(const json_t *refused)
-{
-	json_t *groups = json_array(), *g;
-	const json_t *r;
-	size_t i;
-	char *why;
-
-	json_array_foreach(refused, i, r) {
-		why = text_of(json_is_object(r) ? json_object_get(r, "reason")
-						: r, "no reason given");
-		if ((g = group_of(groups, why)) != NULL)
-			json_object_set_new(g, "count", json_integer(
-				json_integer_value(json_object_get(g, "count")) +
-				1));
-		else
-			json_array_append_new(groups, json_pack("{s:s, s:i}",
-				"reason", why, "count", 1));
-		free(why);
-	}
-	return groups;
-}
-
 /* Each distinct refusal reason once, with the number of deltas it refused
  * ("quipu: refused 15 deltas: author 90f98912 is not trusted: ..."), and
  * the refusals whose reason quipud did not list. */
 static void report_refused(const json_t *reply, long long nref)
 {
 	const json_t *why = json_object_get(reply, "refused_reasons"), *g;
-	json_t *own = NULL;
 	long long n, told = 0;
 	size_t i;
 	char *t;
 
-	if (!json_is_array(why))
-		why = own = group_refused(json_object_get(reply, "refused"));
 	json_array_foreach(why, i, g) {
 		n = (long long)json_integer_value(json_object_get(g, "count"));
 		if (n <= 0)
@@ -1091,7 +1052,6 @@ static void report_refused(const json_t *reply, long long nref)
 	if (nref > told)
 		qp_cli_err("refused %lld more delta%s (reasons not listed)",
 			   nref - told, nref - told == 1 ? "" : "s");
-	json_decref(own);
 }
 
 /* The bundle was read to the end (ok reply): the summary goes to stdout,
