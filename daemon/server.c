@@ -179,7 +179,9 @@ static json_t *do_list(qp_server *srv, qp_req *r)
 	if (kind != NULL && qp_schema_kind(kind) == NULL)
 		return reply_err(r->rid, QP_EINVAL,
 				 qp_fmt(msg, sizeof(msg), "list: unknown kind '%.32s'", kind));
-	if (org != NULL && (rc = check_org(srv, org, msg, sizeof msg)) != 0)
+	/* Checked on the first page; the later ones follow from it. */
+	if (org != NULL && after == NULL &&
+	    (rc = check_org(srv, org, msg, sizeof msg)) != 0)
 		return reply_err(r->rid, rc, msg);
 	if (limit <= 0 || limit > QP_API_LIST_MAX)
 		limit = QP_API_LIST_MAX;
