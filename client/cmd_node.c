@@ -280,6 +280,7 @@ int qp_cmd_status(qp_cli *c, int argc, char **argv)
 	static const struct option opts[] = {
 		QP_CLI_COMMON_OPTS,
 		{ "json", no_argument, NULL, 'j' },
+		{ "digest", no_argument, NULL, 'D' },
 		{ NULL, 0, NULL, 0 },
 	};
 	static const char *const plain[] = {
@@ -287,7 +288,7 @@ int qp_cmd_status(qp_cli *c, int argc, char **argv)
 	};
 	json_t *req, *reply = NULL;
 	const json_t *v;
-	int o, status = QP_EXIT_OK, as_json = 0;
+	int o, status = QP_EXIT_OK, as_json = 0, digest = 0;
 	size_t i;
 	char *s;
 
@@ -297,10 +298,12 @@ int qp_cmd_status(qp_cli *c, int argc, char **argv)
 			return status;
 		if (o == 'j')
 			as_json = 1;
+		if (o == 'D')
+			digest = 1;
 	}
 	if ((status = qp_cli_operands(argc, argv, 0, "")) != QP_EXIT_OK)
 		return status;
-	req = json_pack("{s:s}", "op", "status");
+	req = json_pack("{s:s, s:b}", "op", "status", "digest", digest);
 	status = qp_cli_call(c, req, &reply);
 	json_decref(req);
 	if (status != QP_EXIT_OK)

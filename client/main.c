@@ -31,12 +31,17 @@ static const qp_cmd cmds[] = {
 	  "quipud need not run.\n\n" DATA_HELP,
 	  "print the node's public key" },
 	{ "status", qp_cmd_status,
-	  "usage: quipu [-d DIR] status [--json]\n"
+	  "usage: quipu [-d DIR] status [--json] [--digest]\n"
 	  "Show quipud's status: key, role, records per kind, deltas, feeds,\n"
-	  "conflicts, quarantine, map size, state digest, uptime, clients,\n"
-	  "commits and writes, and one line per sync peer (state, deltas the\n"
-	  "hub has not acked, last ack, last success, last error).\n\n"
+	  "conflicts, quarantine, map size, uptime, clients, commits and\n"
+	  "writes, and one line per sync peer (state, deltas the hub has not\n"
+	  "acked, last ack, last success, last error).  Its cost does not grow\n"
+	  "with the number of records.\n\n"
 	  "  --json              print the daemon's reply as one JSON object\n"
+	  "  --digest            add the record-state digest (BLAKE2b of every\n"
+	  "                      record: equal on nodes holding the same data).\n"
+	  "                      It reads every record, and quipud answers\n"
+	  "                      nothing else meanwhile: seconds on a large hub\n"
 	  DATA_HELP,
 	  "show daemon and store status" },
 	{ "add", qp_cmd_add,

@@ -722,7 +722,9 @@ static int idx_kind_put(qp__tx *t, const char *kind, const char *org,
 	memcpy(key + 1, org, ol + 1);
 	memcpy(key + ol + 2, id, il);
 	k.mv_size = ol + 2 + il;
-	return qp__mdb(mdb_put(t->txn, t->db->idx_kind, &k, &d, 0));
+	if ((rc = mdb_put(t->txn, t->db->idx_kind, &k, &d, 0)) != 0)
+		return qp__mdb(rc);
+	return qp__kind_count_add(t->txn, t->db, kind, 1);
 }
 
 /* Natural-key index upkeep: the key is held while the record is not

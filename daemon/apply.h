@@ -115,6 +115,36 @@ size_t qp__entries(MDB_txn *txn, MDB_dbi dbi);
 int qp__digest_db(MDB_txn *txn, MDB_dbi dbi, uint8_t out[QP_HASH_LEN],
                   size_t *count);
 
+/* Counters kept in meta so that status is O(1) (store.c): "n:" kind ->
+ * be64 records of that kind (those in idx_kind), "log_bytes" -> be64 bytes
+ * of the log's deltas.  They change in the transaction that changes what
+ * they count, so they hold exactly when it commits.
+ * qp__count_add adds n to the counter at key[0..kl) (absent: 0);
+ * qp__count_get reads it into *n (absent: 0); qp__kind_count_add counts n
+ * more records of kind; qp__kind_counts_reset zeroes every kind's counter
+ * (when idx_kind is dropped to be rebuilt); qp__log_put appends delta d at
+ * key k of the log (QP_EEXIST when held) and counts its bytes, which
+ * qp__log_bytes_get reads;
+ * qp__counts_recount sets every counter from the databases themselves
+ * (O(store): opening a store made before the counters). */
+int qp__count_add(MDB_txn *txn, const qp__dbs *db, const char *key, size_t kl,
+                  uint64_t n);
+int qp__count_get(MDB_txn *txn, const qp__dbs *db, const char *key, size_t kl,
+                  uint64_t *n);
+int qp__kind_count_add(MDB_txn *txn, const qp__dbs *db, const char *kind,
+                       uint64_t n);
+int qp__kind_count_get(MDB_txn *txn, const qp__dbs *db, const char *kind,
+                       uint64_t *n);
+int qp__kind_counts_reset(MDB_txn *txn, const qp__dbs *db);
+int qp__log_put(MDB_txn *txn, const qp__dbs *db, MDB_val *k, MDB_val *d);
+int qp__log_bytes_get(MDB_txn *txn, const qp__dbs *db, uint64_t *n);
+int qp__counts_recount(MDB_txn *txn, const qp__dbs *db);
+/* Records of kind counted from idx_kind itself (O(records of kind)). */
+int qp__kind_recount(MDB_txn *txn, const qp__dbs *db, const char *kind,
+                     uint64_t *n);
+/* Bytes of the log's deltas counted from the log itself (O(deltas)). */
+int qp__log_bytes_recount(MDB_txn *txn, const qp__dbs *db, uint64_t *n);
+
 /* The EUDR geometry checks (geo.h) of a record rec of kind (a name): a
  * plot's "geometry" with its "area_ha" and "accuracy_m" when present, a
  * session's "place" (which must be a Point).  Returns 1 when the record

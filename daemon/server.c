@@ -205,6 +205,16 @@ static json_t *do_status(qp_server *srv, qp_req *r)
 
 	if (rc != 0)
 		return reply_err(r->rid, rc, "status: cannot read store statistics");
+	/* The digest reads every record: only when asked for. */
+	if (json_is_true(json_object_get(r->msg, "digest"))) {
+		char hex[65];
+		if ((rc = qp_store_digest(srv->store, hex)) != 0) {
+			json_decref(stats);
+			return reply_err(r->rid, rc,
+					 "status: cannot compute the digest");
+		}
+		json_object_set_new(stats, "digest", json_string(hex));
+	}
 	qp_store_commit_time(srv->store, &durable, &durable_ns);
 	qp_hex(srv->node->pk, QP_KEY_LEN, key);
 	d = json_pack("{s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",

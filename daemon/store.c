@@ -29,6 +29,10 @@
 #include <unistd.h>
 
 #define MAP_START (64u << 20)
+/* Layout version in meta "schema": 1, the first; 2 adds the counters of
+ * apply.h.  A store of a newer format is refused (QP_EVERSION); an older
+ * one is brought up to date when opened. */
+#define STORE_FORMAT 2
 #define PREFILL_LOW   ((off_t)2 << 20) /* refill when less is left */
 #define PREFILL_CHUNK ((off_t)8 << 20) /* at least this much at a time */
 
@@ -243,15 +247,24 @@ static int open_dbs(qp_store *s)
 			goto fail;
 	}
 	rc = mdb_get(txn, s->db.meta, &k, &d);
+	if (rc == 0 && (d.mv_size != 4 ||
+	                qp_get_be32(d.mv_data) > STORE_FORMAT)) {
+		mdb_txn_abort(txn);
+		return d.mv_size != 4 ? QP_ECORRUPT : QP_EVERSION;
+	}
+	if (rc == 0 && qp_get_be32(d.mv_data) < STORE_FORMAT) {
+		/* Format 1 kept no counters: count once, here. */
+		if ((rc = qp__counts_recount(txn, &s->db)) != 0) {
+			mdb_txn_abort(txn);
+			return rc;
+		}
+		rc = MDB_NOTFOUND;
+	}
 	if (rc == MDB_NOTFOUND) {
-		qp_put_be32(ver, QP_SCHEMA_VERSION);
+		qp_put_be32(ver, STORE_FORMAT);
 		d.mv_size = 4;
 		d.mv_data = ver;
 		rc = mdb_put(txn, s->db.meta, &k, &d, 0);
-	} else if (rc == 0 && (d.mv_size != 4 ||
-	                       qp_get_be32(d.mv_data) > QP_SCHEMA_VERSION)) {
-		mdb_txn_abort(txn);
-		return d.mv_size != 4 ? QP_ECORRUPT : QP_EVERSION;
 	}
 	if (rc != 0)
 		goto fail;
@@ -748,16 +761,115 @@ int qp_store_digest(qp_store *s, char out[65])
 	return rc;
 }
 
-/* Count idx_kind keys starting with prefix[0..pl) of the form prefix+id. */
-static int count_prefix(MDB_txn *txn, MDB_dbi dbi, const char *prefix,
-                        size_t pl, size_t *out)
+/* ---- counters (see apply.h) --------------------------------------- */
+
+#define LOG_BYTES_KEY "log_bytes"
+
+int qp__count_get(MDB_txn *txn, const qp__dbs *db, const char *key, size_t kl,
+                  uint64_t *n)
 {
-	MDB_cursor *c;
-	MDB_val k = {pl, (void *)prefix}, d;
-	size_t n = 0;
+	MDB_val k = {kl, (void *)key}, d;
+	int rc = mdb_get(txn, db->meta, &k, &d);
+
+	*n = 0;
+	if (rc == MDB_NOTFOUND)
+		return 0;
+	if (rc != 0)
+		return qp__mdb(rc);
+	if (d.mv_size != 8)
+		return QP_ECORRUPT;
+	*n = qp_get_be64(d.mv_data);
+	return 0;
+}
+
+static int count_put(MDB_txn *txn, const qp__dbs *db, const char *key,
+                     size_t kl, uint64_t n)
+{
+	uint8_t b[8];
+	MDB_val k = {kl, (void *)key}, d = {8, b};
+
+	qp_put_be64(b, n);
+	return qp__mdb(mdb_put(txn, db->meta, &k, &d, 0));
+}
+
+int qp__count_add(MDB_txn *txn, const qp__dbs *db, const char *key, size_t kl,
+                  uint64_t n)
+{
+	uint64_t v;
+	int rc = qp__count_get(txn, db, key, kl, &v);
+	return rc != 0 ? rc : count_put(txn, db, key, kl, v + n);
+}
+
+/* The meta key of kind's counter: "n:" kind. */
+static size_t kind_key(const char *kind, char key[2 + QP__KIND_LEN])
+{
+	size_t kl = strnlen(kind, QP__KIND_LEN);
+	key[0] = 'n';
+	key[1] = ':';
+	memcpy(key + 2, kind, kl);
+	return kl + 2;
+}
+
+int qp__kind_count_add(MDB_txn *txn, const qp__dbs *db, const char *kind,
+                       uint64_t n)
+{
+	char key[2 + QP__KIND_LEN];
+	return qp__count_add(txn, db, key, kind_key(kind, key), n);
+}
+
+int qp__kind_count_get(MDB_txn *txn, const qp__dbs *db, const char *kind,
+                       uint64_t *n)
+{
+	char key[2 + QP__KIND_LEN];
+	return qp__count_get(txn, db, key, kind_key(kind, key), n);
+}
+
+int qp__kind_counts_reset(MDB_txn *txn, const qp__dbs *db)
+{
+	size_t nk;
+	const qp_kind *kinds = qp_schema_kinds(&nk);
+	char key[2 + QP__KIND_LEN];
 	int rc;
 
-	if ((rc = mdb_cursor_open(txn, dbi, &c)) != 0)
+	for (size_t i = 0; i < nk; i++) {
+		rc = count_put(txn, db, key, kind_key(kinds[i].name, key), 0);
+		if (rc != 0)
+			return rc;
+	}
+	return 0;
+}
+
+int qp__log_put(MDB_txn *txn, const qp__dbs *db, MDB_val *k, MDB_val *d)
+{
+	int rc = qp__mdb(mdb_put(txn, db->log, k, d, MDB_NOOVERWRITE));
+	if (rc != 0)
+		return rc;
+	return qp__count_add(txn, db, LOG_BYTES_KEY, strlen(LOG_BYTES_KEY),
+	                     d->mv_size);
+}
+
+int qp__log_bytes_get(MDB_txn *txn, const qp__dbs *db, uint64_t *n)
+{
+	return qp__count_get(txn, db, LOG_BYTES_KEY, strlen(LOG_BYTES_KEY), n);
+}
+
+/* Records of kind in idx_kind: its keys kind \0 \0 id. */
+int qp__kind_recount(MDB_txn *txn, const qp__dbs *db, const char *kind,
+                     uint64_t *out)
+{
+	char prefix[QP__KIND_LEN + 2];
+	size_t pl = strnlen(kind, QP__KIND_LEN);
+	MDB_cursor *c;
+	MDB_val k, d;
+	uint64_t n = 0;
+	int rc;
+
+	memcpy(prefix, kind, pl);
+	prefix[pl++] = '\0';
+	prefix[pl++] = '\0';
+	k.mv_size = pl;
+	k.mv_data = prefix;
+	if ((rc = mdb_cursor_open(txn, db->idx_kind, &c)) != 0)
 		return qp__mdb(rc);
 	for (rc = mdb_cursor_get(c, &k, &d, MDB_SET_RANGE);
 	     rc == 0 && k.mv_size >= pl && memcmp(k.mv_data, prefix, pl) == 0;
@@ -772,16 +884,16 @@ static int count_prefix(MDB_txn *txn, MDB_dbi dbi, const char *prefix,
 	return 0;
 }
 
-/* Total bytes of the values of dbi (LMDB knows each size without reading
+/* Total bytes of the log's values (LMDB knows each size without reading
  * the value's pages). */
-static int value_bytes(MDB_txn *txn, MDB_dbi dbi, uint64_t *out)
+int qp__log_bytes_recount(MDB_txn *txn, const qp__dbs *db, uint64_t *out)
 {
 	MDB_cursor *c;
 	MDB_val k, d;
 	uint64_t n = 0;
 	int rc;
 
-	if ((rc = mdb_cursor_open(txn, dbi, &c)) != 0)
+	if ((rc = mdb_cursor_open(txn, db->log, &c)) != 0)
 		return qp__mdb(rc);
 	for (rc = mdb_cursor_get(c, &k, &d, MDB_FIRST); rc == 0;
 	     rc = mdb_cursor_get(c, &k, &d, MDB_NEXT))
@@ -793,15 +905,32 @@ static int value_bytes(MDB_txn *txn, MDB_dbi dbi, uint64_t *out)
 	return 0;
 }
 
+int qp__counts_recount(MDB_txn *txn, const qp__dbs *db)
+{
+	size_t nk;
+	const qp_kind *kinds = qp_schema_kinds(&nk);
+	char key[2 + QP__KIND_LEN];
+	uint64_t n;
+	int rc;
+
+	for (size_t i = 0; i < nk; i++) {
+		if ((rc = qp__kind_recount(txn, db, kinds[i].name, &n)) != 0 ||
+		    (rc = count_put(txn, db, key, kind_key(kinds[i].name, key),
+		                    n)) != 0)
+			return rc;
+	}
+	if ((rc = qp__log_bytes_recount(txn, db, &n)) != 0)
+		return rc;
+	return count_put(txn, db, LOG_BYTES_KEY, strlen(LOG_BYTES_KEY), n);
+}
+
 /* Statistics (see store.h). */
 int qp_store_stats(qp_store *s, json_t **out)
 {
-	char prefix[QP__KIND_LEN + 2], hex[2 * QP_KEY_LEN + 1],
-	    org[QP_UUID_STRLEN + 1];
+	char hex[2 * QP_KEY_LEN + 1], org[QP_UUID_STRLEN + 1];
 	json_t *o, *recs, *fd;
-	uint8_t h[QP_HASH_LEN];
-	size_t n = 0, nk, used, size;
-	uint64_t lb = 0;
+	size_t nk, used, size;
+	uint64_t n = 0, lb = 0;
 	const qp_kind *kinds = qp_schema_kinds(&nk);
 	MDB_cursor *c = NULL;
 	MDB_txn *txn;
@@ -819,18 +948,15 @@ int qp_store_stats(qp_store *s, json_t **out)
 	recs = json_object();
 	json_object_set_new(o, "records", recs);
 	for (size_t i = 0; i < nk; i++) {
-		size_t kl = strlen(kinds[i].name);
-		memcpy(prefix, kinds[i].name, kl);
-		prefix[kl] = prefix[kl + 1] = '\0';
-		if ((rc = count_prefix(txn, s->db.idx_kind, prefix, kl + 2,
-		                       &n)) != 0)
+		if ((rc = qp__kind_count_get(txn, &s->db, kinds[i].name, &n)) !=
+		    0)
 			goto out;
 		json_object_set_new(recs, kinds[i].name,
 		                    json_integer((json_int_t)n));
 	}
 	json_object_set_new(
 	    o, "deltas", json_integer((json_int_t)qp__entries(txn, s->db.log)));
-	if ((rc = value_bytes(txn, s->db.log, &lb)) != 0)
+	if ((rc = qp__log_bytes_get(txn, &s->db, &lb)) != 0)
 		goto out;
 	json_object_set_new(o, "log_bytes", json_integer((json_int_t)lb));
 	json_object_set_new(
@@ -847,10 +973,6 @@ int qp_store_stats(qp_store *s, json_t **out)
 	    json_integer((json_int_t)qp__entries(txn, s->db.forks)));
 	json_object_set_new(o, "map_size", json_integer((json_int_t)size));
 	json_object_set_new(o, "map_used", json_integer((json_int_t)used));
-	if ((rc = qp__digest_db(txn, s->db.records, h, NULL)) != 0)
-		goto out;
-	qp_hex(h, QP_HASH_LEN, hex);
-	json_object_set_new(o, "digest", json_string(hex));
 	qp_hex(s->pk, QP_KEY_LEN, hex);
 	json_object_set_new(o, "key", json_string(hex));
 	fd = json_array();

@@ -12,7 +12,8 @@
  *   idx_key    "dni|ruc|code" '\0' [org '\0'] value -> id   (natural keys)
  *   conflicts  id '\0' field '\0' hlc(be64) -> msgpack {value, author, hlc}
  *   quarantine feed(48) + seq(be64) + op index(be32) -> msgpack {reason, op}
- *   meta       "hlc" -> be64 last HLC; "schema" -> be32 version
+ *   meta       "hlc" -> be64 last HLC; "schema" -> be32 layout version;
+ *              "n:" kind -> be64 records; "log_bytes" -> be64 (apply.h)
  *
  * Writes are durable when qp_store_write returns 0: the LMDB transaction was
  * committed with its sync.  A full map grows the map (doubling) and the
@@ -150,9 +151,11 @@ int qp_store_list(qp_store *s, const char *kind, const char *org,
 
 /* Statistics: {"records": {kind: n...}, "deltas": n, "log_bytes": bytes of
  * all deltas, "feeds": n, "conflicts": n, "quarantine": n, "forks": n,
- * "map_size": bytes, "map_used": bytes,
- * "digest": hex of the record-state digest, "key": hex of this node's key,
- * "feeds_detail": [{"author","org","seq"}...]}.  New reference. */
+ * "map_size": bytes, "map_used": bytes, "key": hex of this node's key,
+ * "feeds_detail": [{"author","org","seq"}...]}.  New reference.  The cost
+ * grows with the number of feeds only, not with records or deltas (the
+ * counts are kept as the store changes); the digest, which must read
+ * every record, is qp_store_digest. */
 int qp_store_stats(qp_store *s, json_t **out);
 
 /* Re-check every delta (signature, hash link to its predecessor, seq

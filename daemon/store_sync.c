@@ -788,7 +788,8 @@ static int rebuild(qp_store *s, MDB_txn *txn)
 		if ((rc = qp__mdb(mdb_drop(txn, drop[i], 0))) != 0)
 			return rc;
 	}
-	if ((rc = qp__tx_init(&t, txn, &s->db)) != 0)
+	if ((rc = qp__kind_counts_reset(txn, &s->db)) != 0 ||
+	    (rc = qp__tx_init(&t, txn, &s->db)) != 0)
 		return rc;
 	if ((rc = qp__mdb(mdb_cursor_open(txn, s->db.log, &c))) != 0)
 		return rc;
@@ -967,7 +968,7 @@ static int keep_revoked(qp_store *s, qp__tx *t, const uint8_t *buf, size_t len,
 		return qp__store_keep_fork(s, t->txn, buf, len, hdr, QP_ECHAIN);
 	d.mv_size = len;
 	d.mv_data = (void *)buf;
-	rc = qp__mdb(mdb_put(t->txn, s->db.log, &k, &d, MDB_NOOVERWRITE));
+	rc = qp__log_put(t->txn, &s->db, &k, &d);
 	if (rc != 0)
 		return rc == QP_EEXIST ? QP_ECORRUPT : rc;
 	qp_delta_hash(buf, len, head);

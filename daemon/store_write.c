@@ -938,13 +938,13 @@ static int append_ops(qp_store *s, MDB_txn *txn, const qp_feed *feed,
 	qp_put_be64(key + QP__FEED_LEN, *seq + 1);
 	d.mv_size = len;
 	d.mv_data = buf;
-	rc = mdb_put(txn, s->db.log, &k, &d, MDB_NOOVERWRITE);
+	rc = qp__log_put(txn, &s->db, &k, &d);
 	if (rc == 0) {
 		qp_delta_hash(buf, len, prev);
 		(*seq)++;
 	}
 	free(buf);
-	return rc == MDB_KEYEXIST ? QP_ECORRUPT : qp__mdb(rc);
+	return rc == QP_EEXIST ? QP_ECORRUPT : rc;
 split:
 	rc = append_ops(s, txn, feed, ops, half, seq, prev);
 	if (rc == 0)

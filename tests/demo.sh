@@ -250,8 +250,8 @@ run verify
 step "13. Signal at last: sync with the cooperative's hub"
 start_hub
 run sync --wait --timeout 60
-NODE_DIGEST=$("$QUIPU" -d "$NODE" status --json | python3 -c 'import json, sys; print(json.load(sys.stdin)["store"]["digest"])')
-HUB_DIGEST=$("$QUIPU" -d "$HUB" status --json | python3 -c 'import json, sys; print(json.load(sys.stdin)["store"]["digest"])')
+NODE_DIGEST=$("$QUIPU" -d "$NODE" status --json --digest | python3 -c 'import json, sys; print(json.load(sys.stdin)["store"]["digest"])')
+HUB_DIGEST=$("$QUIPU" -d "$HUB" status --json --digest | python3 -c 'import json, sys; print(json.load(sys.stdin)["store"]["digest"])')
 echo "tablet state digest: $NODE_DIGEST"
 echo "hub state digest:    $HUB_DIGEST"
 [ "$NODE_DIGEST" = "$HUB_DIGEST" ] || { echo "demo: the hub and the tablet differ" >&2; exit 1; }

@@ -62,6 +62,10 @@ run_case() {
 		"$fn"
 	) >"$log" 2>&1 </dev/null
 	rc=$?
+	if [ "$rc" -eq 0 ] && [ -f "$dir/.failed" ]; then
+		echo "FAIL (in a command substitution): $(head -n 1 "$dir/.failed")" >>"$log"
+		rc=1
+	fi
 	# Whatever the case left running dies now.
 	for pidf in "$dir"/*.qpd.pid; do
 		[ -f "$pidf" ] && qp_kill_quipud "$(cat "$pidf")"
@@ -90,8 +94,11 @@ run_case() {
 	fi
 }
 
+# fail MESSAGE: the case failed.  Also from a command substitution whose
+# status a test ignores ([ "$(f)" = x ]): the mark fails the case.
 fail() {
 	echo "FAIL: $*" >&2
+	[ -z "${QP_CASE_DIR:-}" ] || echo "$*" >>"$QP_CASE_DIR/.failed"
 	exit 1
 }
 
@@ -170,6 +177,15 @@ add() {
 
 py() {
 	python3 "$QP_PY" "$@"
+}
+
+# state_digest DIR: the record-state digest of the node at DIR.
+state_digest() {
+	local d
+	q -d "$1" status --json --digest >"$QP_CASE_DIR/digest.json"
+	d=$(py find "$QP_CASE_DIR/digest.json" digest) || fail "no digest from $1"
+	printf '%s' "$d" | grep -Eq '^[0-9a-f]{64}$' || fail "digest of $1 is '$d'"
+	echo "$d"
 }
 
 # ---------------------------------------------------------------------------

@@ -18,6 +18,17 @@ case_bulk_10k() {
 	done
 
 	assert_eq "$(status_num "$NODE" records producer)" 10050 "status records.producer"
+	# Status reads kept counts; the digest, which reads every record,
+	# only when asked for.
+	q -d "$NODE" status --json >st.json
+	python3 -c 'import json,sys; s=json.load(open("st.json"))["store"]; sys.exit("digest" in s or s["log_bytes"] <= 0)' ||
+		fail "status without --digest: $(cat st.json)"
+	qrun -d "$NODE" status
+	assert_rc 0 "status"
+	grep -q "^digest" "$QP_CASE_DIR/out" && fail "status printed a digest unasked"
+	d=$(state_digest "$NODE")
+	qrun -d "$NODE" status --digest
+	assert_out_has "digest       $d"
 	# The 51 single adds run one after another, so each is its own commit
 	# and delta; import batches in flight together may share one.
 	d=$(status_num "$NODE" deltas)

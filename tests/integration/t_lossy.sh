@@ -134,7 +134,7 @@ case_sync_lossy() {
 	assert_eq "$(count producer)" 5000 "hub producers"
 	ok=0
 	for i in $(seq 1 240); do
-		if [ "$(status_num "$HUB" digest)" = "$(status_num "$D" digest)" ]; then
+		if [ "$(state_digest "$HUB")" = "$(state_digest "$D")" ]; then
 			ok=1
 			break
 		fi

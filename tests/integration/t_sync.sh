@@ -87,8 +87,7 @@ has_record() {
 }
 
 digest() {
-	q -d "$1" status --json >"$QP_CASE_DIR/st.json"
-	py find "$QP_CASE_DIR/st.json" digest
+	state_digest "$1"
 }
 
 # n_of DIR KIND [ARGS]: records of KIND listed on DIR.
@@ -102,9 +101,9 @@ n_of() {
 # same_digests DIR...: all nodes report the same state digest.
 same_digests() {
 	local d0 d dir
-	d0=$(timeout 10 "$QUIPU" -d "$1" status --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["store"]["digest"])') || return 1
+	d0=$(state_digest "$1") || return 1
 	for dir in "$@"; do
-		d=$(timeout 10 "$QUIPU" -d "$dir" status --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["store"]["digest"])') || return 1
+		d=$(state_digest "$dir") || return 1
 		[ "$d" = "$d0" ] || return 1
 	done
 }

@@ -272,25 +272,44 @@ START_TEST(copy_detected_until_settled)
 }
 END_TEST
 
-START_TEST(newer_schema_refused)
+/* Behind the store's back (it must be closed): set meta key to the
+ * len bytes v, or delete it when v is NULL; with old set, read its value
+ * first into old[0..8). */
+static void meta_edit(const char *dir, const char *key, const void *v,
+                      size_t len, uint8_t old[8])
 {
-	tenv e;
 	MDB_env *env;
 	MDB_txn *txn;
 	MDB_dbi dbi;
+	MDB_val k = {strlen(key), (void *)key}, d = {len, (void *)v};
+
+	ck_assert_int_eq(mdb_env_create(&env), 0);
+	ck_assert_int_eq(mdb_env_set_maxdbs(env, 16), 0);
+	ck_assert_int_eq(mdb_env_open(env, dir, 0, 0600), 0);
+	ck_assert_int_eq(mdb_txn_begin(env, NULL, 0, &txn), 0);
+	ck_assert_int_eq(mdb_dbi_open(txn, "meta", 0, &dbi), 0);
+	if (old != NULL) {
+		MDB_val o;
+		ck_assert_int_eq(mdb_get(txn, dbi, &k, &o), 0);
+		ck_assert_uint_le(o.mv_size, 8);
+		memcpy(old, o.mv_data, o.mv_size);
+	}
+	if (v != NULL)
+		ck_assert_int_eq(mdb_put(txn, dbi, &k, &d, 0), 0);
+	else
+		ck_assert_int_eq(mdb_del(txn, dbi, &k, NULL), 0);
+	ck_assert_int_eq(mdb_txn_commit(txn), 0);
+	mdb_env_close(env);
+}
+
+START_TEST(newer_schema_refused)
+{
+	tenv e;
 	uint8_t v[4] = {0, 0, 0, 99};
-	MDB_val k = {6, "schema"}, d = {4, v};
 
 	t_open(&e);
 	qp_store_close(e.s);
-	ck_assert_int_eq(mdb_env_create(&env), 0);
-	ck_assert_int_eq(mdb_env_set_maxdbs(env, 16), 0);
-	ck_assert_int_eq(mdb_env_open(env, e.dir, 0, 0600), 0);
-	ck_assert_int_eq(mdb_txn_begin(env, NULL, 0, &txn), 0);
-	ck_assert_int_eq(mdb_dbi_open(txn, "meta", 0, &dbi), 0);
-	ck_assert_int_eq(mdb_put(txn, dbi, &k, &d, 0), 0);
-	ck_assert_int_eq(mdb_txn_commit(txn), 0);
-	mdb_env_close(env);
+	meta_edit(e.dir, "schema", v, 4, NULL);
 	e.s = NULL;
 	ck_assert_int_eq(qp_store_open(e.dir, e.pk, e.sk, &e.s), QP_EVERSION);
 	ck_assert_ptr_null(e.s);
@@ -1263,6 +1282,85 @@ START_TEST(verify_detects_lost_state)
 }
 END_TEST
 
+/* Status reads kept counts; verify proves them. */
+START_TEST(verify_detects_miscount)
+{
+	tenv e;
+	char org[37];
+	uint8_t seven[8] = {0, 0, 0, 0, 0, 0, 0, 7};
+	json_t *rep;
+
+	t_open(&e);
+	add_org(e.s, "2060000013", org);
+	add_producer(e.s, org, "11000001", "Ana", NULL);
+	qp_store_close(e.s);
+	meta_edit(e.dir, "n:producer", seven, 8, NULL);
+	ck_assert_int_eq(qp_store_open(e.dir, e.pk, e.sk, &e.s), 0);
+	ck_assert_int_eq(qp_store_verify(e.s, &rep), QP_EMISMATCH);
+	ck_assert_str_eq(json_string_value(json_object_get(rep, "error")),
+	                 "the store counts 7 producer records but holds 1");
+	json_decref(rep);
+	qp_store_close(e.s);
+	meta_edit(e.dir, "log_bytes", seven, 8, NULL);
+	meta_edit(e.dir, "n:producer", seven + 7, 1, NULL);
+	ck_assert_int_eq(qp_store_open(e.dir, e.pk, e.sk, &e.s), 0);
+	ck_assert_int_eq(qp_store_verify(e.s, &rep), QP_ECORRUPT);
+	json_decref(rep);
+	t_close(&e);
+}
+END_TEST
+
+/* A store of the first format (no counters) is counted when opened. */
+START_TEST(format1_store_counted)
+{
+	tenv e;
+	char org[37], prod[37];
+	uint8_t one[4] = {0, 0, 0, 1}, ver[8];
+	json_int_t log_bytes;
+	json_t *st;
+
+	t_open(&e);
+	add_org(e.s, "2060000013", org);
+	add_producer(e.s, org, "11000001", "Ana", prod);
+	add_producer(e.s, org, "11000002", "Beto", NULL);
+	log_bytes = stat_int(e.s, "log_bytes");
+	ck_assert_int_gt(log_bytes, 0);
+	qp_store_close(e.s);
+	meta_edit(e.dir, "schema", one, 4, NULL);
+	meta_edit(e.dir, "n:producer", NULL, 0, NULL);
+	meta_edit(e.dir, "n:org", NULL, 0, NULL);
+	meta_edit(e.dir, "log_bytes", NULL, 0, NULL);
+	ck_assert_int_eq(qp_store_open(e.dir, e.pk, e.sk, &e.s), 0);
+	ck_assert_int_eq(qp_store_stats(e.s, &st), 0);
+	ck_assert_int_eq(json_integer_value(json_object_get(
+	                     json_object_get(st, "records"), "producer")),
+	                 2);
+	ck_assert_int_eq(json_integer_value(json_object_get(
+	                     json_object_get(st, "records"), "org")),
+	                 1);
+	ck_assert_int_eq(json_integer_value(json_object_get(st, "log_bytes")),
+	                 log_bytes);
+	ck_assert_ptr_null(json_object_get(st, "digest"));
+	json_decref(st);
+	verify_ok(e.s);
+	qp_store_close(e.s);
+	/* Brought up to format 2, so an older quipud refuses it. */
+	meta_edit(e.dir, "schema", one, 4, ver);
+	ck_assert_mem_eq(ver, ((uint8_t[]){0, 0, 0, 2}), 4);
+	meta_edit(e.dir, "schema", ver, 4, NULL);
+	ck_assert_int_eq(qp_store_open(e.dir, e.pk, e.sk, &e.s), 0);
+	/* Counting goes on from there. */
+	add_producer(e.s, org, "11000003", "Carla", NULL);
+	ck_assert_int_eq(qp_store_stats(e.s, &st), 0);
+	ck_assert_int_eq(json_integer_value(json_object_get(
+	                     json_object_get(st, "records"), "producer")),
+	                 3);
+	json_decref(st);
+	verify_ok(e.s);
+	t_close(&e);
+}
+END_TEST
+
 START_TEST(verify_detects_lost_delta)
 {
 	verify_after(DROP_LAST_LOG, QP_ECHAIN, "head says seq 3");
@@ -1672,6 +1770,7 @@ Suite *suite_store(void)
 	tcase_add_test(tc, reopen_keeps_records);
 	tcase_add_test(tc, copy_detected_until_settled);
 	tcase_add_test(tc, newer_schema_refused);
+	tcase_add_test(tc, format1_store_counted);
 	tcase_add_test(tc, create_kinds_and_get);
 	tcase_add_test(tc, plot_geometry_checked);
 	tcase_add_test(tc, list_by_kind_and_org);
@@ -1690,6 +1789,7 @@ Suite *suite_store(void)
 	tcase_add_test(tc, verify_detects_tampered_delta);
 	tcase_add_test(tc, verify_detects_lost_state);
 	tcase_add_test(tc, verify_detects_lost_delta);
+	tcase_add_test(tc, verify_detects_miscount);
 	tcase_add_test(tc, map_grows_when_full);
 	tcase_add_test(tc, ingest_order_does_not_matter);
 	tcase_add_test(tc, ingest_forks_gaps_quarantine);
