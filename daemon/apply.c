@@ -370,16 +370,15 @@ int qp__state_kind(qp__tx *t, const char *id, char kind[QP__KIND_LEN])
 /* Build rec's natural-key index key (see apply.h); 0 when it has none. */
 int qp__natkey(const qp_kind *k, const json_t *rec, char *out, size_t *len)
 {
-	const qp_field *f = qp_schema_natural_key(k);
-	const char *org = json_string_value(json_object_get(rec, "org"));
+	const qp_field *f = qp_schema_key_of(k, rec);
+	const char *org = json_string_value(json_object_get(
+	    rec, k->key_scope != NULL ? k->key_scope : "org"));
 	const json_t *v;
 	size_t fl, ol = 0, vl, n;
 
 	if (f == NULL || org == NULL)
 		return 0;
 	v = json_object_get(rec, f->name);
-	if (!json_is_string(v))
-		return 0;
 	fl = strlen(f->name);
 	vl = json_string_length(v);
 	if (!(k->flags & QP_K_UNIQUE_GLOBAL))

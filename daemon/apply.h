@@ -67,6 +67,7 @@ struct qp_store {
 	qp_uuid_gen ugen;
 	MDB_dbi sync_db[5]; /* store_sync.c's databases, opened on first use */
 	int sync_open;      /* sync_db holds them */
+	int upgrade;        /* opened a store of an older format */
 	unsigned psize; /* LMDB page size */
 	off_t filled;   /* the data file is known written up to here */
 	qp_geo *geo;    /* geometry checker (GEOS context: this thread's) */
@@ -124,9 +125,8 @@ int qp__digest_db(MDB_txn *txn, MDB_dbi dbi, uint8_t out[QP_HASH_LEN],
  * more records of kind; qp__kind_counts_reset zeroes every kind's counter
  * (when idx_kind is dropped to be rebuilt); qp__log_put appends delta d at
  * key k of the log (QP_EEXIST when held) and counts its bytes, which
- * qp__log_bytes_get reads;
- * qp__counts_recount sets every counter from the databases themselves
- * (O(store): opening a store made before the counters). */
+ * qp__log_bytes_get reads and qp__log_bytes_set sets (the upgrade of a
+ * store made before the counters). */
 int qp__count_add(MDB_txn *txn, const qp__dbs *db, const char *key, size_t kl,
                   uint64_t n);
 int qp__count_get(MDB_txn *txn, const qp__dbs *db, const char *key, size_t kl,
@@ -138,7 +138,7 @@ int qp__kind_count_get(MDB_txn *txn, const qp__dbs *db, const char *kind,
 int qp__kind_counts_reset(MDB_txn *txn, const qp__dbs *db);
 int qp__log_put(MDB_txn *txn, const qp__dbs *db, MDB_val *k, MDB_val *d);
 int qp__log_bytes_get(MDB_txn *txn, const qp__dbs *db, uint64_t *n);
-int qp__counts_recount(MDB_txn *txn, const qp__dbs *db);
+int qp__log_bytes_set(MDB_txn *txn, const qp__dbs *db, uint64_t n);
 /* Records of kind counted from idx_kind itself (O(records of kind)). */
 int qp__kind_recount(MDB_txn *txn, const qp__dbs *db, const char *kind,
                      uint64_t *n);
@@ -183,8 +183,9 @@ int qp__state_kind(qp__tx *t, const char *id, char kind[QP__KIND_LEN]);
 int qp__state_peek(qp__tx *t, const char *id, char kind[QP__KIND_LEN],
                    char org[QP_UUID_STRLEN + 1], int *voided);
 
-/* The natural key of rec ("dni\0<org>\0<dni>", "ruc\0<ruc>", ...) in
- * out[0..*len), when k has one and rec holds it as a string that fits.
+/* The natural key of rec ("dni\0<org>\0<dni>", "ruc\0<ruc>", and for
+ * attendance, scoped by session (schema.h), "producer\0<session>\0<id>")
+ * in out[0..*len), when k has one and rec holds it as a string that fits.
  * Returns 1 when a key was written, else 0.  out holds QP__KEY_MAX bytes. */
 int qp__natkey(const qp_kind *k, const json_t *rec, char *out, size_t *len);
 

@@ -16,6 +16,7 @@
 #include "hlc.h"
 #include "mpjson.h"
 #include "store_internal.h"
+#include "store_sync_internal.h"
 #include "util.h"
 
 #include <lmdb.h>
@@ -30,8 +31,10 @@
 
 #define MAP_START (64u << 20)
 /* Layout version in meta "schema": 1, the first; 2 adds the counters of
- * apply.h.  A store of a newer format is refused (QP_EVERSION); an older
- * one is brought up to date when opened. */
+ * apply.h and the attendance key (a person once per session).  A store of
+ * a newer format is refused (QP_EVERSION); an older one is brought up to
+ * date when opened, by rebuilding its state from the log
+ * (qp__store_upgrade). */
 #define STORE_FORMAT 2
 #define PREFILL_LOW   ((off_t)2 << 20) /* refill when less is left */
 #define PREFILL_CHUNK ((off_t)8 << 20) /* at least this much at a time */
@@ -252,14 +255,8 @@ static int open_dbs(qp_store *s)
 		mdb_txn_abort(txn);
 		return d.mv_size != 4 ? QP_ECORRUPT : QP_EVERSION;
 	}
-	if (rc == 0 && qp_get_be32(d.mv_data) < STORE_FORMAT) {
-		/* Format 1 kept no counters: count once, here. */
-		if ((rc = qp__counts_recount(txn, &s->db)) != 0) {
-			mdb_txn_abort(txn);
-			return rc;
-		}
-		rc = MDB_NOTFOUND;
-	}
+	if (rc == 0 && qp_get_be32(d.mv_data) < STORE_FORMAT)
+		s->upgrade = 1; /* qp__store_upgrade, once the dbs are open */
 	if (rc == MDB_NOTFOUND) {
 		qp_put_be32(ver, STORE_FORMAT);
 		d.mv_size = 4;
@@ -328,6 +325,8 @@ int qp_store_open(const char *path, const uint8_t pk[QP_KEY_LEN],
 		if ((rc = qp__store_grow(s)) != 0)
 			goto fail;
 	}
+	if (rc == 0 && s->upgrade)
+		rc = qp__store_upgrade(s, STORE_FORMAT);
 	if (rc != 0)
 		goto fail;
 	/* Grow ahead of need, so a full map stays the exception. */
@@ -905,22 +904,8 @@ int qp__log_bytes_recount(MDB_txn *txn, const qp__dbs *db, uint64_t *out)
 	return 0;
 }
 
-int qp__counts_recount(MDB_txn *txn, const qp__dbs *db)
+int qp__log_bytes_set(MDB_txn *txn, const qp__dbs *db, uint64_t n)
 {
-	size_t nk;
-	const qp_kind *kinds = qp_schema_kinds(&nk);
-	char key[2 + QP__KIND_LEN];
-	uint64_t n;
-	int rc;
-
-	for (size_t i = 0; i < nk; i++) {
-		if ((rc = qp__kind_recount(txn, db, kinds[i].name, &n)) != 0 ||
-		    (rc = count_put(txn, db, key, kind_key(kinds[i].name, key),
-		                    n)) != 0)
-			return rc;
-	}
-	if ((rc = qp__log_bytes_recount(txn, db, &n)) != 0)
-		return rc;
 	return count_put(txn, db, LOG_BYTES_KEY, strlen(LOG_BYTES_KEY), n);
 }
 

@@ -821,6 +821,30 @@ out:
 	return rc;
 }
 
+static int upgrade_tx(qp_store *s, MDB_txn *txn, void *ctx)
+{
+	uint8_t ver[4];
+	MDB_val k = {6, "schema"}, d = {4, ver};
+	uint64_t n;
+	int rc;
+
+	if ((rc = rebuild(s, txn)) != 0 ||
+	    (rc = qp__log_bytes_recount(txn, &s->db, &n)) != 0 ||
+	    (rc = qp__log_bytes_set(txn, &s->db, n)) != 0)
+		return rc;
+	qp_put_be32(ver, *(const uint32_t *)ctx);
+	return qp__mdb(mdb_put(txn, s->db.meta, &k, &d, 0));
+}
+
+/* Upgrade an older store (see store_sync_internal.h). */
+int qp__store_upgrade(qp_store *s, uint32_t format)
+{
+	int rc = qp__sync_ready(s);
+	if (rc == 0 && (rc = qp__sync_write(s, upgrade_tx, &format)) == 0)
+		s->upgrade = 0;
+	return rc;
+}
+
 /* Quarantine the ops of key's held deltas with seq > after; *any tells
  * whether there were some. */
 static int quarantine_key(qp_store *s, MDB_txn *txn,

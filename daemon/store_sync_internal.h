@@ -26,6 +26,13 @@ enum {
  * Errors: QP_EINVAL (s NULL), storage codes. */
 int qp__sync_ready(qp_store *s);
 
+/* Bring a store of an older layout (store.c's STORE_FORMAT) up to
+ * format: rebuild records, indexes, conflicts and counters from the log as
+ * a revocation does, count the log's bytes, and record the format, in one
+ * transaction.  Takes as long as a rebuild: once per store.  Errors:
+ * QP_ESTORE and the replay's codes. */
+int qp__store_upgrade(qp_store *s, uint32_t format);
+
 /* Run fn in a write transaction and commit it; on a full map the
  * transaction is aborted, the map grown and fn run again.  Returns fn's
  * error (transaction aborted) or the commit's. */

@@ -340,8 +340,8 @@ static void canon_refs(const qp_kind *k, json_t *rec)
 static int check_natkey(wctx *w, const qp_kind *k, const json_t *rec,
                         const char *id)
 {
-	char key[QP__KEY_MAX], owner[QP_UUID_STRLEN + 1];
-	const qp_field *f = qp_schema_natural_key(k);
+	char key[QP__KEY_MAX], owner[QP_UUID_STRLEN + 1], scope[48];
+	const qp_field *f = qp_schema_key_of(k, rec);
 	size_t len;
 	int rc;
 
@@ -359,10 +359,15 @@ static int check_natkey(wctx *w, const qp_kind *k, const json_t *rec,
 		            "%s.%s: %.64s is given twice in this request",
 		            k->name, f->name,
 		            json_string_value(json_object_get(rec, f->name)));
-	return werr(
-	    w, QP_EEXIST, "%s.%s: %.64s is already registered%s as %s", k->name,
-	    f->name, json_string_value(json_object_get(rec, f->name)),
-	    (k->flags & QP_K_UNIQUE_GLOBAL) ? "" : " in this org", owner);
+	if (k->key_scope != NULL)
+		snprintf(scope, sizeof scope, " for this %.24s", k->key_scope);
+	else
+		snprintf(scope, sizeof scope, "%s",
+		         (k->flags & QP_K_UNIQUE_GLOBAL) ? "" : " in this org");
+	return werr(w, QP_EEXIST, "%s.%s: %.64s is already registered%s as %s",
+	            k->name, f->name,
+	            json_string_value(json_object_get(rec, f->name)), scope,
+	            owner);
 }
 
 /* The EUDR geometry checks of a record the schema accepted (see geo.h):

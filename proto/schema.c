@@ -121,9 +121,9 @@ static const qp_field attendance_fields[] = {
 	{.name = "session", .type = QP_T_REF, .flags = REQ,
 	 .ref_kind = "session"},
 	{.name = "status", .type = QP_T_ENUM, .flags = REQ, .values = statuses},
-	{.name = "producer", .type = QP_T_REF, .flags = QP_F_SAME_ORG,
-	 .ref_kind = "producer"},
-	{.name = "dni", .type = QP_T_DNI},
+	{.name = "producer", .type = QP_T_REF,
+	 .flags = QP_F_SAME_ORG | QP_F_UNIQUE, .ref_kind = "producer"},
+	{.name = "dni", .type = QP_T_DNI, .flags = QP_F_UNIQUE},
 	{.name = "name", .type = QP_T_TEXT},
 };
 
@@ -176,15 +176,15 @@ static int session_check(const json_t *rec, char *err, size_t errlen);
 static int attendance_check(const json_t *rec, char *err, size_t errlen);
 static int lot_event_check(const json_t *rec, char *err, size_t errlen);
 
-#define KIND(n, f, fl, chk) {n, f, N(f), fl, chk}
+#define KIND(n, f, fl, chk) {n, f, N(f), fl, chk, NULL}
 static const qp_kind kinds[] = {
 	KIND("org", org_fields, QP_K_UNIQUE_GLOBAL, NULL),
 	KIND("producer", producer_fields, 0, NULL),
 	KIND("plot", plot_fields, 0, plot_check),
 	KIND("service", service_fields, 0, NULL),
 	KIND("session", session_fields, 0, session_check),
-	KIND("attendance", attendance_fields, QP_K_APPEND_ONLY,
-	     attendance_check),
+	{"attendance", attendance_fields, N(attendance_fields),
+	 QP_K_APPEND_ONLY, attendance_check, "session"},
 	KIND("commitment", commitment_fields, 0, NULL),
 	KIND("lot", lot_fields, 0, NULL),
 	KIND("lot_event", lot_event_fields, QP_K_APPEND_ONLY, lot_event_check),
@@ -224,6 +224,17 @@ const qp_field *qp_schema_natural_key(const qp_kind *k)
 		return NULL;
 	for (size_t i = 0; i < k->nfields; i++)
 		if (k->fields[i].flags & QP_F_UNIQUE)
+			return &k->fields[i];
+	return NULL;
+}
+
+const qp_field *qp_schema_key_of(const qp_kind *k, const json_t *rec)
+{
+	if (k == NULL)
+		return NULL;
+	for (size_t i = 0; i < k->nfields; i++)
+		if ((k->fields[i].flags & QP_F_UNIQUE) &&
+		    json_is_string(json_object_get(rec, k->fields[i].name)))
 			return &k->fields[i];
 	return NULL;
 }

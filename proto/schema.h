@@ -38,7 +38,9 @@ typedef enum qp_ftype {
 } qp_ftype;
 
 #define QP_F_REQUIRED 0x01u
-#define QP_F_UNIQUE 0x02u  /* natural key: unique per org (or globally, see kind) */
+#define QP_F_UNIQUE 0x02u  /* natural key: unique per org (or globally, or
+                            * per key_scope, see qp_kind); a kind with two
+                            * such fields uses the one a record holds */
 #define QP_F_SAME_ORG 0x04u /* QP_T_REF/QP_T_REFS: the record referred to
                              * belongs to the same org (a plot and its
                              * producer); other references may cross orgs
@@ -68,6 +70,9 @@ typedef struct qp_kind {
 	 * (without the kind prefix, e.g. "producer: ...") and returns
 	 * QP_EVALID, or returns 0.  May be NULL. */
 	int (*check)(const json_t *rec, char *err, size_t errlen);
+	/* The field whose value scopes the natural key instead of the org
+	 * (attendance: a person once per session), or NULL. */
+	const char *key_scope;
 } qp_kind;
 
 /* Reference lookup supplied by the caller (the store), for the reference
@@ -87,8 +92,11 @@ const qp_kind *qp_schema_kinds(size_t *n);
 const qp_kind *qp_schema_kind(const char *name);
 /* Field of a kind by name, or NULL. */
 const qp_field *qp_schema_field(const qp_kind *k, const char *name);
-/* The kind's unique natural-key field (dni, ruc, code), or NULL. */
+/* The kind's first unique natural-key field (dni, ruc, code), or NULL. */
 const qp_field *qp_schema_natural_key(const qp_kind *k);
+/* The natural-key field rec uses: the first unique field of k that rec
+ * holds as a string (attendance: producer, or dni), or NULL. */
+const qp_field *qp_schema_key_of(const qp_kind *k, const json_t *rec);
 
 /* Validate a complete record (after an update is merged into the stored
  * state, the merged record is validated the same way).  rec must hold "id",

@@ -40,7 +40,10 @@
 #include "util.h"
 #include "wire.h"
 
-#define NPRODUCERS 64
+/* Attendance names each (session, producer) pair once, as the store
+ * requires: NSESSIONS x NPRODUCERS records at most per run. */
+#define NPRODUCERS 256
+#define NSESSIONS 8192
 #define MAXCONN 64
 
 typedef struct conn {
@@ -53,9 +56,10 @@ typedef struct conn {
 
 typedef struct bench {
 	const char *sock;
-	char org[40], session[40];
+	char org[40];
 	char producers[NPRODUCERS][40];
-	uint64_t seq; /* picks the producer of the next record */
+	char (*sessions)[40]; /* NSESSIONS */
+	uint64_t seq; /* picks the producer and session of the next record */
 } bench;
 
 static double now_s(void)
@@ -295,11 +299,23 @@ static int setup(bench *b, conn *c)
 			  "provider", "Programa de prueba"),
 		svc, NULL) != 0)
 		return -1;
-	if (add(c, "session",
-		json_pack("[{s:s, s:s, s:s}]", "org", b->org, "service", svc,
-			  "starts_at", "2026-11-23T09:00:00-05:00"),
-		b->session, NULL) != 0)
-		return -1;
+	b->sessions = qp_xcalloc(NSESSIONS, sizeof(*b->sessions));
+	for (i = 0; i < NSESSIONS; i += 1024) {
+		int j;
+		recs = json_array();
+		for (j = i; j < i + 1024; j++) {
+			char at[32];
+			/* One a day from 2026-01-01, at 09:00 or 14:00. */
+			qp_fmt(at, sizeof at, "2026-%02d-%02dT%02d:00:00-05:00",
+			       1 + (j / 2 / 28) % 12, 1 + (j / 2) % 28,
+			       j % 2 ? 14 : 9);
+			json_array_append_new(
+			    recs, json_pack("{s:s, s:s, s:s}", "org", b->org,
+					    "service", svc, "starts_at", at));
+		}
+		if (add(c, "session", recs, NULL, b->sessions + i) != 0)
+			return -1;
+	}
 	recs = json_array();
 	for (i = 0; i < NPRODUCERS; i++) {
 		char dni[9], name[64];
@@ -318,9 +334,16 @@ static json_t *attendance(bench *b)
 	static const char *const st[] = {"present", "present", "left-early",
 					 "absent"};
 	uint64_t k = b->seq++;
+	if (k >= (uint64_t)NPRODUCERS * NSESSIONS) {
+		fprintf(stderr, "bench_writes: more than %d attendance records "
+			"in one run; shorten QP_BENCH_SECONDS\n",
+			NPRODUCERS * NSESSIONS);
+		exit(1);
+	}
 	return json_pack("{s:s, s:s, s:s, s:s}", "org", b->org, "session",
-			 b->session, "producer", b->producers[k % NPRODUCERS],
-			 "status", st[(k / NPRODUCERS) % 4]);
+			 b->sessions[k / NPRODUCERS], "producer",
+			 b->producers[k % NPRODUCERS], "status",
+			 st[(k / NPRODUCERS) % 4]);
 }
 
 static json_t *add_req(bench *b, size_t nrec)
@@ -665,5 +688,6 @@ int main(int argc, char **argv)
 	}
 out:
 	conn_close(&c);
+	free(b.sessions);
 	return ret;
 }

@@ -159,6 +159,17 @@ static json_int_t stat_int(qp_store *s, const char *key)
 	return v;
 }
 
+static json_int_t stat_records(qp_store *s, const char *kind)
+{
+	json_t *st;
+	json_int_t v;
+	ck_assert_int_eq(qp_store_stats(s, &st), 0);
+	v = json_integer_value(
+	    json_object_get(json_object_get(st, "records"), kind));
+	json_decref(st);
+	return v;
+}
+
 static const char *get_str(qp_store *s, const char *id, const char *field,
                            char *buf, size_t len)
 {
@@ -272,22 +283,22 @@ START_TEST(copy_detected_until_settled)
 }
 END_TEST
 
-/* Behind the store's back (it must be closed): set meta key to the
- * len bytes v, or delete it when v is NULL; with old set, read its value
- * first into old[0..8). */
-static void meta_edit(const char *dir, const char *key, const void *v,
-                      size_t len, uint8_t old[8])
+/* Behind the store's back (it must be closed): in database db, set key
+ * key[0..kl) to the len bytes v, or delete it when v is NULL; with old
+ * set, read its value first into old[0..8). */
+static void db_edit(const char *dir, const char *db, const void *key,
+                    size_t kl, const void *v, size_t len, uint8_t old[8])
 {
 	MDB_env *env;
 	MDB_txn *txn;
 	MDB_dbi dbi;
-	MDB_val k = {strlen(key), (void *)key}, d = {len, (void *)v};
+	MDB_val k = {kl, (void *)key}, d = {len, (void *)v};
 
 	ck_assert_int_eq(mdb_env_create(&env), 0);
 	ck_assert_int_eq(mdb_env_set_maxdbs(env, 16), 0);
 	ck_assert_int_eq(mdb_env_open(env, dir, 0, 0600), 0);
 	ck_assert_int_eq(mdb_txn_begin(env, NULL, 0, &txn), 0);
-	ck_assert_int_eq(mdb_dbi_open(txn, "meta", 0, &dbi), 0);
+	ck_assert_int_eq(mdb_dbi_open(txn, db, 0, &dbi), 0);
 	if (old != NULL) {
 		MDB_val o;
 		ck_assert_int_eq(mdb_get(txn, dbi, &k, &o), 0);
@@ -300,6 +311,12 @@ static void meta_edit(const char *dir, const char *key, const void *v,
 		ck_assert_int_eq(mdb_del(txn, dbi, &k, NULL), 0);
 	ck_assert_int_eq(mdb_txn_commit(txn), 0);
 	mdb_env_close(env);
+}
+
+static void meta_edit(const char *dir, const char *key, const void *v,
+                      size_t len, uint8_t old[8])
+{
+	db_edit(dir, "meta", key, strlen(key), v, len, old);
 }
 
 START_TEST(newer_schema_refused)
@@ -315,6 +332,72 @@ START_TEST(newer_schema_refused)
 	ck_assert_ptr_null(e.s);
 	ck_assert_int_eq(qp_store_open("/nonexistent/quipu", e.pk, e.sk, &e.s),
 	                 -ENOENT);
+	t_close(&e);
+}
+END_TEST
+
+/* A person is recorded once per session: a double tap or a file imported
+ * twice does not count anyone twice. */
+START_TEST(attendance_once_per_session)
+{
+	tenv e;
+	char org[37], p[37], sv[37], s1[37], s2[37], at[37], at2[37],
+	    err[QP_ERRMSG_LEN], want[QP_ERRMSG_LEN];
+	const char *by_producer = "{\"org\":\"%s\",\"session\":\"%s\","
+	                          "\"status\":\"present\",\"producer\":\"%s\"}";
+	const char *by_dni = "{\"org\":\"%s\",\"session\":\"%s\","
+	                     "\"status\":\"present\",\"dni\":\"%s\","
+	                     "\"name\":\"Invitada\"}";
+
+	t_open(&e);
+	add_org(e.s, "2060000001", org);
+	add_producer(e.s, org, "40000001", "Rosa", p);
+	ck_assert_int_eq(addf(e.s, "service", sv, err,
+	                      "{\"org\":\"%s\",\"title\":\"Poda\","
+	                      "\"area\":\"production\",\"provider\":\"INIA\"}",
+	                      org),
+	                 0);
+	ck_assert_int_eq(addf(e.s, "session", s1, err,
+	                      "{\"org\":\"%s\",\"service\":\"%s\","
+	                      "\"starts_at\":\"2026-11-23T09:30:00-05:00\"}",
+	                      org, sv),
+	                 0);
+	ck_assert_int_eq(addf(e.s, "session", s2, err,
+	                      "{\"org\":\"%s\",\"service\":\"%s\","
+	                      "\"starts_at\":\"2026-11-30T09:30:00-05:00\"}",
+	                      org, sv),
+	                 0);
+	ck_assert_int_eq(addf(e.s, "attendance", at, err, by_producer, org, s1, p),
+	                 0);
+	ck_assert_int_eq(addf(e.s, "attendance", NULL, err, by_producer, org, s1, p),
+	                 QP_EEXIST);
+	snprintf(want, sizeof want,
+	         "attendance.producer: %s is already registered for this "
+	         "session as %s",
+	         p, at);
+	ck_assert_str_eq(err, want);
+	/* Another session is another attendance. */
+	ck_assert_int_eq(addf(e.s, "attendance", NULL, err, by_producer, org, s2, p),
+	                 0);
+	/* A person without a producer record, by DNI. */
+	ck_assert_int_eq(addf(e.s, "attendance", at2, err, by_dni, org, s1,
+	                      "40000009"),
+	                 0);
+	ck_assert_int_eq(addf(e.s, "attendance", NULL, err, by_dni, org, s1,
+	                      "40000009"),
+	                 QP_EEXIST);
+	snprintf(want, sizeof want,
+	         "attendance.dni: 40000009 is already registered for this "
+	         "session as %s",
+	         at2);
+	ck_assert_str_eq(err, want);
+	/* Voided, the place is free again (the correction of a wrong
+	 * status: void it and record the person anew). */
+	ck_assert_int_eq(void1(e.s, at, "wrong status", err), 0);
+	ck_assert_int_eq(addf(e.s, "attendance", NULL, err, by_producer, org, s1, p),
+	                 0);
+	ck_assert_int_eq(stat_records(e.s, "attendance"), 4);
+	verify_ok(e.s);
 	t_close(&e);
 }
 END_TEST
@@ -1310,52 +1393,63 @@ START_TEST(verify_detects_miscount)
 }
 END_TEST
 
-/* A store of the first format (no counters) is counted when opened. */
-START_TEST(format1_store_counted)
+/* A store of the first format (no counters, no attendance key) is
+ * brought up to date when opened: its state is rebuilt from the log. */
+START_TEST(format1_store_upgraded)
 {
 	tenv e;
-	char org[37], prod[37];
+	char org[37], p[37], sv[37], ss[37], err[QP_ERRMSG_LEN],
+	    key[16 + 2 * 37];
+	const char *att = "{\"org\":\"%s\",\"session\":\"%s\","
+	                  "\"status\":\"present\",\"producer\":\"%s\"}";
 	uint8_t one[4] = {0, 0, 0, 1}, ver[8];
 	json_int_t log_bytes;
-	json_t *st;
 
 	t_open(&e);
 	add_org(e.s, "2060000013", org);
-	add_producer(e.s, org, "11000001", "Ana", prod);
+	add_producer(e.s, org, "11000001", "Ana", p);
 	add_producer(e.s, org, "11000002", "Beto", NULL);
+	ck_assert_int_eq(addf(e.s, "service", sv, err,
+	                      "{\"org\":\"%s\",\"title\":\"Poda\","
+	                      "\"area\":\"production\",\"provider\":\"INIA\"}",
+	                      org),
+	                 0);
+	ck_assert_int_eq(addf(e.s, "session", ss, err,
+	                      "{\"org\":\"%s\",\"service\":\"%s\","
+	                      "\"starts_at\":\"2026-11-23T09:30:00-05:00\"}",
+	                      org, sv),
+	                 0);
+	ck_assert_int_eq(addf(e.s, "attendance", NULL, err, att, org, ss, p), 0);
 	log_bytes = stat_int(e.s, "log_bytes");
 	ck_assert_int_gt(log_bytes, 0);
 	qp_store_close(e.s);
+	/* What format 1 held: no counters, no attendance key. */
 	meta_edit(e.dir, "schema", one, 4, NULL);
 	meta_edit(e.dir, "n:producer", NULL, 0, NULL);
 	meta_edit(e.dir, "n:org", NULL, 0, NULL);
 	meta_edit(e.dir, "log_bytes", NULL, 0, NULL);
+	db_edit(e.dir, "idx_key", key,
+	        (size_t)snprintf(key, sizeof key, "producer%c%s%c%s", 0, ss,
+	                         0, p),
+	        NULL, 0, NULL);
+
 	ck_assert_int_eq(qp_store_open(e.dir, e.pk, e.sk, &e.s), 0);
-	ck_assert_int_eq(qp_store_stats(e.s, &st), 0);
-	ck_assert_int_eq(json_integer_value(json_object_get(
-	                     json_object_get(st, "records"), "producer")),
-	                 2);
-	ck_assert_int_eq(json_integer_value(json_object_get(
-	                     json_object_get(st, "records"), "org")),
-	                 1);
-	ck_assert_int_eq(json_integer_value(json_object_get(st, "log_bytes")),
-	                 log_bytes);
-	ck_assert_ptr_null(json_object_get(st, "digest"));
-	json_decref(st);
+	ck_assert_int_eq(stat_records(e.s, "producer"), 2);
+	ck_assert_int_eq(stat_records(e.s, "org"), 1);
+	ck_assert_int_eq(stat_records(e.s, "attendance"), 1);
+	ck_assert_int_eq(stat_int(e.s, "log_bytes"), log_bytes);
+	ck_assert_int_eq(addf(e.s, "attendance", NULL, err, att, org, ss, p),
+	                 QP_EEXIST);
 	verify_ok(e.s);
 	qp_store_close(e.s);
-	/* Brought up to format 2, so an older quipud refuses it. */
+	/* Now format 2, which an older quipud refuses. */
 	meta_edit(e.dir, "schema", one, 4, ver);
 	ck_assert_mem_eq(ver, ((uint8_t[]){0, 0, 0, 2}), 4);
 	meta_edit(e.dir, "schema", ver, 4, NULL);
 	ck_assert_int_eq(qp_store_open(e.dir, e.pk, e.sk, &e.s), 0);
 	/* Counting goes on from there. */
 	add_producer(e.s, org, "11000003", "Carla", NULL);
-	ck_assert_int_eq(qp_store_stats(e.s, &st), 0);
-	ck_assert_int_eq(json_integer_value(json_object_get(
-	                     json_object_get(st, "records"), "producer")),
-	                 3);
-	json_decref(st);
+	ck_assert_int_eq(stat_records(e.s, "producer"), 3);
 	verify_ok(e.s);
 	t_close(&e);
 }
@@ -1770,13 +1864,14 @@ Suite *suite_store(void)
 	tcase_add_test(tc, reopen_keeps_records);
 	tcase_add_test(tc, copy_detected_until_settled);
 	tcase_add_test(tc, newer_schema_refused);
-	tcase_add_test(tc, format1_store_counted);
+	tcase_add_test(tc, format1_store_upgraded);
 	tcase_add_test(tc, create_kinds_and_get);
 	tcase_add_test(tc, plot_geometry_checked);
 	tcase_add_test(tc, list_by_kind_and_org);
 	tcase_add_test(tc, refused_group_changes_nothing);
 	tcase_add_test(tc, references_must_resolve);
 	tcase_add_test(tc, natural_keys_unique);
+	tcase_add_test(tc, attendance_once_per_session);
 	tcase_add_test(tc, update_changes_fields);
 	tcase_add_test(tc, append_only_refuses_update);
 	tcase_add_test(tc, void_hides_from_list);
