@@ -36,9 +36,12 @@ EOF
 # provider and one of another; O1 accepted SVC1 and SVC2, O2 accepted SVC1
 # and declined SVC2.  Sessions: S1 (SVC1, 09:00-13:00 = 4 h), S2 (SVC1, no
 # ends_at: 12 h / 3 sessions = 4 h), S3 (SVC2, 08:00-09:30 = 1.5 h).
+# NODE is the hub, where the report runs; a tablet of O1 (TAB) records one
+# attendance the hub also recorded, the two not having seen each other.
 report_programme() {
 	NODE=$QP_CASE_DIR/node
-	node_init "$NODE"
+	TAB=$QP_CASE_DIR/tablet
+	hub_init "$NODE"
 	qpd_start "$NODE"
 	O1=$(add org '{"ruc":"'"$(ruc 2060123456)"'","name":"Cooperativa Agraria Pangoa","type":"cooperative","region":"Junín"}')
 	O2=$(add org '{"ruc":"'"$(ruc 2049876543)"'","name":"Asociación Cacao Piura","type":"association","region":"Piura"}')
@@ -55,12 +58,14 @@ report_programme() {
 	S1=$(add session '{"org":"'"$O1"'","service":"'"$SVC1"'","starts_at":"2026-11-03T09:00:00-05:00","ends_at":"2026-11-03T13:00:00-05:00"}')
 	S2=$(add session '{"org":"'"$O1"'","service":"'"$SVC1"'","starts_at":"2026-12-01T09:00:00-05:00"}')
 	S3=$(add session '{"org":"'"$O1"'","service":"'"$SVC2"'","starts_at":"2026-11-10T08:00:00-05:00","ends_at":"2026-11-10T09:30:00-05:00"}')
+	dev_new "$NODE" "$TAB" "tableta Pangoa" "$O1"
+	sync_ok "$TAB"
+	qpd_stop "$TAB"
 	# P1 at S1 twice (two devices): present and left-early; present counts.
 	# Juan is not registered: known by DNI only, sex unknown.
 	{
 		echo '{"org":"'"$O1"'","session":"'"$S1"'","producer":"'"$P1"'","status":"present"}'
 		echo '{"org":"'"$O1"'","session":"'"$S1"'","producer":"'"$P2"'","status":"absent"}'
-		echo '{"org":"'"$O1"'","session":"'"$S1"'","producer":"'"$P1"'","status":"left-early"}'
 		echo '{"org":"'"$O1"'","session":"'"$S1"'","dni":"45678901","name":"Juan Ccori Layme","status":"present"}'
 		echo '{"org":"'"$O1"'","session":"'"$S2"'","producer":"'"$P1"'","status":"left-early"}'
 		echo '{"org":"'"$O1"'","session":"'"$S3"'","producer":"'"$P2"'","status":"present"}'
@@ -69,7 +74,19 @@ report_programme() {
 		echo '{"org":"'"$O2"'","session":"'"$S2"'","producer":"'"$P3"'","status":"present"}'
 	} >att.jsonl
 	q -d "$NODE" add attendance --file att.jsonl >att.ids
-	assert_eq "$(grep -c . att.ids)" 9 "attendance ids"
+	assert_eq "$(grep -c . att.ids)" 8 "attendance ids"
+	# One device refuses the same person twice at one session.
+	qrun -d "$NODE" add attendance <<<'{"org":"'"$O1"'","session":"'"$S1"'","producer":"'"$P1"'","status":"left-early"}'
+	assert_rc 1 "a second attendance of P1 at S1"
+	assert_err_has "attendance.producer: $P1 is already registered for this session as $(head -n 1 att.ids)"
+	# The tablet, which has not seen the hub's list, records P1 there
+	# too while the hub is out of reach.
+	qpd_stop "$NODE"
+	qpd_start "$TAB"
+	NODE=$TAB add attendance '{"org":"'"$O1"'","session":"'"$S1"'","producer":"'"$P1"'","status":"left-early"}' >>att.ids
+	qpd_start "$NODE"
+	sync_ok "$TAB"
+	assert_eq "$(NODE=$NODE count attendance)" 9 "attendance at the hub"
 }
 
 # Totals over the 8 attendances kept: 6 attended (P1 S1 4 h, Juan S1 4 h,
