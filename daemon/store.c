@@ -26,7 +26,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #define MAP_START (64u << 20)
@@ -155,48 +157,58 @@ int qp__store_hlc_save(qp_store *s, MDB_txn *txn)
 	return qp__mdb(mdb_put(txn, s->db.meta, &k, &d, 0));
 }
 
-/* The data file's identity: device and inode, 16 bytes big-endian. */
-static int file_id(qp_store *s, uint8_t id[16])
+/* The data file's identity, FILE_ID_LEN bytes big-endian: device, inode,
+ * and its birth time (seconds, nanoseconds; zero where the file system
+ * keeps none).  A file system may give a restored copy the inode number
+ * of the file it replaces, but not the birth time. */
+#define FILE_ID_OLD 16 /* device and inode only, as stores first kept it */
+#define FILE_ID_LEN 28
+static int file_id(qp_store *s, uint8_t id[FILE_ID_LEN])
 {
-	struct stat st;
+	struct statx st;
 	mdb_filehandle_t fd;
 
-	if (mdb_env_get_fd(s->env, &fd) != 0 || fstat(fd, &st) != 0)
+	if (mdb_env_get_fd(s->env, &fd) != 0 ||
+	    statx(fd, "", AT_EMPTY_PATH, STATX_INO | STATX_BTIME, &st) != 0)
 		return QP_ESTORE;
-	qp_put_be64(id, (uint64_t)st.st_dev);
-	qp_put_be64(id + 8, (uint64_t)st.st_ino);
+	qp_put_be64(id, makedev(st.stx_dev_major, st.stx_dev_minor));
+	qp_put_be64(id + 8, st.stx_ino);
+	if (!(st.stx_mask & STATX_BTIME))
+		st.stx_btime.tv_sec = st.stx_btime.tv_nsec = 0;
+	qp_put_be64(id + 16, (uint64_t)st.stx_btime.tv_sec);
+	qp_put_be32(id + 24, st.stx_btime.tv_nsec);
 	return 0;
 }
 
+static int settle_tx(qp_store *s, MDB_txn *txn)
+{
+	uint8_t id[FILE_ID_LEN];
+	MDB_val k = {4, "file"}, d = {sizeof id, id};
+	int rc = file_id(s, id);
+
+	return rc != 0 ? rc : qp__mdb(mdb_put(txn, s->db.meta, &k, &d, 0));
+}
+
 /* Compare the data file with the one recorded in meta "file" (recording
- * it when none is): a different one marks the store a copy. */
+ * it when none is): a different one marks the store a copy.  An identity
+ * of the first kind (no birth time) that matches is brought up to date. */
 static int copy_check(qp_store *s, MDB_txn *txn)
 {
-	uint8_t id[16];
+	uint8_t id[FILE_ID_LEN];
 	MDB_val k = {4, "file"}, d;
 	int rc;
 
 	if ((rc = file_id(s, id)) != 0)
 		return rc;
 	rc = mdb_get(txn, s->db.meta, &k, &d);
-	if (rc == MDB_NOTFOUND) {
-		d.mv_size = sizeof id;
-		d.mv_data = id;
-		return qp__mdb(mdb_put(txn, s->db.meta, &k, &d, 0));
-	}
+	if (rc == MDB_NOTFOUND ||
+	    (rc == 0 && d.mv_size == FILE_ID_OLD &&
+	     memcmp(d.mv_data, id, FILE_ID_OLD) == 0))
+		return settle_tx(s, txn);
 	if (rc != 0)
 		return qp__mdb(rc);
 	s->copy = d.mv_size != sizeof id || memcmp(d.mv_data, id, sizeof id) != 0;
 	return 0;
-}
-
-static int settle_tx(qp_store *s, MDB_txn *txn)
-{
-	uint8_t id[16];
-	MDB_val k = {4, "file"}, d = {sizeof id, id};
-	int rc = file_id(s, id);
-
-	return rc != 0 ? rc : qp__mdb(mdb_put(txn, s->db.meta, &k, &d, 0));
 }
 
 /* Is the store a copy (see store.h). */

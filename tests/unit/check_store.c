@@ -13,6 +13,7 @@
 #include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "err.h"
 #include "hlc.h"
@@ -279,6 +280,44 @@ START_TEST(copy_detected_until_settled)
 	ck_assert_int_eq(qp_store_is_copy(e.s), 0);
 	qp_test_rmtree(bak);
 	free(bak);
+	t_close(&e);
+}
+END_TEST
+
+static void meta_edit(const char *dir, const char *key, const void *v,
+                      size_t len, uint8_t old[8]);
+
+/* A restored file may get the inode number of the one it replaces: its
+ * birth time still tells it apart.  A store that recorded device and inode
+ * only (16 bytes) is not taken for a copy of itself. */
+START_TEST(copy_detected_on_reused_inode)
+{
+	tenv e;
+	char org[37], path[600];
+	uint8_t id[28];
+	struct stat st;
+
+	t_open(&e);
+	add_org(e.s, "2012345678", org);
+	qp_store_close(e.s);
+	snprintf(path, sizeof path, "%s/data.mdb", e.dir);
+	ck_assert_int_eq(stat(path, &st), 0);
+	/* The identity of an older store: device and inode. */
+	qp_put_be64(id, (uint64_t)st.st_dev);
+	qp_put_be64(id + 8, (uint64_t)st.st_ino);
+	meta_edit(e.dir, "file", id, 16, NULL);
+	ck_assert_int_eq(qp_store_open(e.dir, e.pk, e.sk, &e.s), 0);
+	ck_assert_int_eq(qp_store_is_copy(e.s), 0);
+	qp_store_close(e.s);
+	ck_assert_int_eq(qp_store_open(e.dir, e.pk, e.sk, &e.s), 0);
+	ck_assert_int_eq(qp_store_is_copy(e.s), 0);
+	qp_store_close(e.s);
+	/* Same device and inode, another birth time: the file was replaced. */
+	memset(id + 16, 0, 12);
+	id[23] = 1;
+	meta_edit(e.dir, "file", id, sizeof id, NULL);
+	ck_assert_int_eq(qp_store_open(e.dir, e.pk, e.sk, &e.s), 0);
+	ck_assert_int_eq(qp_store_is_copy(e.s), 1);
 	t_close(&e);
 }
 END_TEST
@@ -1864,6 +1903,7 @@ Suite *suite_store(void)
 	tcase_add_test(tc, reopen_keeps_records);
 	tcase_add_test(tc, copy_detected_until_settled);
 	tcase_add_test(tc, newer_schema_refused);
+	tcase_add_test(tc, copy_detected_on_reused_inode);
 	tcase_add_test(tc, format1_store_upgraded);
 	tcase_add_test(tc, create_kinds_and_get);
 	tcase_add_test(tc, plot_geometry_checked);
