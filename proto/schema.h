@@ -15,7 +15,6 @@
 #include <jansson.h>
 #include <stddef.h>
 
-#define QP_SCHEMA_VERSION 1
 #define QP_ERRMSG_LEN 256 /* recommended size of error buffers */
 
 typedef enum qp_ftype {
