@@ -121,7 +121,7 @@ int qp__digest_db(MDB_txn *txn, MDB_dbi dbi, uint8_t out[QP_HASH_LEN],
  * of the log's deltas.  They change in the transaction that changes what
  * they count, so they hold exactly when it commits.
  * qp__count_add adds n to the counter at key[0..kl) (absent: 0);
- * qp__count_get reads it into *n (absent: 0); qp__kind_count_add counts n
+ * qp__count_get reads it, or any be64 of meta, into *n (absent: 0); qp__kind_count_add counts n
  * more records of kind; qp__kind_counts_reset zeroes every kind's counter
  * (when idx_kind is dropped to be rebuilt); qp__log_put appends delta d at
  * key k of the log (QP_EEXIST when held) and counts its bytes, which

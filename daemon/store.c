@@ -136,16 +136,11 @@ int qp__store_set_mapsize(qp_store *s, size_t bytes)
  * across processes sharing the store. */
 int qp__store_hlc_load(qp_store *s, MDB_txn *txn)
 {
-	MDB_val k = {3, "hlc"}, d;
-	int rc = mdb_get(txn, s->db.meta, &k, &d);
-	if (rc == MDB_NOTFOUND)
-		return 0;
-	if (rc != 0)
-		return qp__mdb(rc);
-	if (d.mv_size != 8)
-		return QP_ECORRUPT;
-	qp_hlc_observe(&s->hlc, qp_get_be64(d.mv_data));
-	return 0;
+	uint64_t last;
+	int rc = qp__count_get(txn, &s->db, "hlc", 3, &last);
+	if (rc == 0)
+		qp_hlc_observe(&s->hlc, last);
+	return rc;
 }
 
 /* Persist the clock in meta "hlc" (big-endian). */

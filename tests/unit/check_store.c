@@ -127,6 +127,29 @@ static int update1(qp_store *s, const char *id, const char *changes, char *err)
 	return rc;
 }
 
+/* A service of org and a session of it (on date, 09:30 in Peru), into sv
+ * and ss (37 bytes each; sv may be NULL to make none and use svc). */
+static void add_session(qp_store *s, const char *org, const char *svc,
+                        const char *date, char *sv, char *ss)
+{
+	char err[QP_ERRMSG_LEN];
+
+	if (sv != NULL) {
+		ck_assert_int_eq(
+		    addf(s, "service", sv, err,
+		         "{\"org\":\"%s\",\"title\":\"Poda\","
+		         "\"area\":\"production\",\"provider\":\"INIA\"}",
+		         org),
+		    0);
+		svc = sv;
+	}
+	ck_assert_msg(addf(s, "session", ss, err,
+	                   "{\"org\":\"%s\",\"service\":\"%s\","
+	                   "\"starts_at\":\"%sT09:30:00-05:00\"}",
+	                   org, svc, date) == 0,
+	              "%s", err);
+}
+
 static int void1(qp_store *s, const char *id, const char *reason, char *err)
 {
 	qp_write w = {.type = QP_OP_VOID, .id = id, .reason = reason};
@@ -391,21 +414,8 @@ START_TEST(attendance_once_per_session)
 	t_open(&e);
 	add_org(e.s, "2060000001", org);
 	add_producer(e.s, org, "40000001", "Rosa", p);
-	ck_assert_int_eq(addf(e.s, "service", sv, err,
-	                      "{\"org\":\"%s\",\"title\":\"Poda\","
-	                      "\"area\":\"production\",\"provider\":\"INIA\"}",
-	                      org),
-	                 0);
-	ck_assert_int_eq(addf(e.s, "session", s1, err,
-	                      "{\"org\":\"%s\",\"service\":\"%s\","
-	                      "\"starts_at\":\"2026-11-23T09:30:00-05:00\"}",
-	                      org, sv),
-	                 0);
-	ck_assert_int_eq(addf(e.s, "session", s2, err,
-	                      "{\"org\":\"%s\",\"service\":\"%s\","
-	                      "\"starts_at\":\"2026-11-30T09:30:00-05:00\"}",
-	                      org, sv),
-	                 0);
+	add_session(e.s, org, NULL, "2026-11-23", sv, s1);
+	add_session(e.s, org, sv, "2026-11-30", NULL, s2);
 	ck_assert_int_eq(addf(e.s, "attendance", at, err, by_producer, org, s1, p),
 	                 0);
 	ck_assert_int_eq(addf(e.s, "attendance", NULL, err, by_producer, org, s1, p),
@@ -451,16 +461,7 @@ START_TEST(create_kinds_and_get)
 	t_open(&e);
 	add_org(e.s, "2060000001", org);
 	add_producer(e.s, org, "40000001", "Rosa", p);
-	ck_assert_int_eq(addf(e.s, "service", sv, err,
-	                      "{\"org\":\"%s\",\"title\":\"Poda\","
-	                      "\"area\":\"production\",\"provider\":\"INIA\"}",
-	                      org),
-	                 0);
-	ck_assert_int_eq(addf(e.s, "session", ss, err,
-	                      "{\"org\":\"%s\",\"service\":\"%s\","
-	                      "\"starts_at\":\"2026-11-23T09:30:00-05:00\"}",
-	                      org, sv),
-	                 0);
+	add_session(e.s, org, NULL, "2026-11-23", sv, ss);
 	ck_assert_msg(addf(e.s, "attendance", at, err,
 	                   "{\"org\":\"%s\",\"session\":\"%s\","
 	                   "\"status\":\"present\",\"producer\":\"%s\"}",
@@ -919,16 +920,7 @@ START_TEST(append_only_refuses_update)
 	t_open(&e);
 	add_org(e.s, "2060000009", org);
 	add_producer(e.s, org, "70000001", "Ana", p);
-	ck_assert_int_eq(addf(e.s, "service", sv, err,
-	                      "{\"org\":\"%s\",\"title\":\"Poda\","
-	                      "\"area\":\"production\",\"provider\":\"INIA\"}",
-	                      org),
-	                 0);
-	ck_assert_int_eq(addf(e.s, "session", ss, err,
-	                      "{\"org\":\"%s\",\"service\":\"%s\","
-	                      "\"starts_at\":\"2026-11-23T09:30:00-05:00\"}",
-	                      org, sv),
-	                 0);
+	add_session(e.s, org, NULL, "2026-11-23", sv, ss);
 	ck_assert_int_eq(addf(e.s, "attendance", at, err,
 	                      "{\"org\":\"%s\",\"session\":\"%s\","
 	                      "\"status\":\"present\",\"producer\":\"%s\"}",
@@ -1448,16 +1440,7 @@ START_TEST(format1_store_upgraded)
 	add_org(e.s, "2060000013", org);
 	add_producer(e.s, org, "11000001", "Ana", p);
 	add_producer(e.s, org, "11000002", "Beto", NULL);
-	ck_assert_int_eq(addf(e.s, "service", sv, err,
-	                      "{\"org\":\"%s\",\"title\":\"Poda\","
-	                      "\"area\":\"production\",\"provider\":\"INIA\"}",
-	                      org),
-	                 0);
-	ck_assert_int_eq(addf(e.s, "session", ss, err,
-	                      "{\"org\":\"%s\",\"service\":\"%s\","
-	                      "\"starts_at\":\"2026-11-23T09:30:00-05:00\"}",
-	                      org, sv),
-	                 0);
+	add_session(e.s, org, NULL, "2026-11-23", sv, ss);
 	ck_assert_int_eq(addf(e.s, "attendance", NULL, err, att, org, ss, p), 0);
 	log_bytes = stat_int(e.s, "log_bytes");
 	ck_assert_int_gt(log_bytes, 0);
