@@ -370,6 +370,98 @@ static int check_natkey(wctx *w, const qp_kind *k, const json_t *rec,
 	            owner);
 }
 
+/* Which record holds the natural key that kind kname gives a record of
+ * the fields a=av, b=bv: 0 and its id in owner, or QP_ENOTFOUND. */
+static int key_owner(wctx *w, const char *kname, const char *a,
+                     const char *av, const char *b, const char *bv,
+                     char owner[QP_UUID_STRLEN + 1])
+{
+	char key[QP__KEY_MAX];
+	json_t *r = json_pack("{s:s, s:s}", a, av, b, bv);
+	size_t len;
+	int rc;
+
+	if (r == NULL)
+		return QP_ENOMEM;
+	rc = qp__natkey(qp_schema_kind(kname), r, key, &len)
+	         ? qp__natkey_owner(&w->t, key, len, owner)
+	         : QP_ENOTFOUND;
+	json_decref(r);
+	return rc;
+}
+
+/* An attendance names a person by producer, or by DNI; a registered
+ * producer given by the DNI she is registered with in the attendance's
+ * org is that producer (as report attendance and check duplicates count
+ * persons).  check_natkey sees only the form the record uses: refuse the
+ * person already recorded at the session in the other form too. */
+static int check_person(wctx *w, const qp_kind *k, const json_t *rec,
+                        const char *id)
+{
+	const char *ses = json_string_value(json_object_get(rec, "session"));
+	const char *org = json_string_value(json_object_get(rec, "org"));
+	const char *prod = json_string_value(json_object_get(rec, "producer"));
+	const char *dni = json_string_value(json_object_get(rec, "dni"));
+	char pid[QP_UUID_STRLEN + 1], owner[QP_UUID_STRLEN + 1],
+	    oorg[QP_UUID_STRLEN + 1], kind[QP__KIND_LEN];
+	json_t *st = NULL;
+	int rc;
+
+	if (strcmp(k->name, "attendance") != 0 || ses == NULL || org == NULL)
+		return 0;
+	if (prod != NULL) {
+		/* The producer's DNI, recorded at the session as a DNI of
+		 * this org. */
+		if ((rc = qp__state_get(&w->t, prod, &st)) != 0)
+			return rc == QP_ENOTFOUND ? 0 : rc;
+		dni = json_string_value(
+		    json_object_get(json_object_get(st, "r"), "dni"));
+		rc = dni != NULL ? key_owner(w, "attendance", "session", ses,
+		                             "dni", dni, owner)
+		                 : QP_ENOTFOUND;
+		if (rc == 0 && strcmp(owner, id) != 0 &&
+		    (rc = qp__state_peek(&w->t, owner, kind, oorg, NULL)) ==
+		        0 &&
+		    strcmp(oorg, org) == 0)
+			rc = made_in_group(w, owner)
+			         ? werr(w, QP_EEXIST,
+			                "attendance.producer: %s (DNI %s) is "
+			                "given twice in this request, once by "
+			                "DNI",
+			                prod, dni)
+			         : werr(w, QP_EEXIST,
+			                "attendance.producer: %s (DNI %s) is "
+			                "already registered for this session "
+			                "by DNI as %s",
+			                prod, dni, owner);
+		else if (rc == QP_ENOTFOUND || rc == 0)
+			rc = 0;
+		json_decref(st);
+		return rc;
+	}
+	if (dni == NULL)
+		return 0;
+	/* The producer of this org registered with this DNI, recorded at
+	 * the session by id. */
+	rc = key_owner(w, "producer", "org", org, "dni", dni, pid);
+	if (rc == 0)
+		rc = key_owner(w, "attendance", "session", ses, "producer", pid,
+		               owner);
+	if (rc == QP_ENOTFOUND || (rc == 0 && strcmp(owner, id) == 0))
+		return 0;
+	if (rc != 0)
+		return rc;
+	if (made_in_group(w, owner))
+		return werr(w, QP_EEXIST,
+		            "attendance.dni: %s is producer %s's DNI, given "
+		            "twice in this request, once as the producer",
+		            dni, pid);
+	return werr(w, QP_EEXIST,
+	            "attendance.dni: %s is producer %s's DNI, already "
+	            "registered for this session as %s",
+	            dni, pid, owner);
+}
+
 /* The EUDR geometry checks of a record the schema accepted (see geo.h):
  * a broken geometry refuses the write with geo.h's message; a geometry
  * with the wrong winding is replaced in rec by its fixed copy, so the op,
@@ -680,6 +772,7 @@ static int do_create(wctx *w, const qp_write *wr, char *id_out)
 		goto out;
 	}
 	if ((rc = check_natkey(w, k, rec, id)) != 0 ||
+	    (rc = check_person(w, k, rec, id)) != 0 ||
 	    (rc = check_mass(w, k, rec)) != 0 ||
 	    (rc = check_lot_plots(w, k, rec)) != 0)
 		goto out;

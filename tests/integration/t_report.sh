@@ -61,6 +61,13 @@ report_programme() {
 	dev_new "$NODE" "$TAB" "tableta Pangoa" "$O1"
 	sync_ok "$TAB"
 	qpd_stop "$TAB"
+	# TAB2 (when the case sets it): a second tablet that leaves with the
+	# same lists and then stays out of reach.
+	if [ -n "${TAB2:-}" ]; then
+		dev_new "$NODE" "$TAB2" "tableta Pangoa 2" "$O1"
+		sync_ok "$TAB2"
+		qpd_stop "$TAB2"
+	fi
 	# P1 at S1 twice (two devices): present and left-early; present counts.
 	# Juan is not registered: known by DNI only, sex unknown.
 	{
@@ -228,8 +235,19 @@ case_report_usage() {
 qp_case report_dni_person
 case_report_dni_person() {
 	local O1 O2 P1 P2 P3 P4 SVC1 SVC2 S1 S2 S3 S4 dup
+	local TAB2=$QP_CASE_DIR/tablet2
 	report_programme
-	dup=$(add attendance '{"org":"'"$O1"'","session":"'"$S3"'","dni":"41234567","name":"José Ccori","status":"left-early"}')
+	# P2 given by his DNI is P2: one device refuses him at S3 again.
+	qrun -d "$NODE" add attendance <<<'{"org":"'"$O1"'","session":"'"$S3"'","dni":"41234567","name":"José Ccori","status":"left-early"}'
+	assert_rc 1 "P2 by DNI at S3, where he is recorded by id"
+	assert_err_has "attendance.dni: 41234567 is producer $P2's DNI, already registered for this session as $(sed -n 5p att.ids)"
+	# The second tablet, which has not seen the hub's list, records him
+	# there by DNI.
+	qpd_stop "$NODE"
+	qpd_start "$TAB2"
+	dup=$(NODE=$TAB2 add attendance '{"org":"'"$O1"'","session":"'"$S3"'","dni":"41234567","name":"José Ccori","status":"left-early"}')
+	qpd_start "$NODE"
+	sync_ok "$TAB2"
 	q -d "$NODE" report attendance --format json >rep.json
 	assert_eq "$(py find rep.json duplicates_merged)" 2 "duplicates merged"
 	q -d "$NODE" check duplicates --json >dups.json

@@ -451,6 +451,72 @@ START_TEST(attendance_once_per_session)
 }
 END_TEST
 
+/* A registered producer given by her DNI is that producer (as report
+ * attendance and check duplicates count persons): recorded once by id,
+ * she is not recorded again at the session by DNI, nor the other way. */
+START_TEST(attendance_producer_by_dni_is_one_person)
+{
+	tenv e;
+	char org[37], org2[37], p[37], q[37], sv[37], ss[37], at[37], at2[37],
+	    err[QP_ERRMSG_LEN], want[QP_ERRMSG_LEN];
+	const char *by_producer = "{\"org\":\"%s\",\"session\":\"%s\","
+	                          "\"status\":\"present\",\"producer\":\"%s\"}";
+	const char *by_dni = "{\"org\":\"%s\",\"session\":\"%s\","
+	                     "\"status\":\"present\",\"dni\":\"%s\","
+	                     "\"name\":\"Rosa\"}";
+
+	t_open(&e);
+	add_org(e.s, "2060000001", org);
+	add_org(e.s, "2060000002", org2);
+	add_producer(e.s, org, "40000001", "Rosa", p);
+	add_producer(e.s, org, "40000002", "Juana", q);
+	ck_assert_int_eq(addf(e.s, "service", sv, err,
+	                      "{\"org\":\"%s\",\"title\":\"Poda\","
+	                      "\"area\":\"production\",\"provider\":\"INIA\"}",
+	                      org),
+	                 0);
+	ck_assert_int_eq(addf(e.s, "session", ss, err,
+	                      "{\"org\":\"%s\",\"service\":\"%s\","
+	                      "\"starts_at\":\"2026-11-23T09:30:00-05:00\"}",
+	                      org, sv),
+	                 0);
+	/* By id, then by her DNI. */
+	ck_assert_int_eq(addf(e.s, "attendance", at, err, by_producer, org, ss, p),
+	                 0);
+	ck_assert_int_eq(addf(e.s, "attendance", NULL, err, by_dni, org, ss,
+	                      "40000001"),
+	                 QP_EEXIST);
+	snprintf(want, sizeof want,
+	         "attendance.dni: 40000001 is producer %s's DNI, already "
+	         "registered for this session as %s",
+	         p, at);
+	ck_assert_str_eq(err, want);
+	/* By DNI, then by id. */
+	ck_assert_int_eq(addf(e.s, "attendance", at2, err, by_dni, org, ss,
+	                      "40000002"),
+	                 0);
+	ck_assert_int_eq(addf(e.s, "attendance", NULL, err, by_producer, org, ss, q),
+	                 QP_EEXIST);
+	snprintf(want, sizeof want,
+	         "attendance.producer: %s (DNI 40000002) is already registered "
+	         "for this session by DNI as %s",
+	         q, at2);
+	ck_assert_str_eq(err, want);
+	/* In another org the DNI names no producer of it: another person to
+	 * the report, so accepted (only the DNI key of the session holds). */
+	ck_assert_int_eq(addf(e.s, "attendance", NULL, err, by_dni, org2, ss,
+	                      "40000001"),
+	                 0);
+	/* Voided, the place is free again. */
+	ck_assert_int_eq(void1(e.s, at2, "by DNI by mistake", err), 0);
+	ck_assert_int_eq(addf(e.s, "attendance", NULL, err, by_producer, org, ss, q),
+	                 0);
+	ck_assert_int_eq(stat_records(e.s, "attendance"), 4);
+	verify_ok(e.s);
+	t_close(&e);
+}
+END_TEST
+
 START_TEST(create_kinds_and_get)
 {
 	tenv e;
@@ -1895,6 +1961,7 @@ Suite *suite_store(void)
 	tcase_add_test(tc, references_must_resolve);
 	tcase_add_test(tc, natural_keys_unique);
 	tcase_add_test(tc, attendance_once_per_session);
+	tcase_add_test(tc, attendance_producer_by_dni_is_one_person);
 	tcase_add_test(tc, update_changes_fields);
 	tcase_add_test(tc, append_only_refuses_update);
 	tcase_add_test(tc, void_hides_from_list);
