@@ -9,6 +9,9 @@
  *   idx_key    natural key -> id   (first holder wins at merge; duplicates
  *                                   arriving from other nodes are flagged
  *                                   later, not refused)
+ *              "~" \0 natural key \0 id -> id   (the other holders of a
+ *                                   key: the owner voided, one of them
+ *                                   takes the key)
  *   conflicts  id \0 field \0 hlc(be64) -> {author, hlc, value} of a value
  *              that lost to a concurrent edit
  */
@@ -726,29 +729,83 @@ static int idx_kind_put(qp__tx *t, const char *kind, const char *org,
 	return qp__kind_count_add(t->txn, t->db, kind, 1);
 }
 
+/* The other holders of a natural key: "~" \0 key \0 id -> id for each
+ * record not voided that holds key while another owns it (duplicates that
+ * arrived from other nodes), so that voiding the owner hands the key to
+ * one of them instead of freeing it.  0 when the entry would not fit. */
+static size_t alt_key(const char *nk, size_t nl, const char *id, char *out)
+{
+	if (2 + nl + 1 + QP_UUID_STRLEN > QP__ALTKEY_MAX)
+		return 0;
+	out[0] = '~';
+	out[1] = '\0';
+	memcpy(out + 2, nk, nl);
+	out[2 + nl] = '\0';
+	if (id != NULL)
+		memcpy(out + 3 + nl, id, QP_UUID_STRLEN);
+	return 3 + nl + (id != NULL ? QP_UUID_STRLEN : 0);
+}
+
+/* Drop key nk (nl bytes) of record id: the key itself when id owns it,
+ * which goes to the first other holder if there is one, else id's entry
+ * among the other holders. */
+static int natkey_drop(qp__tx *t, const char *id, const char *nk, size_t nl)
+{
+	char owner[QP_UUID_STRLEN + 1], ak[QP__ALTKEY_MAX];
+	MDB_cursor *c;
+	MDB_val k = {nl, (void *)nk}, d, ck;
+	size_t pl;
+	int rc = qp__natkey_owner(t, nk, nl, owner);
+
+	if (rc == QP_ENOTFOUND)
+		return 0;
+	if (rc != 0)
+		return rc;
+	if (strcmp(owner, id) != 0) {
+		if ((k.mv_size = alt_key(nk, nl, id, ak)) == 0)
+			return 0;
+		k.mv_data = ak;
+		rc = mdb_del(t->txn, t->db->idx_key, &k, NULL);
+		return rc == MDB_NOTFOUND ? 0 : qp__mdb(rc);
+	}
+	if ((rc = mdb_del(t->txn, t->db->idx_key, &k, NULL)) != 0)
+		return qp__mdb(rc);
+	if ((pl = alt_key(nk, nl, NULL, ak)) == 0)
+		return 0;
+	if ((rc = mdb_cursor_open(t->txn, t->db->idx_key, &c)) != 0)
+		return qp__mdb(rc);
+	ck.mv_size = pl;
+	ck.mv_data = ak;
+	/* Entries of longer keys that start alike are longer: the first
+	 * entry of exactly this length is one of key's holders. */
+	rc = mdb_cursor_get(c, &ck, &d, MDB_SET_RANGE);
+	if (rc == 0 && ck.mv_size == pl + QP_UUID_STRLEN &&
+	    memcmp(ck.mv_data, ak, pl) == 0 && d.mv_size == QP_UUID_STRLEN) {
+		memcpy(owner, d.mv_data, QP_UUID_STRLEN);
+		d.mv_data = owner;
+		if ((rc = mdb_cursor_del(c, 0)) == 0)
+			rc = mdb_put(t->txn, t->db->idx_key, &k, &d, 0);
+	} else if (rc == MDB_NOTFOUND) {
+		rc = 0;
+	}
+	mdb_cursor_close(c);
+	return qp__mdb(rc);
+}
+
 /* Natural-key index upkeep: the key is held while the record is not
- * voided; a key already held by another record is left to it. */
+ * voided; a key already held by another record is left to it, and id is
+ * kept among its other holders (alt_key). */
 static int natkey_update(qp__tx *t, const char *id, int had, const char *ok,
                          size_t ol, int has, const char *nk, size_t nl)
 {
 	MDB_val k, d;
-	char owner[QP_UUID_STRLEN + 1];
+	char ak[QP__ALTKEY_MAX];
 	int rc;
 
 	if (had == has && (!had || (ol == nl && memcmp(ok, nk, ol) == 0)))
 		return 0;
-	if (had) {
-		rc = qp__natkey_owner(t, ok, ol, owner);
-		if (rc == 0 && strcmp(owner, id) == 0) {
-			k.mv_size = ol;
-			k.mv_data = (void *)ok;
-			if ((rc = mdb_del(t->txn, t->db->idx_key, &k, NULL)) !=
-			    0)
-				return qp__mdb(rc);
-		} else if (rc != 0 && rc != QP_ENOTFOUND) {
-			return rc;
-		}
-	}
+	if (had && (rc = natkey_drop(t, id, ok, ol)) != 0)
+		return rc;
 	if (!has)
 		return 0;
 	k.mv_size = nl;
@@ -756,7 +813,14 @@ static int natkey_update(qp__tx *t, const char *id, int had, const char *ok,
 	d.mv_size = QP_UUID_STRLEN;
 	d.mv_data = (void *)id;
 	rc = mdb_put(t->txn, t->db->idx_key, &k, &d, MDB_NOOVERWRITE);
-	return rc == MDB_KEYEXIST ? 0 : qp__mdb(rc);
+	if (rc != MDB_KEYEXIST)
+		return qp__mdb(rc);
+	if ((k.mv_size = alt_key(nk, nl, id, ak)) == 0)
+		return 0;
+	k.mv_data = ak;
+	d.mv_size = QP_UUID_STRLEN; /* MDB_KEYEXIST pointed d at the owner */
+	d.mv_data = (void *)id;
+	return qp__mdb(mdb_put(t->txn, t->db->idx_key, &k, &d, 0));
 }
 
 /* Lot-use index: for each input lot of a lot_event create, the key

@@ -49,6 +49,7 @@
 #define QP__HEAD_LEN   (8 + QP_HASH_LEN)          /* seq + hash */
 #define QP__QKEY_LEN   (QP__LOGKEY_LEN + 4)       /* log key + op index */
 #define QP__KEY_MAX    480 /* longest key written (LMDB's default limit: 511) */
+#define QP__ALTKEY_MAX 511 /* a natural key's other holders (apply.c) */
 #define QP__KIND_LEN   24
 #define QP__VOID_MAX   1000 /* bytes of a local void reason */
 

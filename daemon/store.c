@@ -33,11 +33,13 @@
 
 #define MAP_START (64u << 20)
 /* Layout version in meta "schema": 1, the first; 2 adds the counters of
- * apply.h and the attendance key (a person once per session).  A store of
- * a newer format is refused (QP_EVERSION); an older one is brought up to
- * date when opened, by rebuilding its state from the log
- * (qp__store_upgrade). */
-#define STORE_FORMAT 2
+ * apply.h and the attendance key (a person once per session); 3 keeps the
+ * other holders of a natural key (apply.c), so that voiding its owner
+ * hands it on (and rebuilds the attendance keys a store of the first
+ * format 2 lacked).  A store of a newer format is refused (QP_EVERSION);
+ * an older one is brought up to date when opened, by rebuilding its state
+ * from the log (qp__store_upgrade). */
+#define STORE_FORMAT 3
 #define PREFILL_LOW   ((off_t)2 << 20) /* refill when less is left */
 #define PREFILL_CHUNK ((off_t)8 << 20) /* at least this much at a time */
 

@@ -1530,9 +1530,9 @@ START_TEST(format1_store_upgraded)
 	                 QP_EEXIST);
 	verify_ok(e.s);
 	qp_store_close(e.s);
-	/* Now format 2, which an older quipud refuses. */
+	/* Now format 3, which an older quipud refuses. */
 	meta_edit(e.dir, "schema", one, 4, ver);
-	ck_assert_mem_eq(ver, ((uint8_t[]){0, 0, 0, 2}), 4);
+	ck_assert_mem_eq(ver, ((uint8_t[]){0, 0, 0, 3}), 4);
 	meta_edit(e.dir, "schema", ver, 4, NULL);
 	ck_assert_int_eq(qp_store_open(e.dir, e.pk, e.sk, &e.s), 0);
 	/* Counting goes on from there. */
@@ -1800,6 +1800,72 @@ static void make_delta(tenv *e, const char *org, uint64_t seq,
 	json_decref(arr);
 }
 
+/* Two devices that did not see each other record one person at one
+ * session; where both records meet, a reviewer voids one of them.  The
+ * other still holds the person's place, whichever of the two held the
+ * key: a third record of her is refused until both are voided. */
+START_TEST(duplicate_keeps_key_when_one_voided)
+{
+	tenv a, b;
+	char org[37], p[37], sv[37], ss[37], at_a[37], at_b[37], at3[37],
+	    err[QP_ERRMSG_LEN], want[QP_ERRMSG_LEN];
+	const char *att = "{\"org\":\"%s\",\"session\":\"%s\","
+	                  "\"status\":\"present\",\"producer\":\"%s\"}";
+	dlist fa = {0}, fb = {0};
+
+	t_open(&a);
+	t_open(&b);
+	add_org(a.s, "2060000017", org);
+	add_producer(a.s, org, "13000001", "Ana", p);
+	ck_assert_int_eq(addf(a.s, "service", sv, err,
+	                      "{\"org\":\"%s\",\"title\":\"Poda\","
+	                      "\"area\":\"production\",\"provider\":\"INIA\"}",
+	                      org),
+	                 0);
+	ck_assert_int_eq(addf(a.s, "session", ss, err,
+	                      "{\"org\":\"%s\",\"service\":\"%s\","
+	                      "\"starts_at\":\"2026-11-23T09:30:00-05:00\"}",
+	                      org, sv),
+	                 0);
+	export_feeds(a.s, &fa, NULL);
+	ingest_all(b.s, &fa);
+	dlist_free(&fa);
+	ck_assert_int_eq(addf(a.s, "attendance", at_a, err, att, org, ss, p), 0);
+	ck_assert_int_eq(addf(b.s, "attendance", at_b, err, att, org, ss, p), 0);
+	export_feeds(a.s, &fa, a.pk);
+	export_feeds(b.s, &fb, b.pk);
+	ingest_all(a.s, &fb);
+	ingest_all(b.s, &fa);
+	dlist_free(&fa);
+	dlist_free(&fb);
+
+	/* At a, at_a held the key: voided, at_b takes it. */
+	ck_assert_int_eq(void1(a.s, at_a, "duplicate", err), 0);
+	ck_assert_int_eq(addf(a.s, "attendance", NULL, err, att, org, ss, p),
+	                 QP_EEXIST);
+	snprintf(want, sizeof want,
+	         "attendance.producer: %s is already registered for this "
+	         "session as %s",
+	         p, at_b);
+	ck_assert_str_eq(err, want);
+	verify_ok(a.s);
+	/* At b, at_b holds it and at_a is voided the same way: the other
+	 * holder goes, the key stays. */
+	ck_assert_int_eq(void1(b.s, at_a, "duplicate", err), 0);
+	ck_assert_int_eq(addf(b.s, "attendance", NULL, err, att, org, ss, p),
+	                 QP_EEXIST);
+	ck_assert_str_eq(err, want);
+	/* Both voided, the place is free. */
+	ck_assert_int_eq(void1(a.s, at_b, "wrong status", err), 0);
+	ck_assert_int_eq(addf(a.s, "attendance", at3, err, att, org, ss, p), 0);
+	ck_assert_int_eq(stat_records(a.s, "attendance"), 3);
+	verify_ok(a.s);
+	verify_ok(b.s);
+	t_close(&a);
+	t_close(&b);
+}
+END_TEST
+
 START_TEST(ingest_forks_gaps_quarantine)
 {
 	tenv a, b;
@@ -1978,6 +2044,7 @@ Suite *suite_store(void)
 	tcase_add_test(tc, map_grows_when_full);
 	tcase_add_test(tc, ingest_order_does_not_matter);
 	tcase_add_test(tc, ingest_forks_gaps_quarantine);
+	tcase_add_test(tc, duplicate_keeps_key_when_one_voided);
 	suite_add_tcase(s, tc);
 	return s;
 }
