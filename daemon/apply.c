@@ -363,6 +363,24 @@ int qp__state_peek(qp__tx *t, const char *id, char kind[QP__KIND_LEN],
 	return 0;
 }
 
+/* One string field of record id, read straight from the msgpack (see
+ * apply.h). */
+int qp__state_str(qp__tx *t, const char *id, const char *name, char *out,
+                  size_t cap)
+{
+	MDB_val k = {strlen(id), (void *)id}, d;
+	size_t r = 0;
+	int rc = qp__mdb(mdb_get(t->txn, t->db->records, &k, &d));
+
+	if (rc != 0)
+		return rc;
+	if (mp_find(d.mv_data, d.mv_size, &r, "r") != 0)
+		return QP_ECORRUPT;
+	return mp_str(d.mv_data, d.mv_size, r, name, out, cap) == 0
+	           ? 0
+	           : QP_ENOTFOUND;
+}
+
 int qp__state_kind(qp__tx *t, const char *id, char kind[QP__KIND_LEN])
 {
 	return qp__state_peek(t, id, kind, NULL, NULL);

@@ -68,7 +68,9 @@ struct qp_store {
 	qp_uuid_gen ugen;
 	MDB_dbi sync_db[5]; /* store_sync.c's databases, opened on first use */
 	int sync_open;      /* sync_db holds them */
-	int upgrade;        /* opened a store of an older format */
+	uint32_t upgrade;   /* opened a store of this older format (0: none) */
+	uint32_t upgraded_from; /* ... and brought it up to date, in: */
+	uint64_t upgrade_ns;
 	unsigned psize; /* LMDB page size */
 	off_t filled;   /* the data file is known written up to here */
 	qp_geo *geo;    /* geometry checker (GEOS context: this thread's) */
@@ -178,6 +180,11 @@ int qp__state_get(qp__tx *t, const char *id, json_t **state);
 
 /* The kind of record id, into kind (QP__KIND_LEN bytes), without decoding
  * the whole state.  Errors: QP_ENOTFOUND, QP_ECORRUPT, storage codes. */
+/* Field name of record id (a non-empty string of fewer than cap bytes)
+ * into out, without decoding the record.  Errors: QP_ENOTFOUND (no such
+ * record, or no such string field), QP_ECORRUPT, storage codes. */
+int qp__state_str(qp__tx *t, const char *id, const char *name, char *out,
+                  size_t cap);
 int qp__state_kind(qp__tx *t, const char *id, char kind[QP__KIND_LEN]);
 /* Its kind, its org (when org is not NULL) and whether it is voided (when
  * voided is not NULL), the same way.  Errors as qp__state_kind. */

@@ -156,6 +156,14 @@ int main(int argc, char **argv)
 			     qp_strerror(rc));
 		goto out;
 	}
+	{
+		unsigned from, to;
+		double secs;
+		if (qp_store_upgraded(st, &from, &to, &secs))
+			qp_log_info(&d.lg, "store %s brought from format %u to "
+				    "%u: state rebuilt from the log in %.1f s",
+				    node.store, from, to, secs);
+	}
 	if (node_settings(&node, st, &d.lg) != 0)
 		goto out;
 	if (verify) {

@@ -33,13 +33,12 @@
 
 #define MAP_START (64u << 20)
 /* Layout version in meta "schema": 1, the first; 2 adds the counters of
- * apply.h and the attendance key (a person once per session); 3 keeps the
- * other holders of a natural key (apply.c), so that voiding its owner
- * hands it on (and rebuilds the attendance keys a store of the first
- * format 2 lacked).  A store of a newer format is refused (QP_EVERSION);
- * an older one is brought up to date when opened, by rebuilding its state
- * from the log (qp__store_upgrade). */
-#define STORE_FORMAT 3
+ * apply.h, the attendance key (a person once per session) and the other
+ * holders of a natural key (apply.c: voiding its owner hands it on).  A
+ * store of a newer format is refused (QP_EVERSION); an older one is
+ * brought up to date when opened, by rebuilding its state from the log
+ * (qp__store_upgrade). */
+#define STORE_FORMAT 2
 #define PREFILL_LOW   ((off_t)2 << 20) /* refill when less is left */
 #define PREFILL_CHUNK ((off_t)8 << 20) /* at least this much at a time */
 
@@ -208,6 +207,18 @@ static int copy_check(qp_store *s, MDB_txn *txn)
 	return 0;
 }
 
+/* Was the store upgraded when opened (see store.h). */
+int qp_store_upgraded(const qp_store *s, unsigned *from, unsigned *to,
+                      double *seconds)
+{
+	if (s == NULL || s->upgraded_from == 0)
+		return 0;
+	*from = s->upgraded_from;
+	*to = STORE_FORMAT;
+	*seconds = (double)s->upgrade_ns / 1e9;
+	return 1;
+}
+
 /* Is the store a copy (see store.h). */
 int qp_store_is_copy(const qp_store *s)
 {
@@ -265,7 +276,8 @@ static int open_dbs(qp_store *s)
 		return d.mv_size != 4 ? QP_ECORRUPT : QP_EVERSION;
 	}
 	if (rc == 0 && qp_get_be32(d.mv_data) < STORE_FORMAT)
-		s->upgrade = 1; /* qp__store_upgrade, once the dbs are open */
+		/* qp__store_upgrade, once the dbs are open */
+		s->upgrade = qp_get_be32(d.mv_data);
 	if (rc == MDB_NOTFOUND) {
 		qp_put_be32(ver, STORE_FORMAT);
 		d.mv_size = 4;
@@ -334,8 +346,12 @@ int qp_store_open(const char *path, const uint8_t pk[QP_KEY_LEN],
 		if ((rc = qp__store_grow(s)) != 0)
 			goto fail;
 	}
-	if (rc == 0 && s->upgrade)
+	if (rc == 0 && s->upgrade) {
+		uint64_t t0 = qp_mono_ns();
+		s->upgraded_from = s->upgrade;
 		rc = qp__store_upgrade(s, STORE_FORMAT);
+		s->upgrade_ns = qp_mono_ns() - t0;
+	}
 	if (rc != 0)
 		goto fail;
 	/* Grow ahead of need, so a full map stays the exception. */

@@ -45,6 +45,12 @@ int qp_store_open(const char *path, const uint8_t pk[QP_KEY_LEN],
 		  const uint8_t sk[QP_SKEY_LEN], qp_store **out);
 void qp_store_close(qp_store *s); /* accepts NULL */
 
+/* Did qp_store_open bring a store of an older layout up to date (by
+ * rebuilding its state from the log)?  Returns 1 with the formats and the
+ * time it took, else 0. */
+int qp_store_upgraded(const qp_store *s, unsigned *from, unsigned *to,
+                      double *seconds);
+
 /* Is this store a copy: a data file other than the one the store last
  * recorded as its own (its device and inode), as after a restore from a
  * backup or a move to another disk?  A copy that joined a hub may sign a

@@ -403,8 +403,7 @@ static int check_person(wctx *w, const qp_kind *k, const json_t *rec,
 	const char *prod = json_string_value(json_object_get(rec, "producer"));
 	const char *dni = json_string_value(json_object_get(rec, "dni"));
 	char pid[QP_UUID_STRLEN + 1], owner[QP_UUID_STRLEN + 1],
-	    oorg[QP_UUID_STRLEN + 1], kind[QP__KIND_LEN];
-	json_t *st = NULL;
+	    oorg[QP_UUID_STRLEN + 1], kind[QP__KIND_LEN], pdni[16];
 	int rc;
 
 	if (strcmp(k->name, "attendance") != 0 || ses == NULL || org == NULL)
@@ -412,13 +411,12 @@ static int check_person(wctx *w, const qp_kind *k, const json_t *rec,
 	if (prod != NULL) {
 		/* The producer's DNI, recorded at the session as a DNI of
 		 * this org. */
-		if ((rc = qp__state_get(&w->t, prod, &st)) != 0)
+		if ((rc = qp__state_str(&w->t, prod, "dni", pdni,
+		                        sizeof pdni)) != 0)
 			return rc == QP_ENOTFOUND ? 0 : rc;
-		dni = json_string_value(
-		    json_object_get(json_object_get(st, "r"), "dni"));
-		rc = dni != NULL ? key_owner(w, "attendance", "session", ses,
-		                             "dni", dni, owner)
-		                 : QP_ENOTFOUND;
+		dni = pdni;
+		rc = key_owner(w, "attendance", "session", ses, "dni", dni,
+		               owner);
 		if (rc == 0 && strcmp(owner, id) != 0 &&
 		    (rc = qp__state_peek(&w->t, owner, kind, oorg, NULL)) ==
 		        0 &&
@@ -436,7 +434,6 @@ static int check_person(wctx *w, const qp_kind *k, const json_t *rec,
 			                prod, dni, owner);
 		else if (rc == QP_ENOTFOUND || rc == 0)
 			rc = 0;
-		json_decref(st);
 		return rc;
 	}
 	if (dni == NULL)

@@ -470,16 +470,7 @@ START_TEST(attendance_producer_by_dni_is_one_person)
 	add_org(e.s, "2060000002", org2);
 	add_producer(e.s, org, "40000001", "Rosa", p);
 	add_producer(e.s, org, "40000002", "Juana", q);
-	ck_assert_int_eq(addf(e.s, "service", sv, err,
-	                      "{\"org\":\"%s\",\"title\":\"Poda\","
-	                      "\"area\":\"production\",\"provider\":\"INIA\"}",
-	                      org),
-	                 0);
-	ck_assert_int_eq(addf(e.s, "session", ss, err,
-	                      "{\"org\":\"%s\",\"service\":\"%s\","
-	                      "\"starts_at\":\"2026-11-23T09:30:00-05:00\"}",
-	                      org, sv),
-	                 0);
+	add_session(e.s, org, NULL, "2026-11-23", sv, ss);
 	/* By id, then by her DNI. */
 	ck_assert_int_eq(addf(e.s, "attendance", at, err, by_producer, org, ss, p),
 	                 0);
@@ -1522,6 +1513,14 @@ START_TEST(format1_store_upgraded)
 	        NULL, 0, NULL);
 
 	ck_assert_int_eq(qp_store_open(e.dir, e.pk, e.sk, &e.s), 0);
+	{
+		unsigned from = 0, to = 0;
+		double secs = -1;
+		ck_assert_int_eq(qp_store_upgraded(e.s, &from, &to, &secs), 1);
+		ck_assert_uint_eq(from, 1);
+		ck_assert_uint_eq(to, 2);
+		ck_assert(secs >= 0);
+	}
 	ck_assert_int_eq(stat_records(e.s, "producer"), 2);
 	ck_assert_int_eq(stat_records(e.s, "org"), 1);
 	ck_assert_int_eq(stat_records(e.s, "attendance"), 1);
@@ -1530,11 +1529,16 @@ START_TEST(format1_store_upgraded)
 	                 QP_EEXIST);
 	verify_ok(e.s);
 	qp_store_close(e.s);
-	/* Now format 3, which an older quipud refuses. */
+	/* Now format 2, which an older quipud refuses. */
 	meta_edit(e.dir, "schema", one, 4, ver);
-	ck_assert_mem_eq(ver, ((uint8_t[]){0, 0, 0, 3}), 4);
+	ck_assert_mem_eq(ver, ((uint8_t[]){0, 0, 0, 2}), 4);
 	meta_edit(e.dir, "schema", ver, 4, NULL);
 	ck_assert_int_eq(qp_store_open(e.dir, e.pk, e.sk, &e.s), 0);
+	{
+		unsigned from, to;
+		double secs;
+		ck_assert_int_eq(qp_store_upgraded(e.s, &from, &to, &secs), 0);
+	}
 	/* Counting goes on from there. */
 	add_producer(e.s, org, "11000003", "Carla", NULL);
 	ck_assert_int_eq(stat_records(e.s, "producer"), 3);
@@ -1817,16 +1821,7 @@ START_TEST(duplicate_keeps_key_when_one_voided)
 	t_open(&b);
 	add_org(a.s, "2060000017", org);
 	add_producer(a.s, org, "13000001", "Ana", p);
-	ck_assert_int_eq(addf(a.s, "service", sv, err,
-	                      "{\"org\":\"%s\",\"title\":\"Poda\","
-	                      "\"area\":\"production\",\"provider\":\"INIA\"}",
-	                      org),
-	                 0);
-	ck_assert_int_eq(addf(a.s, "session", ss, err,
-	                      "{\"org\":\"%s\",\"service\":\"%s\","
-	                      "\"starts_at\":\"2026-11-23T09:30:00-05:00\"}",
-	                      org, sv),
-	                 0);
+	add_session(a.s, org, NULL, "2026-11-23", sv, ss);
 	export_feeds(a.s, &fa, NULL);
 	ingest_all(b.s, &fa);
 	dlist_free(&fa);
