@@ -6,7 +6,8 @@
  * one batch at a time: each batch is one durable commit, accepted or
  * refused as a whole by quipud.  Only one batch is in flight so that a
  * refusal leaves a clean cut: every batch before it committed, nothing from
- * it or after it written, and the user can fix the line and resume.
+ * it or after it written, and the user can fix the line and resume with
+ * --from-line (the records before that line are checked but not sent).
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -32,8 +33,10 @@ typedef struct batch {
 typedef struct import {
 	qp_cli *c;
 	const char *name;
-	size_t total;          /* records in the file */
+	size_t total;          /* records to send */
 	size_t max;            /* --batch */
+	size_t from;           /* --from-line: send records from this line */
+	size_t skipped;        /* records before it */
 	batch fly[IMPORT_DEPTH]; /* ring of batches sent, oldest at head */
 	size_t head, nfly;
 	size_t committed;      /* before the first refusal */
@@ -200,12 +203,14 @@ static void report_partial(import *im)
 	lines_of(ref, sizeof(ref), im->ref_first, im->ref_last);
 	fprintf(stderr, "quipu: %s (%zu records of earlier batches were "
 		"committed%s; nothing from this batch, %s, or after it was "
-		"written)\n", im->why, im->committed, up, ref);
+		"written: fix it and resume with --from-line %zu)\n", im->why,
+		im->committed, up, ref, im->ref_first);
 }
 
-/* Check the whole file; *total gets the number of records. */
+/* Check the whole file; *total gets the number of records from line
+ * from on. */
 static int check_all(const char *name, const char *buf, size_t len,
-		     const qp_kind *kind, int csv, size_t *total)
+		     const qp_kind *kind, int csv, size_t from, size_t *total)
 {
 	char err[QP_ERRMSG_LEN + 128];
 	const qp_kind *k;
@@ -219,7 +224,7 @@ static int check_all(const char *name, const char *buf, size_t len,
 	       (rc = qp_source_next(&s, &rec, &k, &line, err, sizeof(err))) ==
 		       1) {
 		json_decref(rec);
-		n++;
+		n += line >= from;
 		rc = 0;
 	}
 	qp_source_close(&s);
@@ -250,6 +255,11 @@ static int run_import(import *im, const char *buf, size_t len,
 	while (rc == 0 && (rc = qp_source_next(&s, &rec, &k, &line, err,
 					       sizeof(err))) == 1) {
 		rc = 0;
+		if (line < im->from) {
+			json_decref(rec);
+			im->skipped++;
+			continue;
+		}
 		if (cur.n > 0 && (cur.k != k || cur.n == im->max)) {
 			if (send_batch(im, recs, &cur) < 0) {
 				json_decref(rec);
@@ -291,7 +301,11 @@ static int run_import(import *im, const char *buf, size_t len,
 			printf("%s%s: %zu", rc++ ? ", " : " (", all[i].name,
 			       im->per_kind[i]);
 		}
-		printf("%s\n", rc ? ")" : "");
+		printf("%s", rc ? ")" : "");
+		if (im->skipped > 0)
+			printf("; %zu records before line %zu left out",
+			       im->skipped, im->from);
+		printf("\n");
 	}
 	free(cur.lines);
 	for (i = 0; i < IMPORT_DEPTH; i++)
@@ -305,6 +319,7 @@ int qp_cmd_import(qp_cli *c, int argc, char **argv)
 		QP_CLI_COMMON_OPTS,
 		{ "kind", required_argument, NULL, 'k' },
 		{ "batch", required_argument, NULL, 'b' },
+		{ "from-line", required_argument, NULL, 'f' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const qp_kind *kind = NULL;
@@ -312,11 +327,11 @@ int qp_cmd_import(qp_cli *c, int argc, char **argv)
 	import im;
 	char *buf = NULL, *end;
 	size_t len = 0, nk;
-	long batch_n = IMPORT_BATCH;
+	long batch_n = IMPORT_BATCH, from = 1;
 	int o, csv, status = QP_EXIT_OK;
 
 	optind = 0;
-	while ((o = qp_cli_getopt(c, argc, argv, "k:b:", opts, &status)) !=
+	while ((o = qp_cli_getopt(c, argc, argv, "k:b:f:", opts, &status)) !=
 	       -1) {
 		if (o == -2)
 			return status;
@@ -331,6 +346,14 @@ int qp_cmd_import(qp_cli *c, int argc, char **argv)
 						    "number from 1 to %d",
 						    QP_API_MAX_RECORDS);
 		}
+		if (o == 'f') {
+			errno = 0;
+			from = strtol(optarg, &end, 10);
+			if (errno || *end || end == optarg || from < 1)
+				return qp_cli_usage(argv[0], "--from-line wants "
+						    "a line number (1 or "
+						    "more)");
+		}
 	}
 	if ((status = qp_cli_operands(argc, argv, 1, "FILE")) != QP_EXIT_OK)
 		return status;
@@ -342,9 +365,10 @@ int qp_cmd_import(qp_cli *c, int argc, char **argv)
 	im.c = c;
 	im.name = strcmp(file, "-") == 0 ? "stdin" : file;
 	im.max = (size_t)batch_n;
+	im.from = (size_t)from;
 	im.tty = isatty(2);
 	csv = qp_source_is_csv(file, buf, len, kind);
-	status = check_all(im.name, buf, len, kind, csv, &im.total);
+	status = check_all(im.name, buf, len, kind, csv, im.from, &im.total);
 	if (status == QP_EXIT_OK)
 		status = qp_cli_connect(c);
 	if (status == QP_EXIT_OK) {

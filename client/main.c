@@ -84,7 +84,8 @@ static const qp_cmd cmds[] = {
 	  "  --voided            include voided records\n" DATA_HELP,
 	  "print all records of a kind (JSON lines or CSV)" },
 	{ "import", qp_cmd_import,
-	  "usage: quipu [-d DIR] import FILE [--kind KIND] [--batch N]\n"
+	  "usage: quipu [-d DIR] import FILE [--kind KIND] [--batch N] "
+	  "[--from-line L]\n"
 	  "Import records from FILE (- for stdin): JSON lines, or CSV.  FILE\n"
 	  "is read as CSV when its name ends in .csv (any case), or when\n"
 	  "--kind is given and its first character other than blanks (after\n"
@@ -99,9 +100,12 @@ static const qp_cmd cmds[] = {
 	  "batch against the schema and commits or refuses it as a whole:\n"
 	  "only a batch is all-or-nothing.  A refusal names FILE:LINE and\n"
 	  "says how many records of earlier batches were committed (they\n"
-	  "stay).\n\n"
+	  "stay) and the line to resume from once the record is fixed.\n\n"
 	  "  -k, --kind KIND     kind of every record\n"
 	  "  -b, --batch N       records per batch (default 500, at most 10000)\n"
+	  "  -f, --from-line L   send only the records from line L on (the\n"
+	  "                      whole file is still checked): resume an\n"
+	  "                      import that stopped at a refused batch\n"
 	  DATA_HELP,
 	  "import JSON lines or CSV in batches" },
 	{ "export", qp_cmd_export,

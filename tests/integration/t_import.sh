@@ -167,8 +167,23 @@ case_import_rules() {
 	assert_err_one_line
 	assert_err_has "mix.jsonl:3: producer.dni"
 	assert_err_has "2 records of earlier batches were committed"
+	assert_err_has "resume with --from-line 3"
 	assert_eq "$(count producer)" $((np + 1)) "producers after the mixed import"
 	assert_eq "$(count service)" $((ns + 1)) "services after the mixed import"
+	# The whole file again is refused at its first line: held already.
+	qrun -d "$NODE" import mix.jsonl
+	assert_rc 1 "the same file again"
+	assert_err_has "mix.jsonl:1: producer.dni: 46000005 is already registered"
+	# Fixed, and resumed where it stopped: lines 1-2 are left out.
+	sed -i '3s/46000005/46000006/' mix.jsonl
+	qrun -d "$NODE" import mix.jsonl --from-line 3
+	assert_rc 0 "resumed import"
+	assert_out_has "imported 1 records (producer: 1); 2 records before line 3 left out"
+	assert_eq "$(count producer)" $((np + 2)) "producers after the resumed import"
+	assert_eq "$(count service)" $((ns + 1)) "services after the resumed import"
+	qrun -d "$NODE" import mix.jsonl --from-line 0
+	assert_rc 2 "--from-line 0"
+	assert_err_has "--from-line wants a line number"
 	qpd_stop "$NODE"
 	assert_eq "$QPD_STATUS" 0 "quipud exit status"
 }
