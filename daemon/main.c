@@ -76,8 +76,10 @@ static int run_verify(qp_store *st, const qp_log *lg)
 	int rc = qp_store_verify(st, &report);
 	char *text = report ? json_dumps(report, JSON_COMPACT) : NULL;
 
-	if (rc == 0)
+	if (rc == 0) {
 		printf("%s\n", text ? text : "{}");
+		fflush(stdout);
+	}
 	else
 		qp_log_error(lg, "verify failed: %s (%s)", qp_strerror(rc),
 			     text ? text : "no report");

@@ -173,8 +173,13 @@ add1() { # DIR KIND JSON: print the id
 	printf '%s\n' "$3" | "$Q" -d "$1" add "$2"
 }
 
-# sync_setup HUB: a hub with an org, a service, a session and 64 producers;
-# sets S_ORG, S_SES and writes the producer ids to HUB.producers.
+# Sessions of the sync benchmarks: attendance names a person once per
+# session, so 100,000 records need some 1,250 sessions of 80 people.
+S_NSES=1300
+
+# sync_setup HUB: a hub with an org, a service, S_NSES sessions and 64
+# producers; sets S_ORG and S_SES (the first session) and writes the
+# producer ids to HUB.producers, the session ids to HUB.sessions.
 sync_setup() {
 	local hub=$1 port
 	port=$(free_port)
@@ -183,7 +188,18 @@ sync_setup() {
 	S_ORG=$(add1 "$hub" org '{"ruc":"20601234565","name":"Cooperativa Agraria de Prueba de Sincronía","type":"cooperative","region":"Junín"}') || return 1
 	local svc
 	svc=$(add1 "$hub" service '{"org":"'"$S_ORG"'","title":"Manejo integrado de la roya","area":"production","provider":"Programa de prueba"}') || return 1
-	S_SES=$(add1 "$hub" session '{"org":"'"$S_ORG"'","service":"'"$svc"'","starts_at":"2026-11-23T09:00:00-05:00"}') || return 1
+	python3 - "$S_ORG" "$svc" "$S_NSES" <<'PY' >"$hub.s.jsonl"
+import json, sys
+for i in range(int(sys.argv[3])):
+    # One a day from 2026-01-01, morning or afternoon.
+    day = i // 2
+    print(json.dumps({"org": sys.argv[1], "service": sys.argv[2],
+                      "starts_at": "2026-%02d-%02dT%s:00:00-05:00"
+                      % (1 + day // 28 % 12, 1 + day % 28,
+                         "14" if i % 2 else "09")}))
+PY
+	"$Q" -d "$hub" add session --file "$hub.s.jsonl" >"$hub.sessions" || return 1
+	S_SES=$(head -n 1 "$hub.sessions")
 	python3 - "$S_ORG" <<'PY' >"$hub.p.jsonl"
 import json, sys
 for i in range(64):
@@ -196,7 +212,7 @@ PY
 }
 
 # sync_device HUB DEV NAME: a field node enrolled for S_ORG, joined and
-# holding the session (so its attendance can refer to it).
+# holding the sessions (so its attendance can refer to them).
 sync_device() {
 	local hub=$1 dev=$2 tok
 	"$Q" -d "$dev" init >/dev/null || return 1
@@ -205,29 +221,42 @@ sync_device() {
 	"$Q" -d "$dev" join "$tok" >/dev/null || return 1
 	"$Q" -d "$dev" sync --wait --timeout 60 >/dev/null 2>&1 || true
 	for _ in $(seq 1 300); do
-		"$Q" -d "$dev" get "$S_SES" >/dev/null 2>&1 &&
+		[ "$("$Q" -d "$dev" list session 2>/dev/null | grep -c .)" -eq "$S_NSES" ] &&
 			[ "$("$Q" -d "$dev" list producer | grep -c .)" -eq 64 ] && return 0
 		sleep 0.2
 	done
-	log "$dev did not receive the session and producers"
+	log "$dev did not receive the sessions and producers"
 	return 1
 }
 
-# gen_attendance N SEED PRODUCERS: N attendance JSON lines at S_SES.
+# gen_attendance N SEED PRODUCERS SESSIONS FIRST: N attendance JSON lines,
+# session after session from the FIRST-th block of 80 on: the 64 producers
+# in a random order, then 16 neighbours who are not registered.
 gen_attendance() {
-	python3 - "$1" "$2" "$S_ORG" "$S_SES" "$3" <<'PY'
+	python3 - "$1" "$2" "$S_ORG" "$3" "$4" "$5" <<'PY'
 import json, random, sys
-n, seed, org, ses = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4]
-prods = [l.strip() for l in open(sys.argv[5]) if l.strip()]
+n, seed, org = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+prods = [l.strip() for l in open(sys.argv[4]) if l.strip()]
+sess = [l.strip() for l in open(sys.argv[5]) if l.strip()]
+first = int(sys.argv[6])
 rnd = random.Random(seed)
 st = ["present"] * 6 + ["left-early", "absent"]
+block = len(prods) + 16
+if first + (n + block - 1) // block > len(sess):
+    sys.exit("gen_attendance: %d records need more than %d sessions"
+             % (n, len(sess) - first))
+order = []
 for i in range(n):
-    r = {"org": org, "session": ses, "status": rnd.choice(st)}
-    if i % 20 == 19:  # a neighbour who is not registered
-        r["dni"] = "%08d" % rnd.randrange(10000000, 99999999)
+    b, j = divmod(i, block)
+    if j == 0:
+        order = prods[:]
+        rnd.shuffle(order)
+    r = {"org": org, "session": sess[first + b], "status": rnd.choice(st)}
+    if j >= len(prods):  # a neighbour who is not registered
+        r["dni"] = "%08d" % (20000000 + (first + b) * 16 + j - len(prods))
         r["name"] = "Vecino %d Mamani" % i
     else:
-        r["producer"] = rnd.choice(prods)
+        r["producer"] = order[j]
     print(json.dumps(r, ensure_ascii=False))
 PY
 }
@@ -254,7 +283,8 @@ sync_benches() {
 	sync_setup "$hub" || { log "sync setup failed"; return 1; }
 	sync_device "$hub" "$dev" bench-tablet || return 1
 	sd_stop "$hub"
-	gen_attendance "$N" 1 "$hub.producers" >"$TMP/att.jsonl"
+	gen_attendance "$N" 1 "$hub.producers" "$hub.sessions" 0 >"$TMP/att.jsonl" ||
+		{ log "cannot generate the attendance"; return 1; }
 	"$Q" -d "$dev" import "$TMP/att.jsonl" --kind attendance --batch 500 >&2 ||
 		{ log "import failed"; return 1; }
 	# The tablet comes into coverage: the hub is up, the tablet's quipud
@@ -272,8 +302,10 @@ sync_benches() {
 	[ "$rs" -eq "$N" ] || { log "the hub holds $rs of $N attendance records"; return 1; }
 	# Both directions at the device's socket are the whole wire.  quipud
 	# adds a session's bytes to the counters when the session ends: stop
-	# the hub so the device's session closes, then read them (the setup
-	# sessions before the import are included; they carried ~70 records).
+	# the hub so the device's session closes, then read them.  The
+	# counters start with each quipud, and the device's started after the
+	# setup (the sessions and producers it received), so only this sync
+	# counts.
 	sd_stop "$hub"
 	sleep 1
 	read -r din dout _ < <(peer_counters "$dev")
@@ -311,7 +343,9 @@ PY
 	done
 	sd_stop "$hub"
 	for i in $(seq 1 "$ND"); do
-		gen_attendance "$PER" "$((i + 100))" "$hub.producers" >"$TMP/m-att.jsonl"
+		gen_attendance "$PER" "$((i + 100))" "$hub.producers" "$hub.sessions" \
+			"$(((i - 1) * ((PER + 79) / 80)))" >"$TMP/m-att.jsonl" ||
+			{ log "cannot generate device $i's attendance"; return 1; }
 		"$Q" -d "$TMP/m-dev$i" import "$TMP/m-att.jsonl" --kind attendance \
 			--batch 500 >/dev/null || { log "import on device $i failed"; return 1; }
 	done
