@@ -68,9 +68,8 @@ struct qp_store {
 	qp_uuid_gen ugen;
 	MDB_dbi sync_db[5]; /* store_sync.c's databases, opened on first use */
 	int sync_open;      /* sync_db holds them */
-	uint32_t upgrade;   /* opened a store of this older format (0: none) */
-	uint32_t upgraded_from; /* ... and brought it up to date, in: */
-	uint64_t upgrade_ns;
+	uint32_t upgraded_from; /* opened a store of this older format (0: */
+	uint64_t upgrade_ns;    /* none) and brought it up to date in this */
 	unsigned psize; /* LMDB page size */
 	off_t filled;   /* the data file is known written up to here */
 	qp_geo *geo;    /* geometry checker (GEOS context: this thread's) */
@@ -122,23 +121,18 @@ int qp__digest_db(MDB_txn *txn, MDB_dbi dbi, uint8_t out[QP_HASH_LEN],
 /* Counters kept in meta so that status is O(1) (store.c): "n:" kind ->
  * be64 records of that kind (those in idx_kind), "log_bytes" -> be64 bytes
  * of the log's deltas.  They change in the transaction that changes what
- * they count, so they hold exactly when it commits.
- * qp__count_add adds n to the counter at key[0..kl) (absent: 0);
- * qp__count_get reads it, or any be64 of meta, into *n (absent: 0); qp__kind_count_add counts n
- * more records of kind; qp__kind_counts_reset zeroes every kind's counter
- * (when idx_kind is dropped to be rebuilt); qp__log_put appends delta d at
- * key k of the log (QP_EEXIST when held) and counts its bytes, which
- * qp__log_bytes_get reads and qp__log_bytes_set sets (the upgrade of a
- * store made before the counters). */
-int qp__count_add(MDB_txn *txn, const qp__dbs *db, const char *key, size_t kl,
-                  uint64_t n);
-int qp__count_get(MDB_txn *txn, const qp__dbs *db, const char *key, size_t kl,
-                  uint64_t *n);
+ * they count, so they hold exactly when it commits.  qp__kind_count_add
+ * counts n more records of kind, qp__kind_count_get reads the count;
+ * qp__log_put appends delta d at key k of the log (QP_EEXIST when held)
+ * and counts its bytes, which qp__log_bytes_get reads and
+ * qp__log_bytes_set sets (the upgrade of a store made before the
+ * counters).  qp__state_clear empties records, idx_kind, idx_key and
+ * conflicts and zeroes the record counts, for a rebuild from the log. */
 int qp__kind_count_add(MDB_txn *txn, const qp__dbs *db, const char *kind,
                        uint64_t n);
 int qp__kind_count_get(MDB_txn *txn, const qp__dbs *db, const char *kind,
                        uint64_t *n);
-int qp__kind_counts_reset(MDB_txn *txn, const qp__dbs *db);
+int qp__state_clear(qp_store *s, MDB_txn *txn);
 int qp__log_put(MDB_txn *txn, const qp__dbs *db, MDB_val *k, MDB_val *d);
 int qp__log_bytes_get(MDB_txn *txn, const qp__dbs *db, uint64_t *n);
 int qp__log_bytes_set(MDB_txn *txn, const qp__dbs *db, uint64_t n);
@@ -180,12 +174,12 @@ int qp__state_get(qp__tx *t, const char *id, json_t **state);
 
 /* The kind of record id, into kind (QP__KIND_LEN bytes), without decoding
  * the whole state.  Errors: QP_ENOTFOUND, QP_ECORRUPT, storage codes. */
+int qp__state_kind(qp__tx *t, const char *id, char kind[QP__KIND_LEN]);
 /* Field name of record id (a non-empty string of fewer than cap bytes)
- * into out, without decoding the record.  Errors: QP_ENOTFOUND (no such
- * record, or no such string field), QP_ECORRUPT, storage codes. */
+ * into out, the same way.  Errors: QP_ENOTFOUND (no such record, or no
+ * such string field), QP_ECORRUPT, storage codes. */
 int qp__state_str(qp__tx *t, const char *id, const char *name, char *out,
                   size_t cap);
-int qp__state_kind(qp__tx *t, const char *id, char kind[QP__KIND_LEN]);
 /* Its kind, its org (when org is not NULL) and whether it is voided (when
  * voided is not NULL), the same way.  Errors as qp__state_kind. */
 int qp__state_peek(qp__tx *t, const char *id, char kind[QP__KIND_LEN],

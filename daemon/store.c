@@ -133,12 +133,50 @@ int qp__store_set_mapsize(qp_store *s, size_t bytes)
 	return mdb_env_set_mapsize(s->env, bytes) == 0 ? 0 : QP_ESTORE;
 }
 
+/* ---- meta's be64 values: the clock and the counters --------------- */
+
+/* The be64 at meta key[0..kl) into *n (absent: 0). */
+static int meta_get64(MDB_txn *txn, const qp__dbs *db, const char *key,
+                      size_t kl, uint64_t *n)
+{
+	MDB_val k = {kl, (void *)key}, d;
+	int rc = mdb_get(txn, db->meta, &k, &d);
+
+	*n = 0;
+	if (rc == MDB_NOTFOUND)
+		return 0;
+	if (rc != 0)
+		return qp__mdb(rc);
+	if (d.mv_size != 8)
+		return QP_ECORRUPT;
+	*n = qp_get_be64(d.mv_data);
+	return 0;
+}
+
+static int meta_put64(MDB_txn *txn, const qp__dbs *db, const char *key,
+                      size_t kl, uint64_t n)
+{
+	uint8_t b[8];
+	MDB_val k = {kl, (void *)key}, d = {8, b};
+
+	qp_put_be64(b, n);
+	return qp__mdb(mdb_put(txn, db->meta, &k, &d, 0));
+}
+
+static int meta_add64(MDB_txn *txn, const qp__dbs *db, const char *key,
+                      size_t kl, uint64_t n)
+{
+	uint64_t v;
+	int rc = meta_get64(txn, db, key, kl, &v);
+	return rc != 0 ? rc : meta_put64(txn, db, key, kl, v + n);
+}
+
 /* Observe the persisted clock, so it never goes back across restarts or
  * across processes sharing the store. */
 int qp__store_hlc_load(qp_store *s, MDB_txn *txn)
 {
 	uint64_t last;
-	int rc = qp__count_get(txn, &s->db, "hlc", 3, &last);
+	int rc = meta_get64(txn, &s->db, "hlc", 3, &last);
 	if (rc == 0)
 		qp_hlc_observe(&s->hlc, last);
 	return rc;
@@ -147,10 +185,7 @@ int qp__store_hlc_load(qp_store *s, MDB_txn *txn)
 /* Persist the clock in meta "hlc" (big-endian). */
 int qp__store_hlc_save(qp_store *s, MDB_txn *txn)
 {
-	uint8_t b[8];
-	MDB_val k = {3, "hlc"}, d = {8, b};
-	qp_put_be64(b, s->hlc.last);
-	return qp__mdb(mdb_put(txn, s->db.meta, &k, &d, 0));
+	return meta_put64(txn, &s->db, "hlc", 3, s->hlc.last);
 }
 
 /* The data file's identity, FILE_ID_LEN bytes big-endian: device, inode,
@@ -277,7 +312,7 @@ static int open_dbs(qp_store *s)
 	}
 	if (rc == 0 && qp_get_be32(d.mv_data) < STORE_FORMAT)
 		/* qp__store_upgrade, once the dbs are open */
-		s->upgrade = qp_get_be32(d.mv_data);
+		s->upgraded_from = qp_get_be32(d.mv_data);
 	if (rc == MDB_NOTFOUND) {
 		qp_put_be32(ver, STORE_FORMAT);
 		d.mv_size = 4;
@@ -346,9 +381,8 @@ int qp_store_open(const char *path, const uint8_t pk[QP_KEY_LEN],
 		if ((rc = qp__store_grow(s)) != 0)
 			goto fail;
 	}
-	if (rc == 0 && s->upgrade) {
+	if (rc == 0 && s->upgraded_from != 0) {
 		uint64_t t0 = qp_mono_ns();
-		s->upgraded_from = s->upgrade;
 		rc = qp__store_upgrade(s, STORE_FORMAT);
 		s->upgrade_ns = qp_mono_ns() - t0;
 	}
@@ -438,10 +472,11 @@ size_t qp__entries(MDB_txn *txn, MDB_dbi dbi)
 int qp_store_held_apart(qp_store *s, uint64_t *quarantine, uint64_t *forks)
 {
 	MDB_txn *txn;
-	int rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn);
+	qp__tx t;
+	int rc = qp__read_begin(s, &t, &txn);
 
 	if (rc != 0)
-		return qp__mdb(rc);
+		return rc;
 	*quarantine = qp__entries(txn, s->db.quarantine);
 	*forks = qp__entries(txn, s->db.forks);
 	mdb_txn_abort(txn);
@@ -661,7 +696,7 @@ int qp_store_list(qp_store *s, const char *kind, const char *org,
 	uint8_t b[QP_UUID_LEN];
 	size_t pl = 0, sl, count = 0;
 	int rc, more = 0, byrec = kind == NULL && org == NULL;
-	json_t *arr, *st;
+	json_t *arr, *st, *void_reason;
 	MDB_cursor *c = NULL;
 	MDB_txn *txn;
 	MDB_val k, d;
@@ -738,16 +773,18 @@ int qp_store_list(qp_store *s, const char *kind, const char *org,
 		} else if ((rc = qp__state_get(&t, id, &st)) != 0) {
 			goto out;
 		}
-		if (json_object_get(st, "v") != NULL && with_voided) {
+		void_reason = json_object_get(st, "v");
+		if (void_reason == NULL || with_voided) {
+			json_t *r = json_object_get(st, "r");
 			/* Marked, so a listing with voided records tells
 			 * them apart: "voided" is no field of any kind. */
-			json_t *r = json_copy(json_object_get(st, "r"));
-			json_object_set(r, "voided", json_object_get(st, "v"));
-			json_array_append_new(arr, r);
-			memcpy(last, id, sizeof last);
-			count++;
-		} else if (json_object_get(st, "v") == NULL) {
-			json_array_append(arr, json_object_get(st, "r"));
+			if (void_reason != NULL) {
+				r = json_copy(r);
+				json_object_set(r, "voided", void_reason);
+				json_array_append_new(arr, r);
+			} else {
+				json_array_append(arr, r);
+			}
 			memcpy(last, id, sizeof last);
 			count++;
 		}
@@ -789,41 +826,6 @@ int qp_store_digest(qp_store *s, char out[65])
 
 #define LOG_BYTES_KEY "log_bytes"
 
-int qp__count_get(MDB_txn *txn, const qp__dbs *db, const char *key, size_t kl,
-                  uint64_t *n)
-{
-	MDB_val k = {kl, (void *)key}, d;
-	int rc = mdb_get(txn, db->meta, &k, &d);
-
-	*n = 0;
-	if (rc == MDB_NOTFOUND)
-		return 0;
-	if (rc != 0)
-		return qp__mdb(rc);
-	if (d.mv_size != 8)
-		return QP_ECORRUPT;
-	*n = qp_get_be64(d.mv_data);
-	return 0;
-}
-
-static int count_put(MDB_txn *txn, const qp__dbs *db, const char *key,
-                     size_t kl, uint64_t n)
-{
-	uint8_t b[8];
-	MDB_val k = {kl, (void *)key}, d = {8, b};
-
-	qp_put_be64(b, n);
-	return qp__mdb(mdb_put(txn, db->meta, &k, &d, 0));
-}
-
-int qp__count_add(MDB_txn *txn, const qp__dbs *db, const char *key, size_t kl,
-                  uint64_t n)
-{
-	uint64_t v;
-	int rc = qp__count_get(txn, db, key, kl, &v);
-	return rc != 0 ? rc : count_put(txn, db, key, kl, v + n);
-}
-
 /* The meta key of kind's counter: "n:" kind. */
 static size_t kind_key(const char *kind, char key[2 + QP__KIND_LEN])
 {
@@ -838,25 +840,33 @@ int qp__kind_count_add(MDB_txn *txn, const qp__dbs *db, const char *kind,
                        uint64_t n)
 {
 	char key[2 + QP__KIND_LEN];
-	return qp__count_add(txn, db, key, kind_key(kind, key), n);
+	return meta_add64(txn, db, key, kind_key(kind, key), n);
 }
 
 int qp__kind_count_get(MDB_txn *txn, const qp__dbs *db, const char *kind,
                        uint64_t *n)
 {
 	char key[2 + QP__KIND_LEN];
-	return qp__count_get(txn, db, key, kind_key(kind, key), n);
+	return meta_get64(txn, db, key, kind_key(kind, key), n);
 }
 
-int qp__kind_counts_reset(MDB_txn *txn, const qp__dbs *db)
+/* Empty the derived state, to be rebuilt from the log (see apply.h). */
+int qp__state_clear(qp_store *s, MDB_txn *txn)
 {
+	MDB_dbi drop[] = {s->db.records, s->db.idx_kind, s->db.idx_key,
+	                  s->db.conflicts};
 	size_t nk;
 	const qp_kind *kinds = qp_schema_kinds(&nk);
 	char key[2 + QP__KIND_LEN];
 	int rc;
 
+	for (size_t i = 0; i < sizeof(drop) / sizeof(drop[0]); i++) {
+		if ((rc = qp__mdb(mdb_drop(txn, drop[i], 0))) != 0)
+			return rc;
+	}
 	for (size_t i = 0; i < nk; i++) {
-		rc = count_put(txn, db, key, kind_key(kinds[i].name, key), 0);
+		rc = meta_put64(txn, &s->db, key, kind_key(kinds[i].name, key),
+		                0);
 		if (rc != 0)
 			return rc;
 	}
@@ -868,13 +878,13 @@ int qp__log_put(MDB_txn *txn, const qp__dbs *db, MDB_val *k, MDB_val *d)
 	int rc = qp__mdb(mdb_put(txn, db->log, k, d, MDB_NOOVERWRITE));
 	if (rc != 0)
 		return rc;
-	return qp__count_add(txn, db, LOG_BYTES_KEY, strlen(LOG_BYTES_KEY),
+	return meta_add64(txn, db, LOG_BYTES_KEY, strlen(LOG_BYTES_KEY),
 	                     d->mv_size);
 }
 
 int qp__log_bytes_get(MDB_txn *txn, const qp__dbs *db, uint64_t *n)
 {
-	return qp__count_get(txn, db, LOG_BYTES_KEY, strlen(LOG_BYTES_KEY), n);
+	return meta_get64(txn, db, LOG_BYTES_KEY, strlen(LOG_BYTES_KEY), n);
 }
 
 /* Records of kind in idx_kind: its keys kind \0 \0 id. */
@@ -931,7 +941,7 @@ int qp__log_bytes_recount(MDB_txn *txn, const qp__dbs *db, uint64_t *out)
 
 int qp__log_bytes_set(MDB_txn *txn, const qp__dbs *db, uint64_t n)
 {
-	return count_put(txn, db, LOG_BYTES_KEY, strlen(LOG_BYTES_KEY), n);
+	return meta_put64(txn, db, LOG_BYTES_KEY, strlen(LOG_BYTES_KEY), n);
 }
 
 /* Statistics (see store.h). */

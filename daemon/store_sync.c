@@ -774,8 +774,6 @@ static int stored_hdr(const uint8_t *b, size_t len, qp_delta_hdr *h)
  * replay qp_store_verify does, so verify agrees with the result. */
 static int rebuild(qp_store *s, MDB_txn *txn)
 {
-	MDB_dbi drop[] = {s->db.records, s->db.idx_kind, s->db.idx_key,
-	                  s->db.conflicts};
 	uint8_t last[QP_KEY_LEN];
 	uint64_t after = 0;
 	int have = 0, revoked = 0, rc;
@@ -784,11 +782,7 @@ static int rebuild(qp_store *s, MDB_txn *txn)
 	MDB_val k, d;
 	qp__tx t;
 
-	for (size_t i = 0; i < sizeof(drop) / sizeof(drop[0]); i++) {
-		if ((rc = qp__mdb(mdb_drop(txn, drop[i], 0))) != 0)
-			return rc;
-	}
-	if ((rc = qp__kind_counts_reset(txn, &s->db)) != 0 ||
+	if ((rc = qp__state_clear(s, txn)) != 0 ||
 	    (rc = qp__tx_init(&t, txn, &s->db)) != 0)
 		return rc;
 	if ((rc = qp__mdb(mdb_cursor_open(txn, s->db.log, &c))) != 0)
@@ -840,9 +834,8 @@ static int upgrade_tx(qp_store *s, MDB_txn *txn, void *ctx)
 int qp__store_upgrade(qp_store *s, uint32_t format)
 {
 	int rc = qp__sync_ready(s);
-	if (rc == 0 && (rc = qp__sync_write(s, upgrade_tx, &format)) == 0)
-		s->upgrade = 0;
-	return rc;
+
+	return rc != 0 ? rc : qp__sync_write(s, upgrade_tx, &format);
 }
 
 /* Quarantine the ops of key's held deltas with seq > after; *any tells

@@ -156,53 +156,57 @@ out:
 	return rc;
 }
 
-/* The counters status reads (apply.h) against what they count: records
- * of each kind, or (records 0) bytes of log. */
-static int check_counts(qp_store *s, MDB_txn *txn, vstate *v, int records)
+/* The record counts status reads (apply.h) against the index they count:
+ * 0, or 1 with the first difference in msg, or an error code. */
+static int kind_miscount(qp_store *s, MDB_txn *txn, char *msg, size_t len)
 {
 	size_t nk;
 	const qp_kind *kinds = qp_schema_kinds(&nk);
 	uint64_t kept, real;
 	int rc;
 
-	if (!records) {
-		if ((rc = qp__log_bytes_get(txn, &s->db, &kept)) != 0 ||
-		    (rc = qp__log_bytes_recount(txn, &s->db, &real)) != 0)
-			return rc;
-		if (kept != real)
-			return vfail(v, QP_EMISMATCH,
-			             "the store counts %llu bytes of log but "
-			             "holds %llu",
-			             (unsigned long long)kept,
-			             (unsigned long long)real);
-		return 0;
-	}
 	for (size_t i = 0; i < nk; i++) {
 		if ((rc = qp__kind_count_get(txn, &s->db, kinds[i].name,
 		                             &kept)) != 0 ||
 		    (rc = qp__kind_recount(txn, &s->db, kinds[i].name,
 		                           &real)) != 0)
 			return rc;
-		if (kept != real)
-			return vfail(v, QP_EMISMATCH,
-			             "the store counts %llu %s records but "
-			             "holds %llu",
-			             (unsigned long long)kept, kinds[i].name,
-			             (unsigned long long)real);
+		if (kept != real) {
+			snprintf(msg, len,
+			         "the store counts %llu %s records but holds "
+			         "%llu",
+			         (unsigned long long)kept, kinds[i].name,
+			         (unsigned long long)real);
+			return 1;
+		}
 	}
+	return 0;
+}
+
+/* The log bytes status reads against the log. */
+static int check_log_bytes(qp_store *s, MDB_txn *txn, vstate *v)
+{
+	uint64_t kept, real;
+	int rc;
+
+	if ((rc = qp__log_bytes_get(txn, &s->db, &kept)) != 0 ||
+	    (rc = qp__log_bytes_recount(txn, &s->db, &real)) != 0)
+		return rc;
+	if (kept != real)
+		return vfail(v, QP_EMISMATCH,
+		             "the store counts %llu bytes of log but holds %llu",
+		             (unsigned long long)kept, (unsigned long long)real);
 	return 0;
 }
 
 static int verify_once(qp_store *s, vstate *v, char live[65], char rebuilt[65],
                        size_t *nrec)
 {
-	MDB_dbi drop[] = {s->db.records, s->db.idx_kind, s->db.idx_key,
-	                  s->db.conflicts};
 	uint8_t h[QP_HASH_LEN];
-	char cerr[sizeof v->err];
+	char miscount[sizeof v->err];
 	MDB_txn *txn;
 	qp__tx t;
-	int rc, crc;
+	int rc, miscounted;
 
 	v->deltas = v->ops = v->feeds = 0;
 	v->err[0] = '\0';
@@ -212,27 +216,21 @@ static int verify_once(qp_store *s, vstate *v, char live[65], char rebuilt[65],
 	if ((rc = qp__digest_db(txn, s->db.records, h, nrec)) != 0)
 		goto out;
 	qp_hex(h, QP_HASH_LEN, live);
-	/* A miscount is reported only when the log verifies: a damaged log
+	/* The live counts are read before the rebuild replaces them, but a
+	 * miscount is reported only when the log verifies: a damaged log
 	 * explains it better. */
-	if ((crc = check_counts(s, txn, v, 1)) != 0) {
-		if (crc != QP_EMISMATCH) {
-			rc = crc;
-			goto out;
-		}
-		memcpy(cerr, v->err, sizeof cerr);
-		v->err[0] = '\0';
+	if ((miscounted = kind_miscount(s, txn, miscount, sizeof miscount)) <
+	    0) {
+		rc = miscounted;
+		goto out;
 	}
-	for (size_t i = 0; i < sizeof(drop) / sizeof(drop[0]); i++) {
-		if ((rc = qp__mdb(mdb_drop(txn, drop[i], 0))) != 0)
-			goto out;
-	}
-	if ((rc = qp__kind_counts_reset(txn, &s->db)) != 0 ||
+	if ((rc = qp__state_clear(s, txn)) != 0 ||
 	    (rc = qp__tx_init(&t, txn, &s->db)) != 0 ||
 	    (rc = verify_log(s, &t, v)) != 0 ||
-	    (rc = check_counts(s, txn, v, 0)) != 0)
+	    (rc = check_log_bytes(s, txn, v)) != 0)
 		goto out;
-	if (crc != 0) {
-		rc = vfail(v, crc, "%s", cerr);
+	if (miscounted) {
+		rc = vfail(v, QP_EMISMATCH, "%s", miscount);
 		goto out;
 	}
 	if ((rc = qp__digest_db(txn, s->db.records, h, NULL)) != 0)

@@ -2,6 +2,8 @@
 # run.sh - quipu's benchmarks (`make bench`, which builds them first).
 #
 # Usage: tests/bench/run.sh BINDIR
+# (writes, log bytes, verify and status_ms / status_digest_ms run on one
+# node; sync and domain benchmarks follow)
 # Prints one JSON object per line on stdout, e.g.
 #   {"bench":"write_1_inflight","value":812.5,"unit":"records/s",...}
 # Progress goes to stderr.  Data lives in a temporary directory under
@@ -120,6 +122,31 @@ print(json.dumps({"bench": "verify", "value": round(n / (us / 1e6), 1),
                   "unit": "records/s", "records": n,
                   "deltas": find(s, "deltas"), "seconds": us / 1e6},
                  separators=(",", ":")))
+PY
+
+log "status of the node, without and with the digest"
+python3 - "$BIN/quipu" "$NODE" <<'PY' || failed=1
+import json, subprocess, sys, time
+q, node = sys.argv[1], sys.argv[2]
+def best(extra):
+    """Fastest of 5 `quipu status --json` calls (process start included)."""
+    top, out = None, None
+    for _ in range(5):
+        t0 = time.perf_counter()
+        r = subprocess.run([q, "-d", node, "status", "--json"] + extra,
+                           capture_output=True, check=True)
+        dt = time.perf_counter() - t0
+        if top is None or dt < top:
+            top, out = dt, json.loads(r.stdout)
+    return top, out
+plain, st = best([])
+digest, sd = best(["--digest"])
+n = sum(st["store"]["records"].values())
+assert "digest" not in st["store"] and "digest" in sd["store"]
+for name, secs in (("status_ms", plain), ("status_digest_ms", digest)):
+    print(json.dumps({"bench": name, "value": round(secs * 1000, 1),
+                      "unit": "ms", "records": n, "calls": 5},
+                     separators=(",", ":")))
 PY
 
 kill -TERM "$QPD_PID"
