@@ -337,6 +337,22 @@ static void canon_refs(const qp_kind *k, json_t *rec)
 	}
 }
 
+/* After a look-up of a natural key's owner (rc, owner) for record id: 0
+ * when the key is free or id's own, KEY_HELD when another record holds
+ * it, KEY_TWICE when that record is made earlier in this group (it goes
+ * if the group is refused: a message must not name it), else the error. */
+#define KEY_HELD  1
+#define KEY_TWICE 2
+static int key_holder(const wctx *w, int rc, const char *owner,
+                      const char *id)
+{
+	if (rc == QP_ENOTFOUND || (rc == 0 && strcmp(owner, id) == 0))
+		return 0;
+	if (rc != 0)
+		return rc;
+	return made_in_group(w, owner) ? KEY_TWICE : KEY_HELD;
+}
+
 static int check_natkey(wctx *w, const qp_kind *k, const json_t *rec,
                         const char *id)
 {
@@ -347,14 +363,10 @@ static int check_natkey(wctx *w, const qp_kind *k, const json_t *rec,
 
 	if (!qp__natkey(k, rec, key, &len))
 		return 0;
-	rc = qp__natkey_owner(&w->t, key, len, owner);
-	if (rc == QP_ENOTFOUND || (rc == 0 && strcmp(owner, id) == 0))
-		return 0;
-	if (rc != 0)
+	rc = key_holder(w, qp__natkey_owner(&w->t, key, len, owner), owner, id);
+	if (rc <= 0)
 		return rc;
-	/* The owner made earlier in this group goes when the group is
-	 * refused: name no id that will not exist. */
-	if (made_in_group(w, owner))
+	if (rc == KEY_TWICE)
 		return werr(w, QP_EEXIST,
 		            "%s.%s: %.64s is given twice in this request",
 		            k->name, f->name,
@@ -404,7 +416,7 @@ static int check_person(wctx *w, const qp_kind *k, const json_t *rec,
 	const char *dni = json_string_value(json_object_get(rec, "dni"));
 	char pid[QP_UUID_STRLEN + 1], owner[QP_UUID_STRLEN + 1],
 	    oorg[QP_UUID_STRLEN + 1], kind[QP__KIND_LEN], pdni[16];
-	int rc;
+	int rc, held;
 
 	if (strcmp(k->name, "attendance") != 0 || ses == NULL || org == NULL)
 		return 0;
@@ -415,26 +427,26 @@ static int check_person(wctx *w, const qp_kind *k, const json_t *rec,
 		                        sizeof pdni)) != 0)
 			return rc == QP_ENOTFOUND ? 0 : rc;
 		dni = pdni;
-		rc = key_owner(w, "attendance", "session", ses, "dni", dni,
-		               owner);
-		if (rc == 0 && strcmp(owner, id) != 0 &&
-		    (rc = qp__state_peek(&w->t, owner, kind, oorg, NULL)) ==
-		        0 &&
-		    strcmp(oorg, org) == 0)
-			rc = made_in_group(w, owner)
-			         ? werr(w, QP_EEXIST,
-			                "attendance.producer: %s (DNI %s) is "
-			                "given twice in this request, once by "
-			                "DNI",
-			                prod, dni)
-			         : werr(w, QP_EEXIST,
-			                "attendance.producer: %s (DNI %s) is "
-			                "already registered for this session "
-			                "by DNI as %s",
-			                prod, dni, owner);
-		else if (rc == QP_ENOTFOUND || rc == 0)
-			rc = 0;
-		return rc;
+		rc = key_holder(w,
+		                key_owner(w, "attendance", "session", ses,
+		                          "dni", dni, owner),
+		                owner, id);
+		if ((held = rc) <= 0)
+			return rc;
+		/* A DNI attendance of another org names another person. */
+		if ((rc = qp__state_peek(&w->t, owner, kind, oorg, NULL)) != 0)
+			return rc;
+		if (strcmp(oorg, org) != 0)
+			return 0;
+		if (held == KEY_TWICE)
+			return werr(w, QP_EEXIST,
+			            "attendance.producer: %s (DNI %s) is given "
+			            "twice in this request, once by DNI",
+			            prod, dni);
+		return werr(w, QP_EEXIST,
+		            "attendance.producer: %s (DNI %s) is already "
+		            "registered for this session by DNI as %s",
+		            prod, dni, owner);
 	}
 	if (dni == NULL)
 		return 0;
@@ -444,11 +456,9 @@ static int check_person(wctx *w, const qp_kind *k, const json_t *rec,
 	if (rc == 0)
 		rc = key_owner(w, "attendance", "session", ses, "producer", pid,
 		               owner);
-	if (rc == QP_ENOTFOUND || (rc == 0 && strcmp(owner, id) == 0))
-		return 0;
-	if (rc != 0)
+	if ((rc = key_holder(w, rc, owner, id)) <= 0)
 		return rc;
-	if (made_in_group(w, owner))
+	if (rc == KEY_TWICE)
 		return werr(w, QP_EEXIST,
 		            "attendance.dni: %s is producer %s's DNI, given "
 		            "twice in this request, once as the producer",
