@@ -1472,7 +1472,23 @@ START_TEST(verify_detects_miscount)
 	                 "the store counts 7 producer records but holds 1");
 	json_decref(rep);
 	qp_store_close(e.s);
-	meta_edit(e.dir, "log_bytes", seven, 8, NULL);
+	/* The records right again, the log bytes wrong. */
+	{
+		uint8_t one[8] = {0, 0, 0, 0, 0, 0, 0, 1}, lb[8];
+		char want[128];
+		meta_edit(e.dir, "n:producer", one, 8, NULL);
+		meta_edit(e.dir, "log_bytes", seven, 8, lb);
+		snprintf(want, sizeof want,
+		         "the store counts 7 bytes of log but holds %llu",
+		         (unsigned long long)qp_get_be64(lb));
+		ck_assert_int_eq(qp_store_open(e.dir, e.pk, e.sk, &e.s), 0);
+		ck_assert_int_eq(qp_store_verify(e.s, &rep), QP_EMISMATCH);
+		ck_assert_str_eq(
+		    json_string_value(json_object_get(rep, "error")), want);
+		json_decref(rep);
+		qp_store_close(e.s);
+	}
+	/* A counter of the wrong size is damage. */
 	meta_edit(e.dir, "n:producer", seven + 7, 1, NULL);
 	ck_assert_int_eq(qp_store_open(e.dir, e.pk, e.sk, &e.s), 0);
 	ck_assert_int_eq(qp_store_verify(e.s, &rep), QP_ECORRUPT);
