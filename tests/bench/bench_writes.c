@@ -481,6 +481,38 @@ static double num(json_t *v)
 	return json_is_number(v) ? json_number_value(v) : -1;
 }
 
+/* x to one decimal. */
+static double round1(double x)
+{
+	return (double)(int64_t)(x * 10 + 0.5) / 10;
+}
+
+/* User and system CPU seconds process pid has used (from /proc: the
+ * daemon runs on this machine); -1 when they cannot be read. */
+static int cpu_seconds(long pid, double *user, double *sys)
+{
+	char path[64], buf[1024], *p;
+	unsigned long long ut, st;
+	long tck = sysconf(_SC_CLK_TCK);
+	FILE *f;
+	size_t n;
+
+	snprintf(path, sizeof path, "/proc/%ld/stat", pid);
+	if (pid <= 0 || tck <= 0 || (f = fopen(path, "r")) == NULL)
+		return -1;
+	n = fread(buf, 1, sizeof buf - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	/* Fields 14 and 15, counted after the command name's ')'. */
+	if ((p = strrchr(buf, ')')) == NULL ||
+	    sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu",
+		   &ut, &st) != 2)
+		return -1;
+	*user = (double)ut / (double)tck;
+	*sys = (double)st / (double)tck;
+	return 0;
+}
+
 /* What quipud's status says of the commits between s0 and s1: how many
  * records each durable commit carried, the time of the commit alone (LMDB's
  * page writes and fsyncs) and of the whole store write, the share of the
@@ -535,9 +567,16 @@ static int mode_rate(bench *b, conn *c, double secs, double baseline)
 		json_t *o, *s0 = NULL, *s1 = NULL;
 		fprintf(stderr, "bench_writes: %s for %.1f s\n", runs[i].name,
 			secs);
+		double u0 = 0, y0 = 0, u1 = 0, y1 = 0;
+		long pid;
+		int cpu;
 		if (status(c, &s0) != 0)
 			return -1;
+		pid = (long)num(status_get(s0, "pid"));
+		cpu = cpu_seconds(pid, &u0, &y0);
 		rate = run_rate(b, runs[i].ncon, runs[i].depth, secs, &done, &el);
+		if (cpu == 0)
+			cpu = cpu_seconds(pid, &u1, &y1);
 		if (rate < 0 || status(c, &s1) != 0) {
 			json_decref(s0);
 			return -1;
@@ -559,6 +598,16 @@ static int mode_rate(bench *b, conn *c, double secs, double baseline)
 					  100));
 		}
 		commit_figures(o, s0, s1, el, baseline);
+		/* Where quipud's time went: CPU per record, and how busy its
+		 * one thread was (1.0: never waiting). */
+		if (cpu == 0 && done > 0 && el > 0) {
+			json_object_set_new(o, "daemon_user_us_per_record",
+					    json_real(round1((u1 - u0) * 1e6 / (double)done)));
+			json_object_set_new(o, "daemon_sys_us_per_record",
+					    json_real(round1((y1 - y0) * 1e6 / (double)done)));
+			json_object_set_new(o, "daemon_busy",
+					    json_real(round1((u1 - u0 + y1 - y0) / el * 10) / 10));
+		}
 		json_decref(s0);
 		json_decref(s1);
 		emit(o);
