@@ -297,7 +297,8 @@ static json_t *production_place(const qp_lineage *d, const json_t *plot,
 	return json_string(or_empty(str(org, "name")));
 }
 
-/* Declared area, else the geodesic area of the geometry; 4 decimals. */
+/* Declared area, else the geodesic area of the geometry; 4 decimals; 0
+ * when neither is known (a point without area_ha). */
 static double plot_area(qp_geo *g, const json_t *plot)
 {
 	const json_t *a = json_object_get(plot, "area_ha");
@@ -318,15 +319,20 @@ static char *feature(const qp_lineage *d, qp_geo *g, const json_t *plot,
 		     const char *country)
 {
 	const json_t *prod = qp__by_id(d->prod_by, str(plot, "producer"));
+	double ha = plot_area(g, plot);
 	json_t *f;
 	char *s;
 
-	f = json_pack("{s:s, s:O, s:{s:s, s:s, s:o, s:f}}", "type", "Feature",
+	f = json_pack("{s:s, s:O, s:{s:s, s:s, s:o}}", "type", "Feature",
 		      "geometry", json_object_get(plot, "geometry"),
 		      "properties", "ProducerName", or_empty(str(prod, "name")),
 		      "ProducerCountry", country, "ProductionPlace",
-		      production_place(d, plot, prod), "Area",
-		      plot_area(g, plot));
+		      production_place(d, plot, prod));
+	/* A point without a declared area (written only with --force) has
+	 * no Area: declaring 0 ha would be a false statement. */
+	if (ha > 0)
+		json_object_set_new(json_object_get(f, "properties"), "Area",
+				    json_real(ha));
 	s = qp_cli_dumps(f);
 	json_decref(f);
 	return s;

@@ -379,6 +379,17 @@ EOF
 	qrun -d "$NODE" dds R-9
 	assert_rc 1
 	assert_out_has "plot $PT (producer Juan Mamani) is a point without a declared area_ha (TRACES needs the Area of a point)"
+	# Forced, the point is written without an Area, never as 0 ha.
+	qrun -d "$NODE" dds R-9 --force
+	assert_rc 0
+	python3 - dds-R-9.geojson <<'EOF' || fail "forced point dds"
+import json, sys
+fc = json.load(open(sys.argv[1]))
+(f,) = fc["features"]
+assert f["geometry"]["type"] == "Point", f
+assert "Area" not in f["properties"], f
+assert f["properties"]["ProducerName"] == "Juan Mamani", f
+EOF
 	# A polygon with a hole is valid, written, and warned about.
 	local PH
 	PH=$(add plot '{"org":"'"$ORG"'","producer":"'"$JUAN"'","crop":"coffee","geometry":{"type":"Polygon","coordinates":[[[-74.3,-11.3],[-74.299,-11.3],[-74.299,-11.299],[-74.3,-11.299],[-74.3,-11.3]],[[-74.2996,-11.2996],[-74.2996,-11.2994],[-74.2994,-11.2994],[-74.2994,-11.2996],[-74.2996,-11.2996]]]}}')
