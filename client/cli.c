@@ -207,6 +207,31 @@ const char *qp_cli_reply_error(const json_t *reply)
 	return e != NULL && e[0] != '\0' ? e : "request refused by quipud";
 }
 
+/* Member key of reply as an index below n into *out; 0, or -1. */
+static int reply_index(const json_t *reply, const char *key, size_t n,
+		       size_t *out)
+{
+	const json_t *v = json_object_get(reply, key);
+
+	if (!json_is_integer(v) || json_integer_value(v) < 0 ||
+	    (size_t)json_integer_value(v) >= n)
+		return -1;
+	*out = (size_t)json_integer_value(v);
+	return 0;
+}
+
+const char *qp_cli_add_refusal(const json_t *reply, const size_t *lines,
+			       size_t n, size_t *line, char *buf, size_t len)
+{
+	size_t i, t;
+
+	*line = reply_index(reply, "index", n, &i) == 0 ? lines[i] : 0;
+	if (reply_index(reply, "twin", n, &t) == 0)
+		return qp_fmt(buf, len, "%s (also line %zu)",
+			      qp_cli_reply_error(reply), lines[t]);
+	return qp_fmt(buf, len, "%s", qp_cli_reply_error(reply));
+}
+
 int qp_cli_call(qp_cli *c, json_t *req, json_t **reply)
 {
 	json_t *r = NULL;

@@ -145,6 +145,14 @@ int qp_cli_call(qp_cli *c, json_t *req, json_t **reply);
 /* The "error" text of an ok:false reply (never NULL). */
 const char *qp_cli_reply_error(const json_t *reply);
 
+/* The error of a refused add request whose records came from lines
+ * lines[0..n) of the input, into buf: with " (also line T)" when the
+ * reply's "twin" names an earlier record that gave the same natural key.
+ * *line gets the line of the refused record (the reply's "index"), or 0
+ * when the reply names none. */
+const char *qp_cli_add_refusal(const json_t *reply, const size_t *lines,
+			       size_t n, size_t *line, char *buf, size_t len);
+
 /* Read all of path ("-" or NULL: stdin) into a malloc'd, NUL-terminated
  * buffer, refusing more than max bytes.  Returns an exit status; prints the
  * error. */

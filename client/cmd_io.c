@@ -76,6 +76,7 @@ static void collect(import *im)
 {
 	batch *b = &im->fly[im->head];
 	json_t *reply = NULL, *idx;
+	char why[QP_ERRMSG_LEN + 32];
 	size_t at;
 	int rc;
 
@@ -118,13 +119,10 @@ static void collect(import *im)
 		}
 	} else if (!im->refused) {
 		im->refused = 1;
-		idx = json_object_get(reply, "index");
-		at = json_is_integer(idx) && json_integer_value(idx) >= 0 &&
-				     (size_t)json_integer_value(idx) < b->n
-			     ? b->lines[json_integer_value(idx)]
-			     : b->lines[0];
-		qp_fmt(im->why, sizeof(im->why), "%s:%zu: %s", im->name, at,
-		       qp_cli_reply_error(reply));
+		qp_cli_add_refusal(reply, b->lines, b->n, &at, why,
+				   sizeof(why));
+		qp_fmt(im->why, sizeof(im->why), "%s:%zu: %s", im->name,
+		       at > 0 ? at : b->lines[0], why);
 		im->ref_first = b->lines[0];
 		im->ref_last = b->lines[b->n - 1];
 	}

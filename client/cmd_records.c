@@ -26,8 +26,8 @@ int qp_cmd_add(qp_cli *c, int argc, char **argv)
 	};
 	const char *file = NULL;
 	const qp_kind *k;
-	char *buf = NULL, err[QP_ERRMSG_LEN];
-	size_t len = 0, n = 0, i, line, *lines = NULL;
+	char *buf = NULL, err[QP_ERRMSG_LEN], why[QP_ERRMSG_LEN + 32];
+	size_t len = 0, n = 0, i, line, at, *lines = NULL;
 	json_t *recs = NULL, *req = NULL, *reply = NULL, *obj, *ids, *idx;
 	qp_jsonin in;
 	uint64_t rid;
@@ -91,14 +91,11 @@ int qp_cmd_add(qp_cli *c, int argc, char **argv)
 	}
 	status = QP_EXIT_FAIL;
 	if (!json_is_true(json_object_get(reply, "ok"))) {
-		idx = json_object_get(reply, "index");
-		if (json_is_integer(idx) && json_integer_value(idx) >= 0 &&
-		    (size_t)json_integer_value(idx) < n)
-			qp_cli_err("line %zu: %s",
-				   lines[json_integer_value(idx)],
-				   qp_cli_reply_error(reply));
+		qp_cli_add_refusal(reply, lines, n, &at, why, sizeof(why));
+		if (at > 0)
+			qp_cli_err("line %zu: %s", at, why);
 		else
-			qp_cli_err("%s", qp_cli_reply_error(reply));
+			qp_cli_err("%s", why);
 		goto out;
 	}
 	ids = json_object_get(reply, "ids");

@@ -493,6 +493,10 @@ static void commit_pending(qp_server *srv)
 			r->reply = reply_err(r->rid, g->rc, e);
 			json_object_set_new(r->reply, "index",
 					    json_integer((json_int_t)g->failed));
+			if (g->twin > 0)
+				json_object_set_new(
+				    r->reply, "twin",
+				    json_integer((json_int_t)g->twin - 1));
 		}
 		qp_wgroup_clear(g);
 		if (r->client == NULL) {

@@ -98,6 +98,9 @@ typedef struct qp_wgroup {
 	/* Results, set by qp_store_write. */
 	int rc;                      /* 0 accepted, else QP_EVALID etc. */
 	size_t failed;               /* index of the write that failed */
+	size_t twin;                 /* when it gave a natural key an earlier
+				      * write of the group gave too: 1 + that
+				      * write's index, else 0 */
 	char err[QP_ERRMSG_LEN];     /* one line: "producer.dni: ..." */
 	char (*ids)[QP_UUID_STRLEN + 1]; /* n ids on success; malloc'd here,
 					  * caller frees */

@@ -25,6 +25,7 @@
 typedef struct pend {
 	uint8_t org[QP_UUID_LEN];
 	qp_op op;
+	size_t at; /* index of the write that made it in its group */
 } pend;
 
 /* The ops of accepted groups for one org. */
@@ -134,6 +135,7 @@ static void push_pend(wctx *w, const uint8_t org[QP_UUID_LEN], qp_op *op)
 		w->gp = qp_xrealloc(w->gp, w->capgp * sizeof(*w->gp));
 	}
 	memcpy(w->gp[w->ngp].org, org, QP_UUID_LEN);
+	w->gp[w->ngp].at = w->cur;
 	w->gp[w->ngp++].op = *op;
 }
 
@@ -296,8 +298,9 @@ static void canon_id(json_t *rec, const char *key)
 		json_object_set_new(rec, key, c);
 }
 
-/* Whether record id is created by an op of the group being written. */
-static int made_in_group(const wctx *w, const char *id)
+/* Whether record id is created by an op of the group being written: 1 +
+ * the index of the write that made it, else 0. */
+static size_t made_in_group(const wctx *w, const char *id)
 {
 	uint8_t b[QP_UUID_LEN];
 
@@ -306,7 +309,7 @@ static int made_in_group(const wctx *w, const char *id)
 	for (size_t i = 0; i < w->ngp; i++)
 		if (w->gp[i].op.type == QP_OP_CREATE &&
 		    memcmp(w->gp[i].op.id, b, QP_UUID_LEN) == 0)
-			return 1;
+			return w->gp[i].at + 1;
 	return 0;
 }
 
@@ -340,17 +343,22 @@ static void canon_refs(const qp_kind *k, json_t *rec)
 /* After a look-up of a natural key's owner (rc, owner) for record id: 0
  * when the key is free or id's own, KEY_HELD when another record holds
  * it, KEY_TWICE when that record is made earlier in this group (it goes
- * if the group is refused: a message must not name it), else the error. */
+ * if the group is refused: a message must not name it, but the group's
+ * twin names the write that made it), else the error. */
 #define KEY_HELD  1
 #define KEY_TWICE 2
-static int key_holder(const wctx *w, int rc, const char *owner,
-                      const char *id)
+static int key_holder(wctx *w, int rc, const char *owner, const char *id)
 {
+	size_t at;
+
 	if (rc == QP_ENOTFOUND || (rc == 0 && strcmp(owner, id) == 0))
 		return 0;
 	if (rc != 0)
 		return rc;
-	return made_in_group(w, owner) ? KEY_TWICE : KEY_HELD;
+	if ((at = made_in_group(w, owner)) == 0)
+		return KEY_HELD;
+	w->g->twin = at;
+	return KEY_TWICE;
 }
 
 static int check_natkey(wctx *w, const qp_kind *k, const json_t *rec,
@@ -368,7 +376,7 @@ static int check_natkey(wctx *w, const qp_kind *k, const json_t *rec,
 		return rc;
 	if (rc == KEY_TWICE)
 		return werr(w, QP_EEXIST,
-		            "%s.%s: %.64s is given twice in this request",
+		            "%s.%s: %.64s is given twice",
 		            k->name, f->name,
 		            json_string_value(json_object_get(rec, f->name)));
 	if (k->key_scope != NULL)
@@ -441,7 +449,7 @@ static int check_person(wctx *w, const qp_kind *k, const json_t *rec,
 		if (held == KEY_TWICE)
 			return werr(w, QP_EEXIST,
 			            "attendance.producer: %s (DNI %s) is given "
-			            "twice in this request, once by DNI",
+			            "twice, once by DNI",
 			            prod, dni);
 		return werr(w, QP_EEXIST,
 		            "attendance.producer: %s (DNI %s) is already "
@@ -461,7 +469,7 @@ static int check_person(wctx *w, const qp_kind *k, const json_t *rec,
 	if (rc == KEY_TWICE)
 		return werr(w, QP_EEXIST,
 		            "attendance.dni: %s is producer %s's DNI, given "
-		            "twice in this request, once as the producer",
+		            "twice, once as the producer",
 		            dni, pid);
 	return werr(w, QP_EEXIST,
 	            "attendance.dni: %s is producer %s's DNI, already "
@@ -1097,6 +1105,7 @@ static void group_reset(qp_wgroup *g)
 	qp_wgroup_clear(g);
 	g->rc = 0;
 	g->failed = 0;
+	g->twin = 0;
 	g->err[0] = '\0';
 }
 

@@ -55,7 +55,9 @@
  * "warning": text}] (a ring's winding turned to RFC 7946, declared area
  * far from the measured one, low GPS accuracy): the record was written.
  * All records of one request are accepted or refused together; on refusal
- * "index" names the failing record (0-based) and nothing was written.
+ * "index" names the failing record (0-based) and nothing was written;
+ * "twin", when present, names the earlier record of the request that gave
+ * the same natural key.
  *
  * A request frame larger than QP_API_MAX_FRAME, a body that is not a map,
  * or a wrong "v" gets an error reply when possible and the connection is

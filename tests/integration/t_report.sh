@@ -86,6 +86,20 @@ report_programme() {
 	qrun -d "$NODE" add attendance <<<'{"org":"'"$O1"'","session":"'"$S1"'","producer":"'"$P1"'","status":"left-early"}'
 	assert_rc 1 "a second attendance of P1 at S1"
 	assert_err_has "attendance.producer: $P1 is already registered for this session as $(head -n 1 att.ids)"
+	# Twice in one file: the refusal names both lines, and nothing of
+	# the batch is written.
+	{
+		echo '{"org":"'"$O2"'","session":"'"$S1"'","dni":"40000001","name":"Ana Puma","status":"present"}'
+		echo '{"org":"'"$O2"'","session":"'"$S1"'","dni":"40000002","name":"Eva Ccama","status":"present"}'
+		echo '{"org":"'"$O2"'","session":"'"$S1"'","dni":"40000001","name":"Ana Puma","status":"absent"}'
+	} >twice.jsonl
+	qrun -d "$NODE" import --kind attendance twice.jsonl
+	assert_rc 1 "one person twice in one import"
+	assert_err_has "twice.jsonl:3: attendance.dni: 40000001 is given twice (also line 1)"
+	qrun -d "$NODE" add attendance --file twice.jsonl
+	assert_rc 1 "one person twice in one add"
+	assert_err_has "quipu: line 3: attendance.dni: 40000001 is given twice (also line 1)"
+	assert_eq "$(NODE=$NODE count attendance)" 8 "attendance after the refusals"
 	# The tablet, which has not seen the hub's list, records P1 there
 	# too while the hub is out of reach.
 	qpd_stop "$NODE"

@@ -864,27 +864,32 @@ START_TEST(natural_keys_unique)
 	    p);
 	ck_assert_str_eq(err, want);
 	/* Twice in one request: the message names no id, as the first of
-	 * the two goes with the refused group. */
+	 * the two goes with the refused group; the group names the write
+	 * that gave the key first (twin: 1 + its index). */
 	{
-		qp_write w[2];
-		qp_wgroup g = {.writes = w, .n = 2};
-		char t[256];
+		qp_write w[3];
+		qp_wgroup g = {.writes = w, .n = 3};
+		char t[3][256];
+		static const char *const dnis[3] = {"34567890", "23456789",
+		                                    "23456789"};
 		memset(w, 0, sizeof w);
-		snprintf(t, sizeof t,
-		         "{\"org\":\"%s\",\"dni\":\"23456789\",\"name\":"
-		         "\"Uno\",\"sex\":\"F\"}",
-		         a);
-		w[0].type = w[1].type = QP_OP_CREATE;
-		w[0].kind = w[1].kind = "producer";
-		w[0].rec = json_loads(t, 0, NULL);
-		w[1].rec = json_loads(t, 0, NULL);
+		for (int i = 0; i < 3; i++) {
+			snprintf(t[i], sizeof t[i],
+			         "{\"org\":\"%s\",\"dni\":\"%s\",\"name\":"
+			         "\"Uno\",\"sex\":\"F\"}",
+			         a, dnis[i]);
+			w[i].type = QP_OP_CREATE;
+			w[i].kind = "producer";
+			w[i].rec = json_loads(t[i], 0, NULL);
+		}
 		ck_assert_int_eq(qp_store_write(e.s, &g, 1), 0);
 		ck_assert_int_eq(g.rc, QP_EEXIST);
-		ck_assert_str_eq(g.err, "producer.dni: 23456789 is given twice "
-		                        "in this request");
+		ck_assert_str_eq(g.err, "producer.dni: 23456789 is given twice");
+		ck_assert_uint_eq(g.failed, 2);
+		ck_assert_uint_eq(g.twin, 2);
 		qp_wgroup_clear(&g);
-		json_decref(w[0].rec);
-		json_decref(w[1].rec);
+		for (int i = 0; i < 3; i++)
+			json_decref(w[i].rec);
 	}
 	/* Another org may register the same person. */
 	add_producer(e.s, b, "12345678", "Ana", NULL);
