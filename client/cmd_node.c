@@ -262,17 +262,20 @@ static void print_peers(const json_t *peers)
 /* "commit time  0.41 ms per durable commit (writes 0.78 ms per batch)":
  * the disk's share of a batch of local writes, and the whole store write
  * (checks, state, signing and the commit). */
+/* Average time of a durable commit (n of them took commit_us) and of a
+ * whole store write (batches of them took write_us). */
 static void print_commit_time(const json_t *n, const json_t *commit_us,
-			      const json_t *write_us)
+			      const json_t *batches, const json_t *write_us)
 {
-	json_int_t k = json_integer_value(n);
+	json_int_t k = json_integer_value(n), b = json_integer_value(batches);
 
-	if (k <= 0 || !json_is_integer(commit_us) || !json_is_integer(write_us))
+	if (k <= 0 || b <= 0 || !json_is_integer(commit_us) ||
+	    !json_is_integer(write_us))
 		return;
 	printf("%-12s %.2f ms per durable commit (whole write %.2f ms per "
 	       "batch)\n", "commit time",
 	       (double)json_integer_value(commit_us) / 1000.0 / (double)k,
-	       (double)json_integer_value(write_us) / 1000.0 / (double)k);
+	       (double)json_integer_value(write_us) / 1000.0 / (double)b);
 }
 
 int qp_cmd_status(qp_cli *c, int argc, char **argv)
@@ -328,16 +331,19 @@ int qp_cmd_status(qp_cli *c, int argc, char **argv)
 	print_value("digest", sget(reply, "digest"));
 	print_value("clients", sget(reply, "clients"));
 	print_value("requests", sget(reply, "requests"));
-	print_value("commits", sget(reply, "commits"));
+	print_value("commits", sget(reply, "durable_commits"));
 	if ((v = sget(reply, "write_requests")) != NULL)
-		printf("%-12s %lld requests, %lld records (largest group "
-		       "commit: %lld requests)\n", "writes",
+		printf("%-12s %lld requests in %lld batches, %lld records "
+		       "(largest group commit: %lld requests)\n", "writes",
 		       (long long)json_integer_value(v),
+		       (long long)json_integer_value(
+			       sget(reply, "write_batches")),
 		       (long long)json_integer_value(
 			       sget(reply, "records_written")),
 		       (long long)json_integer_value(sget(reply, "max_batch")));
 	print_commit_time(sget(reply, "durable_commits"),
-			  sget(reply, "commit_us"), sget(reply, "write_us"));
+			  sget(reply, "commit_us"), sget(reply, "write_batches"),
+			  sget(reply, "write_us"));
 	if (json_is_true(sget(reply, "restored_copy")))
 		printf("%-12s %s\n", "restored",
 		       "a copy of this node's data: local writes wait until "

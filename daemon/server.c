@@ -77,7 +77,7 @@ struct qp_server {
 	int stopping;
 	int handles; /* open handles of the server itself */
 	uint64_t started_ms;
-	uint64_t commits, write_reqs, records_written, requests, nclients;
+	uint64_t write_batches, write_reqs, records_written, requests, nclients;
 	uint64_t max_batch;
 	uint64_t write_ns; /* time in qp_store_write: checks, signing, commit */
 };
@@ -223,8 +223,8 @@ static json_t *do_status(qp_server *srv, qp_req *r)
 		      "uptime_s",
 		      (json_int_t)((qp_hlc_wall_ms() - srv->started_ms) / 1000),
 		      "clients", (json_int_t)srv->nclients, "requests",
-		      (json_int_t)srv->requests, "commits",
-		      (json_int_t)srv->commits, "write_requests",
+		      (json_int_t)srv->requests, "write_batches",
+		      (json_int_t)srv->write_batches, "write_requests",
 		      (json_int_t)srv->write_reqs, "records_written",
 		      (json_int_t)srv->records_written, "max_batch",
 		      (json_int_t)srv->max_batch);
@@ -464,7 +464,7 @@ static void commit_pending(qp_server *srv)
 	else
 		qp_log_debug(srv->lg, "committed %zu requests, %zu records", n,
 			     records);
-	srv->commits++;
+	srv->write_batches++;
 	srv->write_reqs += n;
 	if (n > srv->max_batch)
 		srv->max_batch = n;

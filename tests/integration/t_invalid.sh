@@ -102,6 +102,9 @@ case_invalid_refused() {
 	# Nothing was written, and no refusal cost an fsync.
 	assert_eq "$(status_num "$NODE" deltas)" "$d0" "delta count"
 	assert_eq "$(py find "$QP_CASE_DIR/status.json" durable_commits)" "$c0" "durable commits"
+	# The refused writes were write batches all the same.
+	[ "$(py find "$QP_CASE_DIR/status.json" write_batches)" -gt "$(py find s0.json write_batches)" ] ||
+		fail "refused writes not counted as write batches"
 	for k in org producer service session lot plot attendance commitment lot_event verification; do
 		assert_eq "$(status_num "$NODE" records "$k")" "$(py find s0.json records "$k")" "records.$k"
 	done
