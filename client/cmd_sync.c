@@ -677,6 +677,18 @@ int qp_cmd_peers(qp_cli *c, int argc, char **argv)
 	return listing(c, argc, argv, "peers", "peers", show_peers);
 }
 
+/* "voided: REASON" (malloc'd). */
+static char *void_text(const json_t *reason)
+{
+	char *s = json_text(reason), *out;
+	size_t n = strlen(s) + 9;
+
+	out = qp_xmalloc(n);
+	snprintf(out, n, "voided: %s", s);
+	free(s);
+	return out;
+}
+
 /* One row per competing value; the conflict's id, kind and field only on
  * its first row. */
 static void show_conflicts(const json_t *arr)
@@ -706,9 +718,13 @@ static void show_conflicts(const json_t *arr)
 			row[3] = v ? short_key(json_object_get(v, "author"))
 				   : qp_xstrdup("-");
 			row[4] = text_of(json_object_get(v, "hlc"), "-");
-			/* Values as JSON, so "12" and 12 are told apart. */
-			row[5] = v ? json_text(json_object_get(v, "value"))
-				   : qp_xstrdup("-");
+			/* Values as JSON, so "12" and 12 are told apart; a
+			 * void as the word and its reason. */
+			if (v != NULL && json_object_get(v, "void") != NULL)
+				row[5] = void_text(json_object_get(v, "void"));
+			else
+				row[5] = v ? json_text(json_object_get(v, "value"))
+					   : qp_xstrdup("-");
 			tab_row(&t, row);
 		}
 	}

@@ -14,6 +14,10 @@
  *                                   takes the key)
  *   conflicts  id \0 field \0 hlc(be64) -> {author, hlc, value} of a value
  *              that lost to a concurrent edit
+ *              id \0 "void:" field \0 hlc(be64) -> {author, hlc, value}
+ *              of the value a field of a voided record holds, written
+ *              without seeing the void by someone the voider had not seen
+ *              (the void stands; the edit is kept for review)
  */
 #include "apply.h"
 #include "err.h"
@@ -716,6 +720,88 @@ static const char *str_or(const json_t *v)
 	return s != NULL ? s : "";
 }
 
+/* ---- a void against edits it did not see -------------------------- */
+
+#define VOID_PREFIX "void:"
+
+/* The void-conflict entry of field name (see the top of this file) for
+ * state, after the field's version or the record's winning void changed:
+ * the old entry goes, and a new one is kept when the void and the field's
+ * value did not see each other (the voider's base is older than the
+ * value, and the value's base older than the void).  This depends only on
+ * the field's winning version and the winning void, so every arrival
+ * order of the same ops leaves the same entries. */
+static int void_conflict_field(qp__tx *t, const char *id, json_t *state,
+                               const char *name)
+{
+	char key[QP__KEY_MAX];
+	const json_t *ver = json_object_get(json_object_get(state, "f"), name);
+	json_t *val;
+	uint64_t vh, vb, h, b;
+	int has_vh, has_vb, rc;
+
+	if (strlen(name) + sizeof VOID_PREFIX > sizeof key)
+		return 0;
+	snprintf(key, sizeof key, "%s%s", VOID_PREFIX, name);
+	if ((rc = conflicts_resolve(t, id, key, UINT64_MAX)) != 0)
+		return rc;
+	vh = get_u64(state, "vh", &has_vh);
+	vb = get_u64(state, "vb", &has_vb);
+	if (json_object_get(state, "v") == NULL || !has_vh || !has_vb ||
+	    !json_is_array(ver) || json_array_size(ver) != 3 ||
+	    !json_is_integer(json_array_get(ver, 0)) ||
+	    !json_is_string(json_array_get(ver, 1)) ||
+	    !json_is_integer(json_array_get(ver, 2)))
+		return 0;
+	h = (uint64_t)json_integer_value(json_array_get(ver, 0));
+	b = (uint64_t)json_integer_value(json_array_get(ver, 2));
+	if (!(vb < h && b < vh))
+		return 0;
+	val = json_object_get(json_object_get(state, "r"), name);
+	return conflict_put(t, id, key, h,
+	                    json_string_value(json_array_get(ver, 1)),
+	                    val != NULL ? val : json_null());
+}
+
+/* Every field's void-conflict entry, after the winning void changed. */
+static int void_conflicts_all(qp__tx *t, const char *id, json_t *state)
+{
+	const char *name;
+	json_t *ver;
+	int rc;
+
+	json_object_foreach(json_object_get(state, "f"), name, ver)
+	{
+		if ((rc = void_conflict_field(t, id, state, name)) != 0)
+			return rc;
+	}
+	return 0;
+}
+
+/* Whether record id has edits kept against its void (see apply.h). */
+int qp__void_conflicted(qp__tx *t, const char *id)
+{
+	char key[QP_UUID_STRLEN + sizeof VOID_PREFIX + 1];
+	MDB_cursor *c;
+	MDB_val k = {0, key}, d;
+	size_t n = (size_t)snprintf(key, sizeof key, "%s%c%s", id, '\0',
+	                            VOID_PREFIX);
+	int rc;
+
+	if (!t->conflicts_maybe || n >= sizeof key)
+		return 0;
+	if ((rc = mdb_cursor_open(t->txn, t->db->conflicts, &c)) != 0)
+		return qp__mdb(rc);
+	k.mv_size = n;
+	rc = mdb_cursor_get(c, &k, &d, MDB_SET_RANGE);
+	mdb_cursor_close(c);
+	if (rc == MDB_NOTFOUND)
+		return 0;
+	if (rc != 0)
+		return qp__mdb(rc);
+	return k.mv_size >= n && memcmp(k.mv_data, key, n) == 0;
+}
+
 static int idx_kind_put(qp__tx *t, const char *kind, const char *org,
                         const char *id)
 {
@@ -952,6 +1038,16 @@ int qp__apply_op(qp__tx *t, const qp_feed *feed, const qp_op *op, int checked,
 	case QP_OP_UPDATE:
 		if ((rc = merge_fields(t, state, id, op, a16)) != 0)
 			goto out;
+		if (json_object_get(state, "v") != NULL) {
+			const char *name;
+			json_t *fv;
+			json_object_foreach(op->fields, name, fv)
+			{
+				if ((rc = void_conflict_field(t, id, state,
+				                              name)) != 0)
+					goto out;
+			}
+		}
 		break;
 	case QP_OP_VOID:
 		v = get_u64(state, "vh", &present);
@@ -963,6 +1059,11 @@ int qp__apply_op(qp__tx *t, const qp_feed *feed, const qp_op *op, int checked,
 			                    json_string(op->reason));
 			json_object_set_new(state, "vh",
 			                    json_integer((json_int_t)op->hlc));
+			json_object_set_new(state, "vb",
+			                    json_integer((json_int_t)op->base));
+			json_object_set_new(state, "va", json_string(a16));
+			if ((rc = void_conflicts_all(t, id, state)) != 0)
+				goto out;
 		}
 		break;
 	default:

@@ -17,7 +17,8 @@
  *   "c"  hlc of the create op, "a" its author key (64 hex); absent until a
  *        create was applied (an update may arrive first)
  *   "u"  largest hlc of any op applied
- *   "v"  void reason, "vh" its hlc; absent unless voided
+ *   "v"  void reason, "vh" its hlc, "vb" its base, "va" its author16 (of
+ *        the void that won: the latest); absent unless voided
  * author16 is the first 8 bytes of the author key in hex (tie-break).
  * Conflict counts are not part of the state: which concurrent edits are
  * flagged can depend on arrival order, and the digest must not.
@@ -228,5 +229,10 @@ int qp__conflict_count(qp__tx *t, const char *id, size_t *n);
 /* 1 when field of record id has conflicting values kept, 0 when not, or a
  * storage code. */
 int qp__conflict_field(qp__tx *t, const char *id, const char *field);
+
+/* Whether record id (voided) has field values kept for review against its
+ * void: written by someone who had not seen the void, unseen by the
+ * voider.  1, 0, or a negative code. */
+int qp__void_conflicted(qp__tx *t, const char *id);
 
 #endif

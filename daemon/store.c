@@ -34,11 +34,12 @@
 #define MAP_START (64u << 20)
 /* Layout version in meta "schema": 1, the first; 2 adds the counters of
  * apply.h, the attendance key (a person once per session) and the other
- * holders of a natural key (apply.c: voiding its owner hands it on).  A
- * store of a newer format is refused (QP_EVERSION); an older one is
- * brought up to date when opened, by rebuilding its state from the log
- * (qp__store_upgrade). */
-#define STORE_FORMAT 2
+ * holders of a natural key (apply.c: voiding its owner hands it on); 3
+ * adds the void's base and author to the record state and the edits kept
+ * against a void they did not see (apply.c).  A store of a newer format
+ * is refused (QP_EVERSION); an older one is brought up to date when
+ * opened, by rebuilding its state from the log (qp__store_upgrade). */
+#define STORE_FORMAT 3
 #define PREFILL_LOW   ((off_t)2 << 20) /* refill when less is left */
 #define PREFILL_CHUNK ((off_t)8 << 20) /* at least this much at a time */
 

@@ -160,9 +160,11 @@ int qp_store_peers(qp_store *s, json_t **out);
 int qp_store_kv_put(qp_store *s, const char *key, const void *v, size_t len);
 int qp_store_kv_get(qp_store *s, const char *key, void **v, size_t *len);
 
-/* Listings for review: conflicts [{id, kind, field, values:[{value,
- * author, hlc}]}] and quarantine [{author, org, seq, op, reason}], at most
- * limit entries (0: all). */
+/* Listings for review: conflicts [{id, kind, field, void, values:[{value,
+ * author, hlc}]}] (void true: values[0] is the void, {void: reason,
+ * author, hlc}, and the rest edits of field it had not seen) and
+ * quarantine [{author, org, seq, op, reason}], at most limit entries (0:
+ * all). */
 int qp_store_conflicts(qp_store *s, size_t limit, json_t **out);
 int qp_store_quarantine(qp_store *s, size_t limit, json_t **out);
 /* Kept forks [{author, org, seq, what ("fork": the log holds other bytes

@@ -537,6 +537,18 @@ static json_t *winner(qp__tx *t, const char *id, const char *field,
 	r = json_object_get(st, "r");
 	f = json_object_get(json_object_get(st, "f"), field);
 	*kind = json_incref(json_object_get(r, "kind"));
+	if (strncmp(field, "void:", 5) == 0) {
+		/* The void, which stands over the edits kept for review. */
+		json_object_set(w, "void", json_object_get(st, "v")
+		                               ? json_object_get(st, "v")
+		                               : json_null());
+		if (json_object_get(st, "va") != NULL)
+			json_object_set(w, "author", json_object_get(st, "va"));
+		if (json_object_get(st, "vh") != NULL)
+			json_object_set(w, "hlc", json_object_get(st, "vh"));
+		json_decref(st);
+		return w;
+	}
 	json_object_set(w, "value", json_object_get(r, field)
 	                                ? json_object_get(r, field)
 	                                : json_null());
@@ -567,7 +579,9 @@ static int conflict_key(const MDB_val *k, char *id, char *field, size_t flen)
 }
 
 /* Conflicts for review (see store_sync.h): one entry per record field,
- * the current value first, then each value kept for review. */
+ * the current value first, then each value kept for review; for a void
+ * against edits it had not seen ("void": true), the void first
+ * ({"void": reason, author, hlc}), then the edit. */
 int qp_store_conflicts(qp_store *s, size_t limit, json_t **out)
 {
 	char id[QP_UUID_STRLEN + 1], field[QP__KEY_MAX + 1];
@@ -596,6 +610,7 @@ int qp_store_conflicts(qp_store *s, size_t limit, json_t **out)
 		if (cur == NULL || strcmp(id, cid) != 0 ||
 		    strcmp(field, cfield) != 0) {
 			json_t *kind = NULL, *w;
+			int isvoid;
 			if (limit > 0 && json_array_size(arr) == limit)
 				break;
 			memcpy(cid, id, sizeof cid);
@@ -603,9 +618,11 @@ int qp_store_conflicts(qp_store *s, size_t limit, json_t **out)
 			w = winner(&t, id, field, &kind);
 			vals = json_array();
 			json_array_append_new(vals, w);
-			cur = json_pack("{s:s, s:o, s:s, s:o}", "id", id,
+			isvoid = strncmp(field, "void:", 5) == 0;
+			cur = json_pack("{s:s, s:o, s:s, s:b, s:o}", "id", id,
 			                "kind", kind ? kind : json_null(),
-			                "field", field, "values", vals);
+			                "field", field + (isvoid ? 5 : 0), "void",
+			                isvoid, "values", vals);
 			json_array_append_new(arr, cur);
 		}
 		if (qp_mpjson_decode(d.mv_data, d.mv_size, QP_DELTA_MAX_RAW,

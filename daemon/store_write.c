@@ -994,8 +994,13 @@ static int do_void(wctx *w, const qp_write *wr, char *id_out)
 		goto out;
 	}
 	json_decref(check);
-	if (json_object_get(st, "v") != NULL) {
-		werr(w, rc, "%s: record %s is already voided", k->name, id);
+	/* Voiding a voided record again is how a reviewer confirms the void
+	 * over edits it had not seen (quipu conflicts); otherwise refused. */
+	if (json_object_get(st, "v") != NULL &&
+	    (rc = qp__void_conflicted(&w->t, id)) <= 0) {
+		if (rc == 0)
+			werr(w, rc = QP_EVALID, "%s: record %s is already voided",
+			     k->name, id);
 		goto out;
 	}
 	if ((rc = check_lot_void(w, k, r, id)) != 0)

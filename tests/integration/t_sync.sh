@@ -361,6 +361,68 @@ PY
 	wait_for 30 "the three nodes converge again" same_digests "$HUB" "$D1" "$D2"
 }
 
+# A void and an edit made offline on two tablets: the record stays voided
+# everywhere, the edit is listed against the void, and voiding again
+# confirms the void and settles it on every node.
+qp_case sync_void_conflict
+case_sync_void_conflict() {
+	local HUB D1 D2 P
+	HUB=$QP_CASE_DIR/hub
+	hub_init "$HUB"
+	qpd_start "$HUB"
+	hub_org "$HUB" "Cooperativa Discordia" 2060123456
+	P=$(NODE=$HUB add producer '{"org":"'"$ORG"'","dni":"40123457","name":"Rosa Huaman","sex":"F"}')
+	D1=$QP_CASE_DIR/t1
+	D2=$QP_CASE_DIR/t2
+	dev_new "$HUB" "$D1" t1 "$ORG"
+	dev_new "$HUB" "$D2" t2 "$ORG"
+	sync_ok "$D1"
+	sync_ok "$D2"
+	wait_for 30 "t1 receives the producer" has_record "$D1" "$P"
+	wait_for 30 "t2 receives the producer" has_record "$D2" "$P"
+
+	qpd_stop "$HUB"
+	q -d "$D1" void "$P" --reason "registro duplicado" >/dev/null
+	printf '{"name":"Rosa Huamán"}\n' | q -d "$D2" update "$P" >/dev/null
+	# Nothing is kept against a void on one node alone.
+	qrun -d "$D1" void "$P" --reason "otra vez"
+	assert_rc 1 "a second void with nothing kept against the first"
+	assert_err_has "is already voided"
+	qpd_start "$HUB"
+	for r in 1 2; do
+		sync_ok "$D1"
+		sync_ok "$D2"
+	done
+	for n in "$HUB" "$D1" "$D2"; do
+		q -d "$n" conflicts --json >vc.json
+		python3 - vc.json "$P" <<'PY' || fail "void conflict on $n: $(head -c 1500 vc.json)"
+import json, sys
+c = json.load(open(sys.argv[1]))
+assert len(c) == 1, c
+c = c[0]
+assert c["id"] == sys.argv[2] and c["field"] == "name" and c["void"] is True, c
+v, e = c["values"]
+assert v["void"] == "registro duplicado" and v["hlc"] > 0, v
+assert e["value"] == "Rosa Huamán" and e["hlc"] > 0, e
+assert v["author"] != e["author"], c
+PY
+	done
+	q -d "$HUB" conflicts >vc.txt
+	grep -q 'voided: "registro duplicado"' vc.txt || fail "conflicts text: $(cat vc.txt)"
+	qrun -d "$HUB" get "$P"
+	assert_err_has "voided"
+	wait_for 30 "the three nodes converge" same_digests "$HUB" "$D1" "$D2"
+	# The coordinator reviews it and confirms the void.
+	q -d "$HUB" void "$P" --reason "duplicado de 40123456, confirmado" >/dev/null
+	assert_eq "$(q -d "$HUB" conflicts --json | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))')" 0 "hub conflicts after the confirmation"
+	for r in 1 2; do
+		sync_ok "$D1"
+		sync_ok "$D2"
+	done
+	assert_eq "$(q -d "$D2" conflicts --json | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))')" 0 "t2 conflicts after the confirmation"
+	wait_for 30 "the three nodes converge again" same_digests "$HUB" "$D1" "$D2"
+}
+
 qp_case sync_hub_kill
 case_sync_hub_kill() {
 	local HUB D n resent spid

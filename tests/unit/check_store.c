@@ -1539,7 +1539,7 @@ START_TEST(format1_store_upgraded)
 		double secs = -1;
 		ck_assert_int_eq(qp_store_upgraded(e.s, &from, &to, &secs), 1);
 		ck_assert_uint_eq(from, 1);
-		ck_assert_uint_eq(to, 2);
+		ck_assert_uint_eq(to, 3);
 		ck_assert(secs >= 0);
 	}
 	ck_assert_int_eq(stat_records(e.s, "producer"), 2);
@@ -1550,9 +1550,9 @@ START_TEST(format1_store_upgraded)
 	                 QP_EEXIST);
 	verify_ok(e.s);
 	qp_store_close(e.s);
-	/* Now format 2, which an older quipud refuses. */
+	/* Now format 3, which an older quipud refuses. */
 	meta_edit(e.dir, "schema", one, 4, ver);
-	ck_assert_mem_eq(ver, ((uint8_t[]){0, 0, 0, 2}), 4);
+	ck_assert_mem_eq(ver, ((uint8_t[]){0, 0, 0, 3}), 4);
 	meta_edit(e.dir, "schema", ver, 4, NULL);
 	ck_assert_int_eq(qp_store_open(e.dir, e.pk, e.sk, &e.s), 0);
 	{
@@ -1749,10 +1749,17 @@ START_TEST(ingest_order_does_not_matter)
 	                 "987654321");
 	json_decref(rec);
 	json_decref(meta);
-	ck_assert_int_eq(stat_int(x.s, "conflicts"), 1);
-	ck_assert_int_eq(stat_int(c.s, "conflicts"), 1);
-	ck_assert_int_eq(stat_int(a.s, "conflicts"), 1);
-	ck_assert_int_eq(stat_int(b.s, "conflicts"), 1);
+	/* Two: p's name, and q's phone, which b gave without seeing a's
+	 * void (nor a b's phone): kept against the void for review. */
+	ck_assert_int_eq(stat_int(x.s, "conflicts"), 2);
+	ck_assert_int_eq(stat_int(c.s, "conflicts"), 2);
+	ck_assert_int_eq(stat_int(a.s, "conflicts"), 2);
+	ck_assert_int_eq(stat_int(b.s, "conflicts"), 2);
+	ck_assert_int_eq(qp_store_get(x.s, q, &rec, &meta), 0);
+	ck_assert_int_eq(json_integer_value(json_object_get(meta, "conflicts")),
+	                 1);
+	json_decref(rec);
+	json_decref(meta);
 
 	/* Again: nothing changes. */
 	ingest_all(x.s, &all);
@@ -1768,6 +1775,9 @@ START_TEST(ingest_order_does_not_matter)
 	/* a, having seen both values, settles the name: the conflict is
 	 * resolved wherever that edit arrives. */
 	ck_assert_int_eq(update1(a.s, p, "{\"name\":\"Ana Quispe\"}", NULL), 0);
+	ck_assert_int_eq(stat_int(a.s, "conflicts"), 1);
+	/* ...and, having seen b's phone, confirms q's void. */
+	ck_assert_int_eq(void1(a.s, q, "moved away (confirmed)", NULL), 0);
 	ck_assert_int_eq(stat_int(a.s, "conflicts"), 0);
 	export_feeds(a.s, &fa, a.pk);
 	ingest_all(x.s, &fa);

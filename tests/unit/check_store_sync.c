@@ -119,6 +119,18 @@ static void update1(qp_store *s, const char *id, const char *changes)
 	qp_wgroup_clear(&g);
 }
 
+/* Void record id; the group's rc (its message in err). */
+static int void1(qp_store *s, const char *id, const char *reason,
+                 char err[QP_ERRMSG_LEN])
+{
+	qp_write w = {.type = QP_OP_VOID, .id = id, .reason = reason};
+	qp_wgroup g = {.writes = &w, .n = 1};
+	ck_assert_int_eq(qp_store_write(s, &g, 1), 0);
+	snprintf(err, QP_ERRMSG_LEN, "%s", g.err);
+	qp_wgroup_clear(&g);
+	return g.rc;
+}
+
 static json_int_t stat_int(qp_store *s, const char *key)
 {
 	json_t *st;
@@ -1133,6 +1145,115 @@ START_TEST(conflicts_after_exchange)
 }
 END_TEST
 
+/* The one void conflict of s: a void of p (reason) standing over the
+ * edit of field that gave value. */
+static void want_void_conflict(qp_store *s, const char *p, const char *field,
+                               const char *reason, const char *value)
+{
+	json_t *c, *e, *vals;
+
+	ck_assert_int_eq(qp_store_conflicts(s, 0, &c), 0);
+	ck_assert_uint_eq(json_array_size(c), 1);
+	e = json_array_get(c, 0);
+	ck_assert_str_eq(json_string_value(json_object_get(e, "id")), p);
+	ck_assert_str_eq(json_string_value(json_object_get(e, "field")), field);
+	ck_assert(json_is_true(json_object_get(e, "void")));
+	vals = json_object_get(e, "values");
+	ck_assert_uint_eq(json_array_size(vals), 2);
+	ck_assert_str_eq(json_string_value(json_object_get(
+	                     json_array_get(vals, 0), "void")),
+	                 reason);
+	ck_assert(json_is_integer(
+	    json_object_get(json_array_get(vals, 0), "hlc")));
+	ck_assert_str_eq(json_string_value(json_object_get(
+	                     json_array_get(vals, 1), "value")),
+	                 value);
+	json_decref(c);
+}
+
+static size_t nconflicts(qp_store *s)
+{
+	json_t *c;
+	size_t n;
+	ck_assert_int_eq(qp_store_conflicts(s, 0, &c), 0);
+	n = json_array_size(c);
+	json_decref(c);
+	return n;
+}
+
+/* A void and an edit that did not see each other: the record stays
+ * voided on both sides, whichever arrived first, and the edit is listed
+ * against the void until a void that saw it confirms it. */
+START_TEST(void_against_unseen_edit)
+{
+	tenv hub, dev;
+	dlist fh = {0}, fd = {0};
+	char p[37], q[37], dh[65], dd[65], err[QP_ERRMSG_LEN];
+	json_t *rec;
+
+	hub_and_device(&hub, &dev);
+	add_org(hub.s, ORG1, "2060000041");
+	add_producer(hub.s, ORG1, "45000001", "Ana", p);
+	add_producer(hub.s, ORG1, "45000002", "Beto", q);
+	collect(hub.s, NULL, &fh);
+	ck_assert_uint_eq(ingest(dev.s, &fh, 0, fh.n, 0), 0);
+	dlist_free(&fh);
+
+	/* The hub voids Ana while the tablet corrects her name. */
+	ck_assert_int_eq(void1(hub.s, p, "duplicado", err), 0);
+	update1(dev.s, p, "{\"name\":\"Ana D\"}");
+	/* Re-voiding with nothing kept against the void is refused. */
+	ck_assert_int_eq(void1(hub.s, p, "otra vez", err), QP_EVALID);
+	ck_assert_str_eq(err + strlen(err) - strlen("is already voided"),
+	                 "is already voided");
+	collect(hub.s, hub.pk, &fh);
+	collect(dev.s, dev.pk, &fd);
+	/* The tablet gets the void after its edit, the hub the edit after
+	 * its void. */
+	ck_assert_uint_eq(ingest(dev.s, &fh, 0, fh.n, 0), fh.n - 1);
+	ck_assert_uint_eq(ingest(hub.s, &fd, 0, fd.n, 0), 0);
+	dlist_free(&fh);
+	dlist_free(&fd);
+	want_void_conflict(hub.s, p, "name", "duplicado", "Ana D");
+	want_void_conflict(dev.s, p, "name", "duplicado", "Ana D");
+	digest(hub.s, dh);
+	digest(dev.s, dd);
+	ck_assert_str_eq(dh, dd);
+	{
+		json_t *meta = NULL;
+		ck_assert_int_eq(qp_store_get(hub.s, p, &rec, &meta), 0);
+		ck_assert_str_eq(
+		    json_string_value(json_object_get(meta, "voided")),
+		    "duplicado");
+		json_decref(meta);
+		json_decref(rec);
+	}
+
+	/* An edit the voider had seen is no conflict: the tablet edits
+	 * Beto, the hub receives it, then voids him. */
+	update1(dev.s, q, "{\"name\":\"Beto R\"}");
+	collect(dev.s, dev.pk, &fd);
+	ingest(hub.s, &fd, 0, fd.n, 0);
+	dlist_free(&fd);
+	ck_assert_int_eq(void1(hub.s, q, "se retiró", err), 0);
+	ck_assert_uint_eq(nconflicts(hub.s), 1);
+
+	/* The hub confirms Ana's void: settled there, and on the tablet
+	 * once it has the confirmation. */
+	ck_assert_int_eq(void1(hub.s, p, "duplicado, confirmado", err), 0);
+	ck_assert_uint_eq(nconflicts(hub.s), 0);
+	collect(hub.s, hub.pk, &fh);
+	ingest(dev.s, &fh, 0, fh.n, 0);
+	dlist_free(&fh);
+	ck_assert_uint_eq(nconflicts(dev.s), 0);
+	digest(hub.s, dh);
+	digest(dev.s, dd);
+	ck_assert_str_eq(dh, dd);
+	t_close(&hub);
+	t_close(&dev);
+}
+END_TEST
+
 Suite *suite_store_sync(void)
 {
 	Suite *s = suite_create("store_sync");
@@ -1146,6 +1267,7 @@ Suite *suite_store_sync(void)
 	tcase_add_test(tc, acks_and_pending);
 	tcase_add_test(tc, peer_notes_and_kv);
 	tcase_add_test(tc, conflicts_after_exchange);
+	tcase_add_test(tc, void_against_unseen_edit);
 	suite_add_tcase(s, tc);
 	return s;
 }
