@@ -153,6 +153,16 @@ int main(int argc, char **argv)
 			fprintf(stderr, "quipud: %s: %s\n", node.config, qp_strerror(rc));
 		return 1;
 	}
+	{
+		unsigned have, want;
+		if (qp_store_format(node.store, &have, &want) == 0 &&
+		    have < want)
+			qp_log_info(&d.lg, "store %s is of format %u: rebuilding "
+				    "its state from the log for format %u "
+				    "(a while on a large store; nothing is "
+				    "served meanwhile)",
+				    node.store, have, want);
+	}
 	if ((rc = qp_store_open(node.store, node.pk, node.sk, &st)) != 0) {
 		qp_log_error(&d.lg, "cannot open store %s: %s", node.store,
 			     qp_strerror(rc));

@@ -26,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
@@ -331,6 +332,40 @@ static int open_dbs(qp_store *s)
 fail:
 	mdb_txn_abort(txn);
 	return qp__mdb(rc);
+}
+
+/* The layout version of the store in path, read without changing it (see
+ * store.h). */
+int qp_store_format(const char *path, unsigned *format, unsigned *current)
+{
+	MDB_env *env = NULL;
+	MDB_txn *txn = NULL;
+	MDB_dbi meta;
+	MDB_val k = {6, "schema"}, d;
+	int rc;
+
+	if (path == NULL || format == NULL || current == NULL)
+		return QP_EINVAL;
+	*current = STORE_FORMAT;
+	if (mdb_env_create(&env) != 0)
+		return QP_ESTORE;
+	if ((rc = mdb_env_set_maxdbs(env, 16)) == 0 &&
+	    (rc = mdb_env_open(env, path, MDB_RDONLY | MDB_NOTLS, 0600)) ==
+	        0 &&
+	    (rc = mdb_txn_begin(env, NULL, MDB_RDONLY, &txn)) == 0 &&
+	    (rc = mdb_dbi_open(txn, "meta", 0, &meta)) == 0)
+		rc = mdb_get(txn, meta, &k, &d);
+	if (rc == 0 && d.mv_size != 4)
+		rc = QP_ECORRUPT;
+	else if (rc == 0)
+		*format = qp_get_be32(d.mv_data);
+	else
+		rc = rc == ENOENT || rc == MDB_NOTFOUND ? QP_ENOTFOUND
+		                                        : QP_ESTORE;
+	if (txn != NULL)
+		mdb_txn_abort(txn);
+	mdb_env_close(env);
+	return rc;
 }
 
 /* Open the store in directory path (see store.h). */

@@ -45,6 +45,13 @@ int qp_store_open(const char *path, const uint8_t pk[QP_KEY_LEN],
 		  const uint8_t sk[QP_SKEY_LEN], qp_store **out);
 void qp_store_close(qp_store *s); /* accepts NULL */
 
+/* The layout version of the store in path (*format) and the one this
+ * build writes (*current), read without opening the store for writing, so
+ * a caller can say that qp_store_open is about to bring an older store up
+ * to date.  Errors: QP_ENOTFOUND (no store there yet), QP_ECORRUPT,
+ * QP_ESTORE. */
+int qp_store_format(const char *path, unsigned *format, unsigned *current);
+
 /* Did qp_store_open bring a store of an older layout up to date (by
  * rebuilding its state from the log)?  Returns 1 with the formats and the
  * time it took, else 0. */

@@ -1533,6 +1533,16 @@ START_TEST(format1_store_upgraded)
 	                         0, p),
 	        NULL, 0, NULL);
 
+	{
+		/* What quipud reads first, to say an upgrade is coming. */
+		unsigned have = 0, want = 0;
+		ck_assert_int_eq(qp_store_format(e.dir, &have, &want), 0);
+		ck_assert_uint_eq(have, 1);
+		ck_assert_uint_eq(want, 3);
+		ck_assert_int_eq(qp_store_format("/nonexistent/quipu", &have,
+		                                 &want),
+		                 QP_ENOTFOUND);
+	}
 	ck_assert_int_eq(qp_store_open(e.dir, e.pk, e.sk, &e.s), 0);
 	{
 		unsigned from = 0, to = 0;
@@ -1550,6 +1560,11 @@ START_TEST(format1_store_upgraded)
 	                 QP_EEXIST);
 	verify_ok(e.s);
 	qp_store_close(e.s);
+	{
+		unsigned have = 0, want = 0;
+		ck_assert_int_eq(qp_store_format(e.dir, &have, &want), 0);
+		ck_assert_uint_eq(have, want);
+	}
 	/* Now format 3, which an older quipud refuses. */
 	meta_edit(e.dir, "schema", one, 4, ver);
 	ck_assert_mem_eq(ver, ((uint8_t[]){0, 0, 0, 3}), 4);
