@@ -25,11 +25,18 @@
 #include "util.h"
 #include "uuid.h"
 
+#include <errno.h>
 #include <msgpack.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+int qp__store_fatal(int rc)
+{
+	return rc == QP_ESTORE || rc == QP__EMAPFULL || rc == QP_ENOMEM ||
+	       rc == QP_ECORRUPT || rc == -ENOSPC;
+}
 
 /* Map an LMDB code onto err.h (see apply.h): never returned raw. */
 int qp__mdb(int rc)
@@ -39,6 +46,8 @@ int qp__mdb(int rc)
 	case MDB_NOTFOUND: return QP_ENOTFOUND;
 	case MDB_KEYEXIST: return QP_EEXIST;
 	case MDB_MAP_FULL: return QP__EMAPFULL;
+	case ENOSPC:
+	case EDQUOT: return -ENOSPC; /* the disk is full: say so */
 	default: return QP_ESTORE;
 	}
 }

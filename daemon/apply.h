@@ -159,8 +159,12 @@ int qp__geo_check(qp_store *s, const char *kind, const json_t *rec,
                   char *err, size_t errlen);
 
 /* Map an LMDB return code: 0, QP_ENOTFOUND, QP_EEXIST, QP__EMAPFULL,
- * else QP_ESTORE. */
+ * -ENOSPC (the disk is full), else QP_ESTORE. */
 int qp__mdb(int rc);
+
+/* Is rc a failure of the store itself (storage, a full disk or map,
+ * memory, corruption), as opposed to a refusal of what was written? */
+int qp__store_fatal(int rc);
 
 /* Set t->conflicts_maybe from the conflicts database's entry count. */
 int qp__tx_init(qp__tx *t, MDB_txn *txn, const qp__dbs *db);

@@ -6,6 +6,7 @@
  * after finishing the commits already in flight.  --verify checks the store
  * offline (signatures, hash links, state rebuilt from the log) and exits.
  */
+#include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
 #include <signal.h>
@@ -56,18 +57,21 @@ static void on_signal(uv_signal_t *h, int signum)
 	uv_close((uv_handle_t *)&d->sigterm, NULL);
 }
 
+/* 0, or -errno (a short write on a full disk: -ENOSPC). */
 static int write_pidfile(const char *path)
 {
 	char buf[32];
 	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644), n;
+	ssize_t w;
 	if (fd < 0)
-		return -1;
+		return -errno;
 	n = snprintf(buf, sizeof(buf), "%ld\n", (long)getpid());
-	if (write(fd, buf, (size_t)n) != n) {
+	if ((w = write(fd, buf, (size_t)n)) != n) {
+		int e = w < 0 ? errno : ENOSPC;
 		close(fd);
-		return -1;
+		return -e;
 	}
-	return close(fd);
+	return close(fd) == 0 ? 0 : -errno;
 }
 
 static int run_verify(qp_store *st, const qp_log *lg)
@@ -199,7 +203,9 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	qp_server_set_peers(d.srv, d.peers);
-	write_pidfile(node.pidfile);
+	if ((rc = write_pidfile(node.pidfile)) != 0)
+		qp_log_warn(&d.lg, "cannot write pid file %s: %s", node.pidfile,
+			    qp_strerror(rc));
 	uv_signal_init(&loop, &d.sigint);
 	uv_signal_init(&loop, &d.sigterm);
 	d.sigint.data = d.sigterm.data = &d;

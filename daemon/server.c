@@ -491,8 +491,12 @@ static void commit_pending(qp_server *srv)
 						  : qp_fmt(msg, sizeof(msg), "store: %s",
 							   qp_strerror(g->rc));
 			r->reply = reply_err(r->rid, g->rc, e);
-			json_object_set_new(r->reply, "index",
-					    json_integer((json_int_t)g->failed));
+			/* A batch that could not be committed failed as a
+			 * whole: no record of the request is to blame. */
+			if (rc == 0)
+				json_object_set_new(
+				    r->reply, "index",
+				    json_integer((json_int_t)g->failed));
 			if (g->twin > 0)
 				json_object_set_new(
 				    r->reply, "twin",

@@ -995,12 +995,6 @@ static int keep_revoked(qp_store *s, qp__tx *t, const uint8_t *buf, size_t len,
 	return quarantine_delta(t, buf, len, &hdr->feed, hdr->seq, why);
 }
 
-static int is_fatal(int rc)
-{
-	return rc == QP_ESTORE || rc == QP__EMAPFULL || rc == QP_ENOMEM ||
-	       rc == QP_ECORRUPT;
-}
-
 static int revoked_tx(qp_store *s, MDB_txn *txn, void *ctx)
 {
 	ingctx *g = ctx;
@@ -1014,7 +1008,7 @@ static int revoked_tx(qp_store *s, MDB_txn *txn, void *ctx)
 			continue;
 		g->rcs[i] = keep_revoked(s, &t, g->deltas[i], g->lens[i],
 		                         &g->it[i].hdr, g->it[i].after);
-		if (is_fatal(g->rcs[i]))
+		if (qp__store_fatal(g->rcs[i]))
 			return g->rcs[i];
 	}
 	return 0;

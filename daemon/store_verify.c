@@ -277,12 +277,6 @@ int qp_store_verify(qp_store *s, json_t **report)
 
 /* ---- ingest ------------------------------------------------------- */
 
-static int is_fatal(int rc)
-{
-	return rc == QP_ESTORE || rc == QP__EMAPFULL || rc == QP_ENOMEM ||
-	       rc == QP_ECORRUPT;
-}
-
 /* Does the forks database hold anything of this feed (48 bytes)?  1, 0,
  * or a storage code.  Shared with store_sync.c. */
 int qp__store_has_fork(qp_store *s, MDB_txn *txn, const uint8_t *feed)
@@ -383,7 +377,7 @@ static int ingest_once(qp_store *s, const uint8_t *const *deltas,
 		goto fail;
 	for (size_t i = 0; i < n; i++) {
 		rcs[i] = ingest_one(s, &t, deltas[i], lens[i]);
-		if (is_fatal(rcs[i])) {
+		if (qp__store_fatal(rcs[i])) {
 			rc = rcs[i];
 			goto fail;
 		}

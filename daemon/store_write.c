@@ -12,8 +12,10 @@
 #include "store.h"
 #include "util.h"
 
+#include <errno.h>
 #include <lmdb.h>
 #include <stdarg.h>
+#include <sys/statvfs.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1210,6 +1212,36 @@ fail:
 	return rc;
 }
 
+/* Below this much free space a failed commit is put down to a full disk:
+ * a disk that fills up shows as a short write, which LMDB reports as EIO
+ * (QP_ESTORE), as often as ENOSPC.  (The store writes zeros this far
+ * ahead of its pages while it can, so more free space than this and a
+ * failed commit is something else.) */
+#define LOW_SPACE ((double)(8u << 20))
+
+/* The code and message of a batch that could not be committed (rc): a
+ * full disk is named, with the store's directory and what is left on
+ * it. */
+static int commit_failed(qp_store *s, int rc, char *err, size_t len)
+{
+	const char *path = NULL;
+	struct statvfs fs;
+	double avail;
+
+	if ((rc == -ENOSPC || rc == QP_ESTORE) &&
+	    mdb_env_get_path(s->env, &path) == 0 && statvfs(path, &fs) == 0 &&
+	    (avail = (double)fs.f_bavail * (double)fs.f_frsize,
+	     rc == -ENOSPC || avail < LOW_SPACE)) {
+		qp_fmt(err, len,
+		       "store: the disk is full (%.1f MiB free for %s): "
+		       "nothing was written; free some space and retry",
+		       avail / 1048576.0, path);
+		return -ENOSPC;
+	}
+	qp_fmt(err, len, "store: commit failed: %s", qp_strerror(rc));
+	return rc;
+}
+
 /* Apply the groups in one durable transaction (see store.h). */
 int qp_store_write(qp_store *s, qp_wgroup *groups, size_t n)
 {
@@ -1232,10 +1264,11 @@ int qp_store_write(qp_store *s, qp_wgroup *groups, size_t n)
 	if (rc != 0) {
 		for (size_t i = 0; i < n; i++) {
 			group_reset(&groups[i]);
-			groups[i].rc = rc;
-			qp_fmt(groups[i].err, sizeof(groups[i].err),
-			       "store: commit failed: %s", qp_strerror(rc));
+			groups[i].rc = commit_failed(s, rc, groups[i].err,
+			                             sizeof(groups[i].err));
 		}
+		if (n > 0)
+			rc = groups[0].rc;
 	}
 	return rc;
 }
