@@ -277,6 +277,17 @@ static uint64_t now(qp_store *s)
 	return qp_hlc_now(&s->hlc, qp_hlc_wall_ms());
 }
 
+/* The stamp of an edit based on the version base of a record: after
+ * every op of the record it saw, even one stamped by a clock far ahead
+ * that this node's clock was not dragged to (store_verify.c), so that
+ * the edit takes effect.  The clock itself stays where it is. */
+static uint64_t stamp_after(qp_store *s, uint64_t base)
+{
+	uint64_t t = now(s);
+
+	return t > base || base == UINT64_MAX ? t : base + 1;
+}
+
 /* The canonical lower-case form of a UUID-looking string v (a new
  * reference), or NULL when v is none or already canonical: keys and
  * references then compare as bytes. */
@@ -943,7 +954,7 @@ static int do_update(wctx *w, const qp_write *wr, char *id_out)
 	qp_uuid_parse(json_string_value(json_object_get(r, "org")), orgb);
 	snprintf(op.kind, sizeof(op.kind), "%s", k->name);
 	op.base = (uint64_t)json_integer_value(json_object_get(st, "u"));
-	op.hlc = now(w->s);
+	op.hlc = stamp_after(w->s, op.base);
 	rc = emit(w, orgb, &op);
 out:
 	json_decref(merged);
@@ -1012,7 +1023,7 @@ static int do_void(wctx *w, const qp_write *wr, char *id_out)
 	qp_uuid_parse(json_string_value(json_object_get(r, "org")), orgb);
 	snprintf(op.kind, sizeof(op.kind), "%s", k->name);
 	op.base = (uint64_t)json_integer_value(json_object_get(st, "u"));
-	op.hlc = now(w->s);
+	op.hlc = stamp_after(w->s, op.base);
 	op.reason = qp_xstrdup(wr->reason);
 	if ((rc = emit(w, orgb, &op)) == 0)
 		memcpy(id_out, id, QP_UUID_STRLEN + 1);

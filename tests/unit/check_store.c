@@ -1813,9 +1813,22 @@ END_TEST
 
 /* A delta of feed (e's key, org) signed by e, holding ops from JSON text
  * [[type, id, kind, fields-or-reason], ...]. */
+static void make_delta_at(tenv *e, const char *org, uint64_t seq,
+                          const uint8_t prev[QP_HASH_LEN], uint64_t ms,
+                          const char *ops_json, uint8_t **out, size_t *len);
+
 static void make_delta(tenv *e, const char *org, uint64_t seq,
                        const uint8_t prev[QP_HASH_LEN], const char *ops_json,
                        uint8_t **out, size_t *len)
+{
+	make_delta_at(e, org, seq, prev, 1700000000000ull + seq, ops_json, out,
+	              len);
+}
+
+/* The same, its ops stamped at wall time ms. */
+static void make_delta_at(tenv *e, const char *org, uint64_t seq,
+                          const uint8_t prev[QP_HASH_LEN], uint64_t ms,
+                          const char *ops_json, uint8_t **out, size_t *len)
 {
 	json_t *arr = json_loads(ops_json, 0, NULL), *o;
 	qp_op ops[8];
@@ -1836,7 +1849,7 @@ static void make_delta(tenv *e, const char *org, uint64_t seq,
 		    0);
 		snprintf(ops[i].kind, sizeof ops[i].kind, "%s",
 		         json_string_value(json_array_get(o, 2)));
-		ops[i].hlc = QP_HLC_MAKE(1700000000000ull + seq, i);
+		ops[i].hlc = QP_HLC_MAKE(ms, i);
 		if (ops[i].type == QP_OP_VOID)
 			ops[i].reason =
 			    strdup(json_string_value(json_array_get(o, 3)));
@@ -1849,6 +1862,50 @@ static void make_delta(tenv *e, const char *org, uint64_t seq,
 		qp_op_clear(&ops[i]);
 	json_decref(arr);
 }
+
+/* A tablet whose clock runs ten days ahead edits a record: its edit wins
+ * for now, but does not drag this node's clock along, and an edit made
+ * here afterwards, which saw it, still takes effect. */
+START_TEST(edit_after_future_stamp)
+{
+	tenv a, b;
+	char org[37], p[37], q[37], buf[64], ops[256];
+	uint8_t zero[QP_HASH_LEN] = {0}, *d;
+	size_t len;
+	uint64_t wall = qp_hlc_wall_ms(), ahead = 10ull * 24 * 3600 * 1000;
+	json_t *rec, *meta;
+
+	t_open(&a);
+	t_open(&b);
+	add_org(a.s, "2060000015", org);
+	add_producer(a.s, org, "12000001", "Ana", p);
+	snprintf(ops, sizeof ops,
+	         "[[2, \"%s\", \"producer\", {\"name\":\"Ana del futuro\"}]]",
+	         p);
+	make_delta_at(&b, org, 1, zero, wall + ahead, ops, &d, &len);
+	ck_assert_int_eq(qp__store_ingest(a.s, d, len), 0);
+	free(d);
+	ck_assert_str_eq(get_str(a.s, p, "name", buf, sizeof buf),
+	                 "Ana del futuro");
+	/* This node's clock stayed where it was. */
+	add_producer(a.s, org, "12000002", "Beto", q);
+	ck_assert_int_eq(qp_store_get(a.s, q, &rec, &meta), 0);
+	ck_assert_uint_lt(
+	    QP_HLC_MS((uint64_t)json_integer_value(json_object_get(meta,
+	                                                           "version"))),
+	    wall + 3600 * 1000);
+	json_decref(rec);
+	json_decref(meta);
+	/* An edit here, based on the future-stamped one, orders after it. */
+	ck_assert_int_eq(update1(a.s, p, "{\"name\":\"Ana Quispe\"}", NULL), 0);
+	ck_assert_str_eq(get_str(a.s, p, "name", buf, sizeof buf),
+	                 "Ana Quispe");
+	ck_assert_int_eq(stat_int(a.s, "conflicts"), 0);
+	verify_ok(a.s);
+	t_close(&a);
+	t_close(&b);
+}
+END_TEST
 
 /* Two devices that did not see each other record one person at one
  * session; where both records meet, a reviewer voids one of them.  The
@@ -2086,6 +2143,7 @@ Suite *suite_store(void)
 	tcase_add_test(tc, ingest_order_does_not_matter);
 	tcase_add_test(tc, ingest_forks_gaps_quarantine);
 	tcase_add_test(tc, duplicate_keeps_key_when_one_voided);
+	tcase_add_test(tc, edit_after_future_stamp);
 	suite_add_tcase(s, tc);
 	return s;
 }
