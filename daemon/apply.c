@@ -509,22 +509,16 @@ static int conflicts_resolve(qp__tx *t, const char *id, const char *field,
 	return rc == MDB_NOTFOUND ? 0 : qp__mdb(rc);
 }
 
-/* Whether field of record id has conflicting values kept (see apply.h). */
-int qp__conflict_field(qp__tx *t, const char *id, const char *field)
+/* Whether the conflicts database holds a key starting with key[0..n):
+ * 1, 0, or a storage code. */
+static int conflict_prefixed(qp__tx *t, const char *key, size_t n)
 {
-	char key[QP__KEY_MAX + 16];
 	MDB_cursor *c;
-	MDB_val k, d;
-	size_t n;
+	MDB_val k = {n, (void *)key}, d;
 	int rc;
 
-	if (!t->conflicts_maybe || strlen(id) + strlen(field) > QP__KEY_MAX)
-		return 0;
-	n = conflict_prefix(key, id, field);
 	if ((rc = mdb_cursor_open(t->txn, t->db->conflicts, &c)) != 0)
 		return qp__mdb(rc);
-	k.mv_size = n;
-	k.mv_data = key;
 	rc = mdb_cursor_get(c, &k, &d, MDB_SET_RANGE);
 	mdb_cursor_close(c);
 	if (rc == MDB_NOTFOUND)
@@ -532,6 +526,16 @@ int qp__conflict_field(qp__tx *t, const char *id, const char *field)
 	if (rc != 0)
 		return qp__mdb(rc);
 	return k.mv_size >= n && memcmp(k.mv_data, key, n) == 0;
+}
+
+/* Whether field of record id has conflicting values kept (see apply.h). */
+int qp__conflict_field(qp__tx *t, const char *id, const char *field)
+{
+	char key[QP__KEY_MAX + 16];
+
+	if (!t->conflicts_maybe || strlen(id) + strlen(field) > QP__KEY_MAX)
+		return 0;
+	return conflict_prefixed(t, key, conflict_prefix(key, id, field));
 }
 
 /* Count the conflict entries of record id (prefix "id\0"). */
@@ -791,24 +795,12 @@ static int void_conflicts_all(qp__tx *t, const char *id, json_t *state)
 int qp__void_conflicted(qp__tx *t, const char *id)
 {
 	char key[QP_UUID_STRLEN + sizeof VOID_PREFIX + 1];
-	MDB_cursor *c;
-	MDB_val k = {0, key}, d;
 	size_t n = (size_t)snprintf(key, sizeof key, "%s%c%s", id, '\0',
 	                            VOID_PREFIX);
-	int rc;
 
 	if (!t->conflicts_maybe || n >= sizeof key)
 		return 0;
-	if ((rc = mdb_cursor_open(t->txn, t->db->conflicts, &c)) != 0)
-		return qp__mdb(rc);
-	k.mv_size = n;
-	rc = mdb_cursor_get(c, &k, &d, MDB_SET_RANGE);
-	mdb_cursor_close(c);
-	if (rc == MDB_NOTFOUND)
-		return 0;
-	if (rc != 0)
-		return qp__mdb(rc);
-	return k.mv_size >= n && memcmp(k.mv_data, key, n) == 0;
+	return conflict_prefixed(t, key, n);
 }
 
 static int idx_kind_put(qp__tx *t, const char *kind, const char *org,
