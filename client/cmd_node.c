@@ -170,6 +170,25 @@ static void print_value(const char *label, const json_t *v)
 	free(s);
 }
 
+/* The daemon's clock; a date that is wrong (far behind what the node
+ * already holds) is said plainly, with what to do. */
+static void print_clock(const json_t *c)
+{
+	const char *now = json_string_value(json_object_get(c, "now"));
+	const char *last = json_string_value(json_object_get(c, "last_stamp"));
+	json_int_t behind = json_integer_value(json_object_get(c, "behind_s"));
+
+	if (now == NULL)
+		return;
+	if (!json_is_true(json_object_get(c, "wrong"))) {
+		printf("%-12s %s\n", "clock", now);
+		return;
+	}
+	printf("%-12s %s: WRONG, %lld days behind what this node already "
+	       "recorded (%s); set the device's date and time\n", "clock", now,
+	       (long long)(behind / 86400), last ? last : "?");
+}
+
 static void print_uptime(const json_t *v)
 {
 	long long s, d, h, m;
@@ -324,6 +343,7 @@ int qp_cmd_status(qp_cli *c, int argc, char **argv)
 	print_value("data", sget(reply, "data"));
 	print_value("pid", sget(reply, "pid"));
 	print_uptime(sget(reply, "uptime_s"));
+	print_clock(sget(reply, "clock"));
 	print_records(sget(reply, "records"));
 	for (i = 0; plain[i] != NULL; i++)
 		print_value(plain[i], sget(reply, plain[i]));

@@ -18,6 +18,7 @@
 #include <uv.h>
 
 #include "err.h"
+#include "hlc.h"
 #include "log.h"
 #include "node.h"
 #include "peer.h"
@@ -179,6 +180,16 @@ int main(int argc, char **argv)
 			qp_log_info(&d.lg, "store %s brought from format %u to "
 				    "%u: state rebuilt from the log in %.1f s",
 				    node.store, from, to, secs);
+	}
+	{
+		uint64_t behind = qp_hlc_behind_ms(qp_store_last_stamp(st),
+						   qp_hlc_wall_ms());
+		if (behind > QP_HLC_BEHIND_WRONG_MS)
+			qp_log_warn(&d.lg, "the clock is %llu days behind what "
+				    "this node already recorded: set the "
+				    "device's date and time (stamps go on "
+				    "from the last one meanwhile)",
+				    (unsigned long long)(behind / 86400000));
 	}
 	if (node_settings(&node, st, &d.lg) != 0)
 		goto out;

@@ -196,6 +196,22 @@ static json_t *do_list(qp_server *srv, qp_req *r)
 	return rep;
 }
 
+/* The wall clock against the newest stamp the store holds: a device whose
+ * date was reset shows as far behind ("wrong": true). */
+static json_t *clock_json(const qp_store *st)
+{
+	uint64_t wall = qp_hlc_wall_ms(), last = qp_store_last_stamp(st);
+	uint64_t behind = qp_hlc_behind_ms(last, wall);
+	char now_iso[32], last_iso[32];
+
+	qp_hlc_iso(QP_HLC_MAKE(wall, 0), now_iso, sizeof now_iso);
+	qp_hlc_iso(last, last_iso, sizeof last_iso);
+	return json_pack("{s:s, s:s, s:I, s:b}", "now", now_iso, "last_stamp",
+			 last != 0 ? last_iso : "", "behind_s",
+			 (json_int_t)(behind / 1000), "wrong",
+			 behind > QP_HLC_BEHIND_WRONG_MS);
+}
+
 static json_t *do_status(qp_server *srv, qp_req *r)
 {
 	json_t *stats = NULL, *rep, *d;
@@ -235,6 +251,7 @@ static json_t *do_status(qp_server *srv, qp_req *r)
 			    json_boolean(qp_store_is_copy(srv->store) &&
 					 qp_peers_joined(srv->peers)));
 	json_object_set_new(d, "durable_commits", json_integer((json_int_t)durable));
+	json_object_set_new(d, "clock", clock_json(srv->store));
 	json_object_set_new(d, "commit_us", json_integer((json_int_t)(durable_ns / 1000)));
 	rep = reply_ok(r->rid);
 	json_object_set_new(rep, "key", json_string(key));

@@ -368,6 +368,11 @@ int qp_store_format(const char *path, unsigned *format, unsigned *current)
 	return rc;
 }
 
+uint64_t qp_store_last_stamp(const qp_store *s)
+{
+	return s != NULL ? s->hlc.last : 0;
+}
+
 /* Open the store in directory path (see store.h). */
 int qp_store_open(const char *path, const uint8_t pk[QP_KEY_LEN],
                   const uint8_t sk[QP_SKEY_LEN], qp_store **out)

@@ -52,6 +52,11 @@ void qp_store_close(qp_store *s); /* accepts NULL */
  * QP_ESTORE. */
 int qp_store_format(const char *path, unsigned *format, unsigned *current);
 
+/* The newest clock stamp this store has issued or taken from another
+ * node (hlc.h): a wall clock well behind it means the device's date is
+ * wrong (a tablet whose clock was reset). */
+uint64_t qp_store_last_stamp(const qp_store *s);
+
 /* Did qp_store_open bring a store of an older layout up to date (by
  * rebuilding its state from the log)?  Returns 1 with the formats and the
  * time it took, else 0. */

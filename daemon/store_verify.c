@@ -18,7 +18,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define HLC_AHEAD_MAX (24ull * 3600 * 1000) /* ms a remote clock may lead */
 
 /* ---- verify ------------------------------------------------------- */
 
@@ -358,7 +357,7 @@ static int ingest_one(qp_store *s, qp__tx *t, const uint8_t *buf, size_t len)
 	/* Later local edits must order after what we have seen, but a clock
 	 * far in the future must not drag ours along. */
 	wall = qp_hlc_wall_ms();
-	if (QP_HLC_MS(hdr.hlc) <= wall + HLC_AHEAD_MAX)
+	if (QP_HLC_MS(hdr.hlc) <= wall + QP_HLC_AHEAD_MAX_MS)
 		qp_hlc_observe(&s->hlc, hdr.hlc);
 	return qp__apply_delta(t, buf, len, &hdr, NULL);
 }

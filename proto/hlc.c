@@ -34,6 +34,11 @@ uint64_t qp_hlc_now(qp_hlc *c, uint64_t now_ms)
 	return c->last;
 }
 
+uint64_t qp_hlc_behind_ms(uint64_t t, uint64_t now_ms)
+{
+	return QP_HLC_MS(t) > now_ms ? QP_HLC_MS(t) - now_ms : 0;
+}
+
 /* Merge a remote timestamp: later local events order after it. */
 void qp_hlc_observe(qp_hlc *c, uint64_t remote)
 {

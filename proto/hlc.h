@@ -17,6 +17,18 @@ typedef struct qp_hlc {
 #define QP_HLC_COUNT(t) ((t)&0xffffu)
 #define QP_HLC_MAKE(ms, c) (((uint64_t)(ms) << 16) | ((uint64_t)(c)&0xffffu))
 
+/* How far another node's clock may lead ours before its stamps stop
+ * pulling our clock forward (a tablet with a wrong date must not drag
+ * every node's clock into the future): one day. */
+#define QP_HLC_AHEAD_MAX_MS (24ull * 3600 * 1000)
+
+/* A wall clock this far behind the newest stamp a node holds is wrong (the
+ * stamp may lead by up to QP_HLC_AHEAD_MAX_MS without that): two days. */
+#define QP_HLC_BEHIND_WRONG_MS (2 * QP_HLC_AHEAD_MAX_MS)
+
+/* Milliseconds by which wall time now_ms is behind stamp t (0 when not). */
+uint64_t qp_hlc_behind_ms(uint64_t t, uint64_t now_ms);
+
 /* Wall clock in Unix milliseconds (CLOCK_REALTIME). */
 uint64_t qp_hlc_wall_ms(void);
 

@@ -104,6 +104,18 @@ case_records_every_kind() {
 	q -d "$NODE" export plot --format geojson --org "$ORG2" -o none.geojson
 	py geojson none.geojson 0 - || fail "export of an org without plots"
 
+	# status shows the clock, right on this machine, and the stamps
+	# follow it.
+	q -d "$NODE" status --json >st.json
+	python3 - st.json <<'EOF' || fail "status clock: $(cat st.json)"
+import json, sys
+c = json.load(open(sys.argv[1]))["daemon"]["clock"]
+assert c["wrong"] is False and c["behind_s"] == 0, c
+assert c["now"].endswith("Z") and c["last_stamp"] <= c["now"], c
+EOF
+	q -d "$NODE" status | grep -q '^clock  *20[0-9-]*T[0-9:.]*Z$' ||
+		fail "no clock line in status"
+
 	qpd_stop "$NODE"
 	assert_eq "$QPD_STATUS" 0 "quipud exit status"
 }

@@ -59,6 +59,18 @@ START_TEST(test_counter_overflow)
 }
 END_TEST
 
+START_TEST(test_behind)
+{
+	uint64_t t = QP_HLC_MAKE(5000000, 7);
+
+	ck_assert_uint_eq(qp_hlc_behind_ms(t, 4000000), 1000000);
+	ck_assert_uint_eq(qp_hlc_behind_ms(t, 5000000), 0);
+	ck_assert_uint_eq(qp_hlc_behind_ms(t, 6000000), 0);
+	ck_assert_uint_eq(qp_hlc_behind_ms(0, 0), 0);
+	ck_assert_uint_gt(QP_HLC_BEHIND_WRONG_MS, QP_HLC_AHEAD_MAX_MS);
+}
+END_TEST
+
 START_TEST(test_observe)
 {
 	qp_hlc c = {0};
@@ -112,6 +124,7 @@ Suite *suite_hlc(void)
 	tcase_add_test(tc, test_counter_overflow);
 	tcase_add_test(tc, test_observe);
 	tcase_add_test(tc, test_iso);
+	tcase_add_test(tc, test_behind);
 	tcase_add_test(tc, test_wall_ms);
 	suite_add_tcase(s, tc);
 	return s;

@@ -1863,6 +1863,42 @@ static void make_delta_at(tenv *e, const char *org, uint64_t seq,
 	json_decref(arr);
 }
 
+/* A tablet whose date was set back a year: the store's last stamp shows
+ * it, and new stamps go on from that stamp. */
+START_TEST(clock_set_back)
+{
+	tenv e;
+	char org[37], p[37];
+	uint64_t wall = qp_hlc_wall_ms(), year = 365ull * 24 * 3600 * 1000;
+	uint8_t be[8];
+	json_t *rec, *meta;
+
+	t_open(&e);
+	add_org(e.s, "2060000015", org);
+	qp_store_close(e.s);
+	e.s = NULL;
+	/* Stamps a year ahead of the wall clock: as if the clock went back. */
+	qp_put_be64(be, QP_HLC_MAKE(wall + year, 0));
+	meta_edit(e.dir, "hlc", be, 8, NULL);
+	ck_assert_int_eq(qp_store_open(e.dir, e.pk, e.sk, &e.s), 0);
+	ck_assert_uint_eq(qp_store_last_stamp(e.s), QP_HLC_MAKE(wall + year, 0));
+	ck_assert_uint_gt(qp_hlc_behind_ms(qp_store_last_stamp(e.s),
+	                                   qp_hlc_wall_ms()),
+	                  QP_HLC_BEHIND_WRONG_MS);
+	add_producer(e.s, org, "12000001", "Ana", p);
+	ck_assert_int_eq(qp_store_get(e.s, p, &rec, &meta), 0);
+	ck_assert_uint_gt(
+	    (uint64_t)json_integer_value(json_object_get(meta, "version")),
+	    QP_HLC_MAKE(wall + year, 0));
+	ck_assert_uint_eq(
+	    qp_store_last_stamp(e.s),
+	    (uint64_t)json_integer_value(json_object_get(meta, "version")));
+	json_decref(rec);
+	json_decref(meta);
+	t_close(&e);
+}
+END_TEST
+
 /* A tablet whose clock runs ten days ahead edits a record: its edit wins
  * for now, but does not drag this node's clock along, and an edit made
  * here afterwards, which saw it, still takes effect. */
@@ -2144,6 +2180,7 @@ Suite *suite_store(void)
 	tcase_add_test(tc, ingest_forks_gaps_quarantine);
 	tcase_add_test(tc, duplicate_keeps_key_when_one_voided);
 	tcase_add_test(tc, edit_after_future_stamp);
+	tcase_add_test(tc, clock_set_back);
 	suite_add_tcase(s, tc);
 	return s;
 }
