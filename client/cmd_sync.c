@@ -662,6 +662,19 @@ static void show_peers(const json_t *arr)
 		row[4] = int_text(json_object_get(p, "lag"));
 		row[5] = int_text(json_object_get(p, "pending"));
 		row[6] = text_of(json_object_get(p, "last_error"), "-");
+		if (json_integer_value(json_object_get(p, "clock_ahead_s")) > 0) {
+			/* A wrong date comes first: it is the fix to make. */
+			char *e = row[6];
+			json_int_t d = json_integer_value(
+				json_object_get(p, "clock_ahead_s"));
+			d = (d + 43200) / 86400; /* nearest day */
+			n = strlen(e) + 96;
+			row[6] = qp_xmalloc(n);
+			int none = e[0] == '\0' || strcmp(e, "-") == 0;
+			qp_fmt(row[6], n, "clock %lld days ahead: set its date%s%s",
+			       (long long)d, none ? "" : "; ", none ? "" : e);
+			free(e);
+		}
 		if (row[6][0] == '\0') {
 			free(row[6]);
 			row[6] = qp_xstrdup("-");

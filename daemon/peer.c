@@ -414,6 +414,29 @@ static void ack_flush(qp_session *s)
 
 /* ---- receiving --------------------------------------------------- */
 
+/* A peer's own delta stamped more than a day ahead of this node's clock
+ * says its date is wrong: noted for `quipu peers` and logged once per
+ * session (its stamps do not move this node's clock: store_verify.c). */
+static void note_clock(qp_session *s, const qp_delta_hdr *h)
+{
+	uint64_t wall = qp_hlc_wall_ms(), ms = QP_HLC_MS(h->hlc);
+	uint64_t ahead = ms > wall ? ms - wall : 0;
+
+	if (memcmp(h->feed.author, s->peer, QP_KEY_LEN) != 0)
+		return;
+	if (ahead <= QP_HLC_AHEAD_MAX_MS) {
+		s->st->clock_ahead_ms = 0;
+		return;
+	}
+	if (s->st->clock_ahead_ms == 0)
+		qp_log_warn(s->p->lg, "deltas of %s (%s) are stamped %llu days "
+			    "ahead of this clock: that device's date is wrong",
+			    s->st->name[0] ? s->st->name : "a peer",
+			    qp_link_addr(s->link),
+			    (unsigned long long)((ahead + 43200000) / 86400000));
+	s->st->clock_ahead_ms = ahead;
+}
+
 static void on_deltas(qp_session *s, const qp_sync_msg *m)
 {
 	qp_peers *p = s->p;
@@ -446,6 +469,8 @@ static void on_deltas(qp_session *s, const qp_sync_msg *m)
 		}
 		if (qp_delta_verify(m->items[i], m->lens[i], &h) != 0)
 			continue;
+		if (rcs[i] == 0)
+			note_clock(s, &h);
 		qp_store_head(p->store, &h.feed, &head);
 		if (head > 0)
 			qp_vv_set(&heads, &h.feed, head);

@@ -329,6 +329,8 @@ static json_t *stat_json(qp_peers *p, const qp_peer_stat *st)
 		      "name", st->name, "address", st->addr, "state", st->state,
 		      "pending", (json_int_t)pending, "last_ack", a, "last_success",
 		      b, "last_contact", c, "last_error", st->last_error);
+	json_object_set_new(o, "clock_ahead_s",
+			    json_integer((json_int_t)(st->clock_ahead_ms / 1000)));
 	if (strcmp(st->state, "backoff") == 0 && st->next_attempt_ms > uv_now(p->loop))
 		json_object_set_new(o, "next_attempt_s",
 				    json_integer((json_int_t)((st->next_attempt_ms - uv_now(p->loop)) / 1000)));
@@ -423,6 +425,7 @@ static int peer_row(void *ctx, const uint8_t *cert, size_t len)
 			json_object_set(row, "last_contact", json_object_get(s, "last_contact"));
 			json_object_set(row, "state", json_object_get(s, "state"));
 			json_object_set(row, "last_error", json_object_get(s, "last_error"));
+			json_object_set(row, "clock_ahead_s", json_object_get(s, "clock_ahead_s"));
 			json_object_set(row, "address", json_object_get(s, "address"));
 			json_object_set(row, "counters", json_object_get(s, "counters"));
 			json_decref(s);

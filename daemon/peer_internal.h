@@ -32,6 +32,10 @@ typedef struct qp_peer_stat {
 	uint64_t deltas_sent, deltas_received, deltas_refused;
 	uint64_t resent_after_ack;
 	uint64_t bytes_in, bytes_out, sessions;
+	/* How far ahead of this node's clock the peer's own newest delta was
+	 * stamped, when more than QP_HLC_AHEAD_MAX_MS (its date is wrong), else
+	 * 0. */
+	uint64_t clock_ahead_ms;
 	struct qp_peer_stat *next;
 } qp_peer_stat;
 

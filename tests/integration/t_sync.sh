@@ -766,7 +766,7 @@ PY
 
 qp_case sync_hostile
 case_sync_hostile() {
-	local HUB OK E tok before after res forks ORG_A spid n
+	local HUB OK E tok before after res forks ORG_A spid n fut
 	evil_build
 	HUB=$QP_CASE_DIR/hub
 	hub_init "$HUB"
@@ -821,6 +821,37 @@ case_sync_hostile() {
 	assert_eq "$after" "$before" "digest after a delta of an org not in the certificate"
 	serves wrongorg
 	[ "$(n_of "$HUB" producer --org "$ORG_B")" -eq 0 ] || fail "the hub took a producer of org B"
+
+	# A device whose date is 30 days ahead: its delta is taken, the hub's
+	# clock stays right, the hub says which device to fix, and an edit
+	# made at the hub of that record still takes effect.
+	evil future
+	case $res in "result: ack received=1") ;; *) fail "future-stamped delta: $res" ;; esac
+	[ "$before" != "$after" ] || fail "the future-stamped delta changed nothing"
+	q -d "$HUB" status --json >hubst.json
+	python3 - hubst.json <<'PY' || fail "hub clock after a future stamp: $(cat hubst.json)"
+import json, sys
+c = json.load(open(sys.argv[1]))["daemon"]["clock"]
+assert c["wrong"] is False and c["behind_s"] == 0, c
+PY
+	q -d "$HUB" peers --json >peers.json
+	python3 - peers.json <<'PY' || fail "peers after a future stamp: $(head -c 1500 peers.json)"
+import json, sys
+rows = [r for r in json.load(open(sys.argv[1])) if r.get("name") == "evil"]
+assert len(rows) == 1, rows
+assert 29 * 86400 <= rows[0]["clock_ahead_s"] <= 31 * 86400, rows[0]
+PY
+	q -d "$HUB" peers | grep -q "clock 30 days ahead: set its date" ||
+		fail "peers table lacks the clock: $(q -d "$HUB" peers)"
+	grep -q "quipud warn: deltas of evil (.*) are stamped 30 days ahead of this clock: that device's date is wrong" "$HUB.qpd.log" ||
+		fail "the hub logged no wrong date: $(tail -n 5 "$HUB.qpd.log")"
+	fut=$(q -d "$HUB" list producer --format jsonl | python3 -c '
+import json, sys
+print(next(r["id"] for r in map(json.loads, sys.stdin) if r["name"] == "Reloj Adelantado"))')
+	echo '{"name":"Reloj Corregido"}' | q -d "$HUB" update "$fut" >/dev/null
+	assert_eq "$(q -d "$HUB" get "$fut" | python3 -c 'import json,sys; print(json.load(sys.stdin)["name"])')" \
+		"Reloj Corregido" "an edit at the hub of the future-stamped record"
+	serves future
 
 	evil fork
 	forks=$(status_num "$HUB" forks)

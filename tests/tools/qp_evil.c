@@ -17,6 +17,8 @@
  *   flip      send a valid seq 3 with one byte of its body flipped
  *   wrongorg  send a valid seq 1 of feed (key, ORG2): an org not in the
  *             certificate
+ *   future    send a valid seq 3 (after good.2.bin) stamped 30 days ahead
+ *             of the wall clock: a device whose date is wrong
  *   oversize  announce a 1 GiB frame after the handshake
  * Modes without a session:
  *   oversize_pre  announce a 1 GiB frame instead of HELLO
@@ -279,6 +281,9 @@ static void exchange(int fd, qp_channel *ch, uint8_t **d, size_t *dl, size_t n)
 	}
 }
 
+/* What the device's clock adds to the wall clock (mode future). */
+static uint64_t g_ahead_ms;
+
 /* A valid delta of feed (g_pk, org) numbered seq after prev, holding one
  * producer created with the given name. */
 static void make_delta(const uint8_t org[QP_UUID_LEN], uint64_t seq,
@@ -287,6 +292,7 @@ static void make_delta(const uint8_t org[QP_UUID_LEN], uint64_t seq,
 {
 	static qp_uuid_gen ug;
 	static qp_hlc hlc;
+	uint64_t wall = qp_hlc_wall_ms() + g_ahead_ms;
 	qp_feed f;
 	qp_op op;
 	char dnis[16];
@@ -295,9 +301,9 @@ static void make_delta(const uint8_t org[QP_UUID_LEN], uint64_t seq,
 	memcpy(f.author, g_pk, QP_KEY_LEN);
 	memcpy(f.org, org, QP_UUID_LEN);
 	op.type = QP_OP_CREATE;
-	qp_uuid_v7(&ug, qp_hlc_wall_ms(), op.id);
+	qp_uuid_v7(&ug, wall, op.id);
 	snprintf(op.kind, sizeof op.kind, "producer");
-	op.hlc = qp_hlc_now(&hlc, qp_hlc_wall_ms());
+	op.hlc = qp_hlc_now(&hlc, wall);
 	op.base = 0;
 	snprintf(dnis, sizeof dnis, "%08u", dni);
 	op.fields = json_pack("{s:s, s:s, s:s}", "dni", dnis, "name", name,
@@ -518,6 +524,16 @@ int main(int argc, char **argv)
 		} else {
 			d[0][QP_DELTA_HDR] ^= 0x20;
 		}
+		n = 1;
+	} else if (strcmp(mode, "future") == 0) {
+		uint8_t h[QP_HASH_LEN], *g2;
+		size_t g2n;
+		g2 = load("good.2.bin", &g2n);
+		qp_delta_hash(g2, g2n, h);
+		free(g2);
+		g_ahead_ms = 30ull * 24 * 3600 * 1000;
+		make_delta(org, 3, h, "Reloj Adelantado", 61000005, &d[0],
+			   &dl[0]);
 		n = 1;
 	} else if (strcmp(mode, "wrongorg") == 0) {
 		uint8_t org2[QP_UUID_LEN];
