@@ -170,6 +170,19 @@ static void print_value(const char *label, const json_t *v)
 	free(s);
 }
 
+/* Bundle imports under way: how far each has got. */
+static void print_imports(const json_t *a)
+{
+	const json_t *e;
+	size_t i;
+
+	json_array_foreach(a, i, e)
+		printf("%-12s %s: %lld of %lld deltas stored\n", "importing",
+		       json_string_value(json_object_get(e, "path")),
+		       (long long)json_integer_value(json_object_get(e, "done")),
+		       (long long)json_integer_value(json_object_get(e, "deltas")));
+}
+
 /* The daemon's clock; a date that is wrong (far behind what the node
  * already holds) is said plainly, with what to do. */
 static void print_clock(const json_t *c)
@@ -369,6 +382,7 @@ int qp_cmd_status(qp_cli *c, int argc, char **argv)
 		       "a copy of this node's data: local writes wait until "
 		       "`quipu sync --wait` reaches the hub");
 	print_peers(sget(reply, "peers"));
+	print_imports(json_object_get(reply, "bundle_imports"));
 	json_decref(reply);
 	return QP_EXIT_OK;
 }

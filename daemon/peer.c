@@ -15,7 +15,6 @@
 
 static void session_pump(qp_session *s);
 static void tick_waiters(qp_peers *p);
-static void peers_release(qp_peers *p);
 static void waiter_done(qp_waiter *w, json_t *reply);
 
 /* A full exchange with the hub ended (both sides said DONE): what the hub
@@ -741,7 +740,7 @@ static void on_closed(qp_link *l, int code, const char *why, void *ud)
 	free(s);
 	if (!p->stopping)
 		tick_waiters(p);
-	peers_release(p);
+	qp__peers_release(p);
 }
 
 static const qp_link_cbs session_cbs = {on_established, on_message, on_closed};
@@ -769,7 +768,7 @@ static void session_unlink(qp_peers *p, qp_session *s)
 			break;
 		}
 	free(s);
-	peers_release(p);
+	qp__peers_release(p);
 }
 
 /* ---- hub side: who may connect ----------------------------------- */
@@ -1084,12 +1083,12 @@ static int start_listener(qp_peers *p, const char *addr)
 
 static void on_handle_closed(uv_handle_t *h)
 {
-	peers_release(h->data);
+	qp__peers_release(h->data);
 }
 
 /* Drop one reference (a handle or a session); the last frees the engine,
  * so a session closing after qp_peers_stop still finds it. */
-static void peers_release(qp_peers *p)
+void qp__peers_release(qp_peers *p)
 {
 	if (--p->handles > 0)
 		return;
@@ -1182,6 +1181,7 @@ void qp_peers_stop(qp_peers *p)
 	if (p == NULL || p->stopping)
 		return;
 	p->stopping = 1;
+	qp__peer_bundle_stop(p);
 	while ((w = p->waiters) != NULL) {
 		p->waiters = w->next;
 		waiter_done(w, NULL);

@@ -67,4 +67,7 @@ json_t *qp_peers_api(qp_peers *p, const char *op, const json_t *msg,
 /* Per-peer status for `quipu status` (new reference: an array). */
 json_t *qp_peers_status(qp_peers *p);
 
+/* Bundle imports under way, [{path, deltas, done}] (new reference). */
+json_t *qp_peers_imports(const qp_peers *p);
+
 #endif

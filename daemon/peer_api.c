@@ -355,6 +355,11 @@ static json_t *stat_json(qp_peers *p, const qp_peer_stat *st)
 	return o;
 }
 
+json_t *qp_peers_imports(const qp_peers *p)
+{
+	return p != NULL ? qp__peer_bundle_imports(p) : json_array();
+}
+
 json_t *qp_peers_status(qp_peers *p)
 {
 	json_t *a = json_array();
@@ -479,7 +484,7 @@ json_t *qp_peers_api(qp_peers *p, const char *op, const json_t *m,
 	if (strcmp(op, "bundle_export") == 0)
 		return qp__peer_bundle_export(p, m);
 	if (strcmp(op, "bundle_import") == 0)
-		return qp__peer_bundle_import(p, m);
+		return qp__peer_bundle_import(p, m, d);
 	if (strcmp(op, "conflicts") == 0 || strcmp(op, "quarantine") == 0 ||
 	    strcmp(op, "forks") == 0) {
 		size_t lim = limit > 0 ? (size_t)limit : 0;

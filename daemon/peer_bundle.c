@@ -18,6 +18,8 @@
 
 #define QP_BUNDLE_FILE_MAX (2ull << 30) /* largest bundle read back */
 #define QP_BUNDLE_BATCH 512
+#define QP_BUNDLE_BATCH_WORK (512u << 10) /* or this many bytes of ops
+					   * (decompressed), per loop turn */
 #define QP_BUNDLE_REFUSED_MAX 20 /* refused deltas listed in the reply */
 #define QP_BUNDLE_REASONS_MAX 20 /* distinct refusal reasons counted */
 
@@ -319,7 +321,7 @@ typedef struct imp {
 	qp_peers *p;
 	const uint8_t *d[QP_BUNDLE_BATCH];
 	size_t len[QP_BUNDLE_BATCH];
-	size_t n;
+	size_t n, work; /* deltas in hand, and their bytes with ops' */
 	uint64_t total, applied, dups, refused;
 	json_t *reasons; /* the first refused deltas: {index, reason} */
 	json_t *why;     /* distinct reasons: {reason, count} */
@@ -388,86 +390,185 @@ static void imp_flush(imp *im)
 	im->dups += dups;
 	im->total += im->n;
 	im->n = 0;
+	im->work = 0;
 	free(whys);
 }
 
-json_t *qp__peer_bundle_import(qp_peers *p, const json_t *m)
+/* One bundle import under way: its file in memory, checked whole, and
+ * stored a batch per turn of the event loop (on_import_turn), so that
+ * syncs and local requests are served while a large bundle goes in. */
+typedef struct qp__bundle_job {
+	qp_peers *p;
+	qp_deferred *d;
+	uv_idle_t idle;
+	char path[QP_PATH_MAX];
+	uint8_t *buf;
+	size_t len;
+	qp_bundle_reader r;
+	uint64_t deltas; /* in the bundle */
+	size_t certs;
+	uint64_t q0, f0; /* held apart before it began */
+	imp im;
+	struct qp__bundle_job *next;
+} qp__bundle_job;
+
+static void job_closed(uv_handle_t *h)
+{
+	qp__bundle_job *j = h->data;
+	qp_peers *p = j->p;
+
+	json_decref(j->im.reasons);
+	json_decref(j->im.why);
+	free(j->buf);
+	free(j);
+	qp__peers_release(p);
+}
+
+/* Answer the import's request with rep and let the job go. */
+static void job_end(qp__bundle_job *j, json_t *rep)
+{
+	qp__bundle_job **pp;
+
+	for (pp = &j->p->imports; *pp != NULL; pp = &(*pp)->next)
+		if (*pp == j) {
+			*pp = j->next;
+			break;
+		}
+	qp_bundle_reader_free(&j->r);
+	if (j->im.applied > 0 && !j->p->stopping)
+		qp_peers_kick(j->p); /* carry them on to the hub */
+	j->d->done(j->d, rep);
+	uv_idle_stop(&j->idle);
+	uv_close((uv_handle_t *)&j->idle, job_closed);
+}
+
+/* The reply of an import that stored every delta it could. */
+static json_t *job_reply(qp__bundle_job *j)
+{
+	uint64_t q1 = 0, f1 = 0;
+	imp *im = &j->im;
+
+	/* What is stored but not applied (ops of a revoked key, deltas that
+	 * fork a feed) is counted apart from what was applied: the change of
+	 * the store's counts while the import ran (a sync meanwhile may add
+	 * to them). */
+	if (im->rc == 0)
+		im->rc = qp_store_held_apart(j->p->store, &q1, &f1);
+	if (im->rc != 0)
+		return qp__peer_fail(im->rc, "bundle import: storing failed: %s",
+				     qp_strerror(im->rc));
+	q1 -= q1 >= j->q0 ? j->q0 : q1;
+	f1 -= f1 >= j->f0 ? j->f0 : f1;
+	im->applied -= f1 <= im->applied ? f1 : im->applied;
+	return json_pack("{s:b, s:I, s:I, s:I, s:I, s:O, s:O, s:I, s:I, s:I}",
+			 "ok", 1, "deltas", (json_int_t)im->total, "applied",
+			 (json_int_t)im->applied, "duplicates", (json_int_t)im->dups,
+			 "refused_count", (json_int_t)im->refused, "refused",
+			 im->reasons, "refused_reasons", im->why, "certificates",
+			 (json_int_t)j->certs, "quarantined_ops", (json_int_t)q1,
+			 "forks", (json_int_t)f1);
+}
+
+/* One batch (QP_BUNDLE_BATCH deltas, or QP_BUNDLE_BATCH_WORK) per turn. */
+static void on_import_turn(uv_idle_t *h)
+{
+	qp__bundle_job *j = h->data;
+	const uint8_t *d;
+	size_t dlen;
+	int more = 1;
+
+	while (j->im.n < QP_BUNDLE_BATCH && j->im.work < QP_BUNDLE_BATCH_WORK &&
+	       (more = qp_bundle_reader_next(&j->r, &d, &dlen) == 1)) {
+		j->im.d[j->im.n] = d;
+		j->im.len[j->im.n++] = dlen;
+		j->im.work += dlen + qp_delta_raw_size(d, dlen);
+	}
+	imp_flush(&j->im);
+	if (!more || j->im.rc != 0)
+		job_end(j, job_reply(j));
+}
+
+json_t *qp__peer_bundle_import(qp_peers *p, const json_t *m, qp_deferred *d)
 {
 	const char *path = json_string_value(json_object_get(m, "path"));
-	qp_bundle_reader r;
-	uint8_t *buf = NULL;
-	size_t len = 0;
-	const uint8_t *d;
-	size_t dlen, certs;
-	uint64_t q0 = 0, f0 = 0, q1 = 0, f1 = 0;
-	imp im;
+	qp__bundle_job *j;
+	const uint8_t *dd;
+	size_t dlen;
 	json_t *rep;
 	int rc;
 
-	if (path == NULL || path[0] != '/')
+	if (path == NULL || path[0] != '/' || strlen(path) >= QP_PATH_MAX)
 		return qp__peer_fail(QP_EINVAL, "bundle import: an absolute file path is required", NULL);
-	if ((rc = slurp(path, &buf, &len)) != 0)
+	j = qp_xcalloc(1, sizeof(*j));
+	j->p = p;
+	j->d = d;
+	snprintf(j->path, sizeof(j->path), "%s", path);
+	if ((rc = slurp(path, &j->buf, &j->len)) != 0) {
+		free(j);
 		return qp__peer_fail(rc, "bundle import: cannot read %s", path);
-	memset(&im, 0, sizeof(im));
-	im.p = p;
-	im.reasons = json_array();
-	im.why = json_array();
+	}
 	/* A damaged bundle is bad input and changes nothing: check all of it
 	 * (every length and the trailer checksum) before storing any delta. */
-	if ((rc = qp_bundle_reader_open(&r, buf, len)) == 0) {
-		while ((rc = qp_bundle_reader_next(&r, &d, &dlen)) == 1)
-			;
+	if ((rc = qp_bundle_reader_open(&j->r, j->buf, j->len)) == 0) {
+		while ((rc = qp_bundle_reader_next(&j->r, &dd, &dlen)) == 1)
+			j->deltas++;
 		if (rc == 0)
-			rc = qp_bundle_reader_finish(&r);
+			rc = qp_bundle_reader_finish(&j->r);
 	}
 	if (rc != 0) {
 		rep = qp__peer_fail(rc, "bundle import: %s; nothing was imported",
-				    r.why[0] ? r.why : "not a quipu bundle");
-		qp_bundle_reader_free(&r);
-		goto out;
+				    j->r.why[0] ? j->r.why : "not a quipu bundle");
+		qp_bundle_reader_free(&j->r);
+		free(j->buf);
+		free(j);
+		return rep;
 	}
-	qp_bundle_reader_free(&r);
-	qp_bundle_reader_open(&r, buf, len);
-	certs = take_trust(p, &r);
-	/* What is stored but not applied (ops of a revoked key, deltas that
-	 * fork a feed) is counted apart from what was applied. */
-	if ((rc = qp_store_held_apart(p->store, &q0, &f0)) != 0) {
-		qp_bundle_reader_free(&r);
-		rep = qp__peer_fail(rc, "bundle import: %s", qp_strerror(rc));
-		goto out;
+	qp_bundle_reader_free(&j->r);
+	qp_bundle_reader_open(&j->r, j->buf, j->len);
+	j->certs = take_trust(p, &j->r);
+	if ((rc = qp_store_held_apart(p->store, &j->q0, &j->f0)) != 0) {
+		qp_bundle_reader_free(&j->r);
+		free(j->buf);
+		free(j);
+		return qp__peer_fail(rc, "bundle import: %s", qp_strerror(rc));
 	}
-	while (qp_bundle_reader_next(&r, &d, &dlen) == 1) {
-		im.d[im.n] = d;
-		im.len[im.n++] = dlen;
-		if (im.n == QP_BUNDLE_BATCH)
-			imp_flush(&im);
+	j->im.p = p;
+	j->im.reasons = json_array();
+	j->im.why = json_array();
+	uv_idle_init(p->loop, &j->idle);
+	j->idle.data = j;
+	p->handles++;
+	j->next = p->imports;
+	p->imports = j;
+	uv_idle_start(&j->idle, on_import_turn);
+	return NULL;
+}
+
+json_t *qp__peer_bundle_imports(const qp_peers *p)
+{
+	json_t *a = json_array();
+
+	for (const qp__bundle_job *j = p->imports; j != NULL; j = j->next)
+		json_array_append_new(a, json_pack("{s:s, s:I, s:I}", "path",
+						   j->path, "deltas",
+						   (json_int_t)j->deltas, "done",
+						   (json_int_t)j->im.total));
+	return a;
+}
+
+void qp__peer_bundle_stop(qp_peers *p)
+{
+	char why[QP_PATH_MAX + 200];
+
+	while (p->imports != NULL) {
+		qp__bundle_job *j = p->imports;
+		/* What is stored stays; the batch in hand was not stored. */
+		snprintf(why, sizeof(why),
+			 "bundle import: quipud is stopping: %llu of %llu "
+			 "deltas of %s were stored; import it again to finish "
+			 "(what is here already is skipped)",
+			 (unsigned long long)j->im.total,
+			 (unsigned long long)j->deltas, j->path);
+		job_end(j, qp__peer_fail(QP_ECLOSED, "%s", why));
 	}
-	imp_flush(&im);
-	qp_bundle_reader_free(&r);
-	if (im.rc == 0)
-		im.rc = qp_store_held_apart(p->store, &q1, &f1);
-	if (im.rc == 0) {
-		q1 -= q1 >= q0 ? q0 : q1;
-		f1 -= f1 >= f0 ? f0 : f1;
-		im.applied -= f1 <= im.applied ? f1 : im.applied;
-	}
-	if (im.rc != 0)
-		rep = qp__peer_fail(im.rc, "bundle import: storing failed: %s",
-				    qp_strerror(im.rc));
-	else
-		rep = json_pack("{s:b, s:I, s:I, s:I, s:I, s:O, s:O, s:I, s:I, s:I}",
-				"ok", 1, "deltas", (json_int_t)im.total, "applied",
-				(json_int_t)im.applied, "duplicates",
-				(json_int_t)im.dups, "refused_count",
-				(json_int_t)im.refused, "refused", im.reasons,
-				"refused_reasons", im.why, "certificates",
-				(json_int_t)certs, "quarantined_ops",
-				(json_int_t)q1, "forks", (json_int_t)f1);
-	if (im.applied > 0)
-		qp_peers_kick(p); /* carry them on to the hub */
-out:
-	json_decref(im.reasons);
-	json_decref(im.why);
-	free(buf);
-	return rep;
 }

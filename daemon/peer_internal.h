@@ -95,11 +95,15 @@ struct qp_peers {
 	qp_session *sessions;
 	qp_waiter *waiters;
 	qp_peer_stat *stats;
+	struct qp__bundle_job *imports; /* bundle imports under way */
 	int stopping;
 	int handles;
 };
 
 qp_peer_stat *qp__peer_stat(qp_peers *p, const uint8_t key[QP_KEY_LEN]);
+/* Drop one reference to the engine (each open handle holds one); the
+ * last frees it. */
+void qp__peers_release(qp_peers *p);
 void qp__peer_dial_now(qp_peers *p);
 uint64_t qp__peer_pending_up(qp_peers *p);
 void qp__peer_set_join(qp_peers *p, const uint8_t hub_pk[QP_KEY_LEN],
@@ -131,8 +135,16 @@ int qp__blobs_collect(void *ctx, const uint8_t *d, size_t len);
  * how many were kept (new or already held). */
 size_t qp__peer_take_certs(qp_peers *p, const uint8_t *const *items,
 			   const size_t *lens, size_t n, const char *from);
-/* bundle_export / bundle_import API operations (peer_bundle.c). */
+/* bundle_export / bundle_import API operations (peer_bundle.c).  An
+ * import that got past its checks goes on a batch per loop turn, so the
+ * node keeps serving meanwhile, and answers through d (NULL returned). */
 json_t *qp__peer_bundle_export(qp_peers *p, const json_t *m);
-json_t *qp__peer_bundle_import(qp_peers *p, const json_t *m);
+json_t *qp__peer_bundle_import(qp_peers *p, const json_t *m,
+				qp_deferred *d);
+/* The imports under way, [{path, deltas, done}], for status. */
+json_t *qp__peer_bundle_imports(const qp_peers *p);
+/* quipud is stopping: each import under way is answered with how far it
+ * got (what it stored stays; importing the file again finishes it). */
+void qp__peer_bundle_stop(qp_peers *p);
 
 #endif

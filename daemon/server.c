@@ -258,6 +258,7 @@ static json_t *do_status(qp_server *srv, qp_req *r)
 	json_object_set_new(rep, "daemon", d);
 	json_object_set_new(rep, "store", stats);
 	json_object_set_new(rep, "peers", qp_peers_status(srv->peers));
+	json_object_set_new(rep, "bundle_imports", qp_peers_imports(srv->peers));
 	return rep;
 }
 

@@ -504,6 +504,13 @@ int qp_delta_ops(const uint8_t *buf, size_t len, qp_op **ops, size_t *nops)
 }
 
 /* BLAKE2b-256 of buf[0..len). */
+size_t qp_delta_raw_size(const uint8_t *buf, size_t len)
+{
+	if (buf == NULL || len < QP_DELTA_HDR)
+		return 0;
+	return qp_get_be32(buf + OFF_RAW);
+}
+
 void qp_delta_hash(const uint8_t *buf, size_t len, uint8_t out[QP_HASH_LEN])
 {
 	crypto_generichash(out, QP_HASH_LEN, buf, len, NULL, 0);

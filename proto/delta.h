@@ -112,6 +112,11 @@ int qp_delta_verify(const uint8_t *buf, size_t len, qp_delta_hdr *hdr);
  * QP_EPROTO, QP_ETOOBIG, QP_ECOMPRESS. */
 int qp_delta_ops(const uint8_t *buf, size_t len, qp_op **ops, size_t *nops);
 
+/* The body length after decompression that the header of buf[0..len)
+ * claims, not verified: a measure of the work a delta is, for sizing
+ * batches.  0 when buf is too short to hold a header. */
+size_t qp_delta_raw_size(const uint8_t *buf, size_t len);
+
 /* BLAKE2b-256 of the full delta bytes: the value the next delta's prev holds. */
 void qp_delta_hash(const uint8_t *buf, size_t len, uint8_t out[QP_HASH_LEN]);
 

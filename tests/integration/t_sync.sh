@@ -907,6 +907,56 @@ PY
 	cat evil.results
 }
 
+# A large bundle goes in a batch per turn of quipud's loop: the hub
+# answers other requests meanwhile and `status` shows how far it got.
+# Stopped midway, quipud answers with what was stored; the same bundle
+# imported again finishes the job.
+qp_case bundle_import_large
+case_bundle_import_large() {
+	local HUB A ipid rc seen=0 polls=0 out
+	HUB=$QP_CASE_DIR/hub
+	hub_init "$HUB"
+	qpd_start "$HUB"
+	hub_org "$HUB" "Cooperativa Caudalosa" 2060123456
+	A=$QP_CASE_DIR/a
+	dev_new "$HUB" "$A" a "$ORG"
+	sync_ok "$A"
+	qpd_stop "$HUB"
+	py gen-producers 100000 "$ORG" 50000000 >big.jsonl
+	q -d "$A" import --kind producer big.jsonl >/dev/null
+	q -d "$A" bundle export "$QP_CASE_DIR/big.qpb" >a.out
+	note "A exported: $(cat a.out)"
+	qpd_stop "$A"
+	qpd_start "$HUB"
+	timeout 120 "$QUIPU" -d "$HUB" bundle import "$QP_CASE_DIR/big.qpb" >imp.out 2>imp.err &
+	ipid=$!
+	# Status is answered while the import goes on.
+	while [ "$seen" -lt 2 ] && kill -0 "$ipid" 2>/dev/null && [ "$polls" -lt 2000 ]; do
+		polls=$((polls + 1))
+		out=$(timeout 10 "$QUIPU" -d "$HUB" status 2>&1) || fail "status during the import: $out"
+		case $out in *"importing    $QP_CASE_DIR/big.qpb: "*" deltas stored"*)
+			seen=$((seen + 1)) ;;
+		esac
+	done
+	[ "$seen" -ge 1 ] || fail "status never showed the import under way ($polls polls)"
+	# Stopped now, quipud answers the import with how far it got.
+	qpd_stop "$HUB"
+	rc=0
+	wait "$ipid" || rc=$?
+	note "import stopped (exit $rc): $(cat imp.err)"
+	assert_eq "$rc" 1 "exit status of an import cut by a stop"
+	grep -q "^quipu: bundle import: quipud is stopping: [0-9]* of [0-9]* deltas of $QP_CASE_DIR/big.qpb were stored; import it again to finish (what is here already is skipped)$" imp.err ||
+		fail "the stopped import says: $(cat imp.err)"
+	qpd_start "$HUB"
+	q -d "$HUB" bundle import "$QP_CASE_DIR/big.qpb" >imp.out
+	note "hub imported: $(cat imp.out)"
+	assert_eq "$(n_of "$HUB" producer)" 100000 "hub producers after the import"
+	q -d "$HUB" status --json >st.json
+	python3 -c 'import json,sys; assert json.load(open(sys.argv[1]))["bundle_imports"] == []' st.json ||
+		fail "an import still listed after it ended"
+	q -d "$HUB" verify >/dev/null
+}
+
 qp_case bundle_roundtrip
 case_bundle_roundtrip() {
 	local HUB A B C nb before out

@@ -134,6 +134,10 @@ static void check_roundtrip(const qp_op *ops, size_t n, int want_zstd)
 	ck_assert_mem_eq(d + 4, author_pk, 32);
 	ck_assert_uint_eq(qp_get_be64(d + 52), 1);
 	ck_assert_uint_eq(qp_get_be32(d + 105), h.body_len);
+	/* The claimed raw size, read without verifying (for sizing work). */
+	ck_assert_uint_eq(qp_delta_raw_size(d, len), h.raw_len);
+	ck_assert_uint_eq(qp_delta_raw_size(d, QP_DELTA_HDR - 1), 0);
+	ck_assert_uint_eq(qp_delta_raw_size(NULL, len), 0);
 	ck_assert_int_eq(qp_delta_ops(d, len, &got, &got_n), 0);
 	ck_assert_uint_eq(got_n, n);
 	assert_ops_equal(ops, got, n);
