@@ -68,6 +68,7 @@ int qp_cmd_revoke(qp_cli *c, int argc, char **argv);
 int qp_cmd_peers(qp_cli *c, int argc, char **argv);
 int qp_cmd_sync(qp_cli *c, int argc, char **argv);
 int qp_cmd_conflicts(qp_cli *c, int argc, char **argv);
+int qp_cmd_settle(qp_cli *c, int argc, char **argv);
 int qp_cmd_quarantine(qp_cli *c, int argc, char **argv);
 int qp_cmd_forks(qp_cli *c, int argc, char **argv);
 int qp_cmd_bundle(qp_cli *c, int argc, char **argv);

@@ -379,8 +379,12 @@ int qp_cmd_status(qp_cli *c, int argc, char **argv)
 			  sget(reply, "write_us"));
 	if (json_is_true(sget(reply, "restored_copy")))
 		printf("%-12s %s\n", "restored",
-		       "a copy of this node's data: local writes wait until "
-		       "`quipu sync --wait` reaches the hub");
+		       json_is_true(sget(reply, "restored_settle"))
+			   ? "a copy of this hub's data: local writes wait until "
+			     "the devices have synced back what it wrote after "
+			     "the backup and you run `quipu settle`"
+			   : "a copy of this node's data: local writes wait "
+			     "until `quipu sync --wait` reaches the hub");
 	print_peers(sget(reply, "peers"));
 	print_imports(json_object_get(reply, "bundle_imports"));
 	json_decref(reply);

@@ -745,6 +745,34 @@ static void show_conflicts(const json_t *arr)
 	tab_free(&t);
 }
 
+int qp_cmd_settle(qp_cli *c, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		QP_CLI_COMMON_OPTS,
+		{ NULL, 0, NULL, 0 },
+	};
+	json_t *req, *reply = NULL;
+	int o, status = QP_EXIT_OK;
+
+	optind = 0;
+	while ((o = qp_cli_getopt(c, argc, argv, "", opts, &status)) != -1)
+		if (o == -2)
+			return status;
+	if ((status = qp_cli_operands(argc, argv, 0, "")) != QP_EXIT_OK)
+		return status;
+	req = json_pack("{s:s}", "op", "settle");
+	status = qp_cli_call(c, req, &reply);
+	json_decref(req);
+	if (status != QP_EXIT_OK)
+		return status;
+	printf("%s\n", json_is_true(json_object_get(reply, "was_copy"))
+			       ? "settled: local writes open again"
+			       : "nothing to settle: this data directory is not "
+				 "a restored copy");
+	json_decref(reply);
+	return QP_EXIT_OK;
+}
+
 int qp_cmd_conflicts(qp_cli *c, int argc, char **argv)
 {
 	return listing(c, argc, argv, "conflicts", "conflicts",

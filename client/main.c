@@ -208,6 +208,16 @@ static const qp_cmd cmds[] = {
 	  "                      the delta's hash and the held one's)\n"
 	  DATA_HELP,
 	  "list deltas kept as forks, for review" },
+	{ "settle", qp_cmd_settle,
+	  "usage: quipu [-d DIR] settle\n"
+	  "On a hub restored from a backup: open local writes again.  quipud\n"
+	  "holds them while the data directory is a restored copy, since the\n"
+	  "hub may have written more after the backup than the copy holds;\n"
+	  "the devices bring those deltas back when they sync.  Run it once\n"
+	  "the devices that received the hub's own records have synced.  (A\n"
+	  "node that joined a hub settles by itself at its next sync.)\n\n"
+	  DATA_HELP,
+	  "open writes on a restored hub after its devices synced" },
 	{ "bundle", qp_cmd_bundle,
 	  "usage: quipu [-d DIR] bundle export FILE [--for KEY | --since "
 	  "VECTOR.json]\n"

@@ -1152,19 +1152,35 @@ int qp_peers_start(uv_loop_t *loop, qp_node *node, qp_store *store,
 	}
 	uv_timer_start(&p->tick, on_tick, 250, 250);
 	if (qp_store_is_copy(store)) {
-		/* Only a node that joined a hub has one to ask for its heads. */
-		if (!p->joined)
-			qp_store_copy_settle(store);
-		else
+		/* A node that joined a hub asks it for its heads; a top hub's
+		 * own deltas are with the devices, which bring them back as
+		 * they sync, and its operator says when that is done; a node
+		 * with neither has nobody to ask. */
+		if (p->joined)
 			qp_log_warn(lg, "this data directory is a copy (restored "
 				    "from a backup, or moved): local writes wait "
 				    "until a sync with the hub brings back what it "
 				    "holds of this node's own log");
+		else if (p->is_hub)
+			qp_log_warn(lg, "this hub's data directory is a copy "
+				    "(restored from a backup, or moved): local "
+				    "writes wait until the devices have synced "
+				    "back what this hub wrote after the backup "
+				    "and you run `quipu settle`");
+		else
+			qp_store_copy_settle(store);
 	}
 	if (p->joined)
 		qp__peer_dial_now(p);
 	*out = p;
 	return 0;
+}
+
+/* Local writes held on a restored copy (see peer.h). */
+int qp_peers_holds_writes(const qp_peers *p)
+{
+	return p != NULL && qp_store_is_copy(p->store) &&
+	       (p->joined || p->is_hub);
 }
 
 /* Joined a hub (see peer.h). */

@@ -64,6 +64,12 @@ int qp_peers_joined(const qp_peers *p);
 json_t *qp_peers_api(qp_peers *p, const char *op, const json_t *msg,
 		     qp_deferred *d, int *handled);
 
+/* Are local writes held because the data directory is a restored copy?
+ * On a node that joined a hub, until a sync with it completes; on a top
+ * hub, until its operator runs `quipu settle` (API op "settle") once the
+ * devices have synced back what it wrote after the backup. */
+int qp_peers_holds_writes(const qp_peers *p);
+
 /* Per-peer status for `quipu status` (new reference: an array). */
 json_t *qp_peers_status(qp_peers *p);
 

@@ -355,6 +355,27 @@ static json_t *stat_json(qp_peers *p, const qp_peer_stat *st)
 	return o;
 }
 
+/* The operator of a restored top hub says its devices have synced back
+ * what it wrote after the backup: local writes open again.  A node that
+ * joined a hub settles by itself when a sync with the hub completes. */
+static json_t *do_settle(qp_peers *p)
+{
+	json_t *rep;
+	int was, rc;
+
+	if (p->joined)
+		return qp__peer_fail(QP_EINVAL, "settle: this node settles by itself when `quipu sync --wait` reaches its hub", NULL);
+	was = qp_store_is_copy(p->store);
+	if (was && (rc = qp_store_copy_settle(p->store)) != 0)
+		return qp__peer_fail(rc, "settle: %s", qp_strerror(rc));
+	if (was)
+		qp_log_info(p->lg, "restored copy settled by the operator; "
+			    "local writes open again");
+	rep = ok();
+	json_object_set_new(rep, "was_copy", json_boolean(was));
+	return rep;
+}
+
 json_t *qp_peers_imports(const qp_peers *p)
 {
 	return p != NULL ? qp__peer_bundle_imports(p) : json_array();
@@ -481,6 +502,8 @@ json_t *qp_peers_api(qp_peers *p, const char *op, const json_t *m,
 		return do_revoke(p, m);
 	if (strcmp(op, "peers") == 0)
 		return do_peers(p);
+	if (strcmp(op, "settle") == 0)
+		return do_settle(p);
 	if (strcmp(op, "bundle_export") == 0)
 		return qp__peer_bundle_export(p, m);
 	if (strcmp(op, "bundle_import") == 0)

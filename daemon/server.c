@@ -248,8 +248,11 @@ static json_t *do_status(qp_server *srv, qp_req *r)
 	 * (checks, state, signing, commit) and its durable commit alone. */
 	json_object_set_new(d, "write_us", json_integer((json_int_t)(srv->write_ns / 1000)));
 	json_object_set_new(d, "restored_copy",
-			    json_boolean(qp_store_is_copy(srv->store) &&
-					 qp_peers_joined(srv->peers)));
+			    json_boolean(qp_peers_holds_writes(srv->peers)));
+	/* ...released by `quipu settle` (a top hub), not by a sync. */
+	json_object_set_new(d, "restored_settle",
+			    json_boolean(qp_peers_holds_writes(srv->peers) &&
+					 !qp_peers_joined(srv->peers)));
 	json_object_set_new(d, "durable_commits", json_integer((json_int_t)durable));
 	json_object_set_new(d, "clock", clock_json(srv->store));
 	json_object_set_new(d, "commit_us", json_integer((json_int_t)(durable_ns / 1000)));
@@ -656,12 +659,16 @@ static void handle_frame(qp_client *c, const uint8_t *body, uint32_t len)
 	if (strcmp(op, "add") == 0 || strcmp(op, "update") == 0 ||
 	    strcmp(op, "void") == 0) {
 		/* A restored copy could sign a seq it signed before the backup
-		 * (a fork of its own log): it asks the hub first. */
-		if (qp_store_is_copy(srv->store) && qp_peers_joined(srv->peers)) {
+		 * (a fork of its own log): it gets its own deltas back first. */
+		if (qp_peers_holds_writes(srv->peers)) {
 			r->reply = reply_err(r->rid, QP_ERESTORED,
-					     "writes wait: this data directory is a restored copy; "
-					     "run `quipu sync --wait` with the hub reachable first, "
-					     "so no record number this tablet already used is used again");
+					     qp_peers_joined(srv->peers)
+					     ? "writes wait: this data directory is a restored copy; "
+					       "run `quipu sync --wait` with the hub reachable first, "
+					       "so no record number this tablet already used is used again"
+					     : "writes wait: this hub's data directory is a restored "
+					       "copy; let the devices sync first (they bring back what "
+					       "this hub wrote after the backup), then run `quipu settle`");
 			return;
 		}
 		if ((err = prepare_write(r, op)) != NULL) {

@@ -9,7 +9,7 @@ case_cli_help() {
 	[ -s out ] || fail "quipu --help printed nothing on stdout"
 	# Every command, with no daemon anywhere (help never needs one).
 	for c in init id status add update void get list import export verify \
-		enroll join revoke peers sync conflicts quarantine bundle check \
+		enroll join revoke peers sync conflicts quarantine settle bundle check \
 		trace dds report layer; do
 		qrun -d "$QP_CASE_DIR/nowhere" "$c" --help
 		assert_rc 0 "quipu $c --help"

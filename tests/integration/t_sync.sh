@@ -1131,6 +1131,63 @@ case_bundle_carries_trust() {
 	q -d "$E" verify >/dev/null
 }
 
+# A top hub restored from a backup holds its local writes: what it wrote
+# after the backup is with the tablets, which bring it back as they sync;
+# then its operator settles it and it writes on, with no fork anywhere.
+qp_case sync_restored_hub
+case_sync_restored_hub() {
+	local HUB=$QP_CASE_DIR/hub DEV=$QP_CASE_DIR/tablet BAK=$QP_CASE_DIR/hub-backup
+	local h1 h2 h3 n
+	hub_init "$HUB"
+	qpd_start "$HUB"
+	hub_org "$HUB" "Cooperativa Central" 2060333445
+	dev_new "$HUB" "$DEV" "tableta" "$ORG"
+	h1=$(NODE=$HUB add producer '{"org":"'"$ORG"'","dni":"46100001","name":"Antes Del Respaldo","sex":"F"}')
+	sync_ok "$DEV"
+	qpd_stop "$HUB"
+	cp -a "$HUB" "$BAK" # the hub's backup
+	qpd_start "$HUB"
+	h2=$(NODE=$HUB add producer '{"org":"'"$ORG"'","dni":"46100002","name":"Despues Del Respaldo","sex":"M"}')
+	sync_ok "$DEV"
+	wait_for 30 "the tablet receives the later record" has_record "$DEV" "$h2"
+	# The hub's disk fails; yesterday's backup is restored.
+	qpd_stop "$HUB"
+	rm -rf "$HUB"
+	cp -a "$BAK" "$HUB"
+	qpd_start "$HUB"
+	assert_eq "$(status_num "$HUB" restored_copy)" true "restored_copy on the restored hub"
+	q -d "$HUB" status >"$QP_CASE_DIR/status.txt"
+	grep -q "^restored .*quipu settle" "$QP_CASE_DIR/status.txt" || fail "status does not say how the hub settles: $(cat "$QP_CASE_DIR/status.txt")"
+	printf '%s\n' '{"org":"'"$ORG"'","dni":"46100003","name":"Muy Pronto","sex":"F"}' >"$QP_CASE_DIR/p3.json"
+	qrun -d "$HUB" add producer --file "$QP_CASE_DIR/p3.json"
+	assert_rc 1 "add on a restored hub before it settles"
+	assert_err_one_line
+	assert_err_has "this hub's data directory is a restored copy"
+	assert_err_has "quipu settle"
+	# The tablet syncs and gives the hub back what it wrote.
+	sync_ok "$DEV"
+	wait_for 30 "the hub gets its own later record back" has_record "$HUB" "$h2"
+	assert_eq "$(status_num "$HUB" restored_copy)" true "still held until the operator settles"
+	q -d "$HUB" settle >settle.out
+	assert_eq "$(cat settle.out)" "settled: local writes open again" "settle output"
+	assert_eq "$(status_num "$HUB" restored_copy)" false "restored_copy after settle"
+	assert_eq "$(q -d "$HUB" settle)" "nothing to settle: this data directory is not a restored copy" "settle again"
+	grep -q "restored copy settled by the operator" "$HUB.qpd.log" || fail "no settle in the hub's log"
+	h3=$(NODE=$HUB add producer '{"org":"'"$ORG"'","dni":"46100003","name":"Despues De Restaurar","sex":"F"}')
+	sync_ok "$DEV"
+	wait_for 30 "the tablet receives the record written after the restore" has_record "$DEV" "$h3"
+	has_record "$HUB" "$h1" >/dev/null || fail "the hub lost the first record"
+	for n in "$HUB" "$DEV"; do
+		assert_eq "$(status_num "$n" forks)" 0 "forks on $n"
+		assert_eq "$(status_num "$n" quarantine)" 0 "quarantine on $n"
+	done
+	wait_for 30 "hub and tablet converge" same_digests "$HUB" "$DEV"
+	# A tablet cannot settle by hand: its hub does it.
+	qrun -d "$DEV" settle
+	assert_rc 1 "settle on a tablet"
+	assert_err_has "settles by itself when \`quipu sync --wait\` reaches its hub"
+}
+
 qp_case sync_restored_copy
 case_sync_restored_copy() {
 	local HUB=$QP_CASE_DIR/hub DEV=$QP_CASE_DIR/tablet BAK=$QP_CASE_DIR/backup
