@@ -232,6 +232,37 @@ const char *qp_cli_add_refusal(const json_t *reply, const size_t *lines,
 	return qp_fmt(buf, len, "%s", qp_cli_reply_error(reply));
 }
 
+int qp_cli_no_args(qp_cli *c, int argc, char **argv, int *status)
+{
+	static const struct option opts[] = {
+		QP_CLI_COMMON_OPTS,
+		{ NULL, 0, NULL, 0 },
+	};
+	int o;
+
+	*status = QP_EXIT_OK;
+	optind = 0;
+	while ((o = qp_cli_getopt(c, argc, argv, "", opts, status)) != -1)
+		if (o == -2)
+			return 0;
+	*status = qp_cli_operands(argc, argv, 0, "");
+	return *status == QP_EXIT_OK;
+}
+
+int qp_cli_call_op(qp_cli *c, int argc, char **argv, const char *op,
+		   json_t **reply)
+{
+	json_t *req;
+	int status;
+
+	if (!qp_cli_no_args(c, argc, argv, &status))
+		return status;
+	req = json_pack("{s:s}", "op", op);
+	status = qp_cli_call(c, req, reply);
+	json_decref(req);
+	return status;
+}
+
 int qp_cli_call(qp_cli *c, json_t *req, json_t **reply)
 {
 	json_t *r = NULL;

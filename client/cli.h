@@ -143,6 +143,16 @@ int qp_cli_api_fail(qp_cli *c, int rc);
  * as "quipu: <error>" and QP_EXIT_FAIL returned. */
 int qp_cli_call(qp_cli *c, json_t *req, json_t **reply);
 
+/* Parse argv of a command that takes only the common options and no
+ * operands: 1 when the command goes on, 0 when it must return *status
+ * (--help was printed, or a usage error). */
+int qp_cli_no_args(qp_cli *c, int argc, char **argv, int *status);
+
+/* Such a command that only sends {"op": op}: returns as qp_cli_call
+ * does. */
+int qp_cli_call_op(qp_cli *c, int argc, char **argv, const char *op,
+		   json_t **reply);
+
 /* The "error" text of an ok:false reply (never NULL). */
 const char *qp_cli_reply_error(const json_t *reply);
 

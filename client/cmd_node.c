@@ -85,18 +85,10 @@ int qp_cmd_init(qp_cli *c, int argc, char **argv)
 
 int qp_cmd_id(qp_cli *c, int argc, char **argv)
 {
-	static const struct option opts[] = {
-		QP_CLI_COMMON_OPTS,
-		{ NULL, 0, NULL, 0 },
-	};
 	char hex[2 * QP_KEY_LEN + 1];
-	int o, status = QP_EXIT_OK, rc;
+	int status, rc;
 
-	optind = 0;
-	while ((o = qp_cli_getopt(c, argc, argv, "", opts, &status)) != -1)
-		if (o == -2)
-			return status;
-	if ((status = qp_cli_operands(argc, argv, 0, "")) != QP_EXIT_OK)
+	if (!qp_cli_no_args(c, argc, argv, &status))
 		return status;
 	if ((status = qp_cli_paths(c)) != QP_EXIT_OK)
 		return status;
@@ -393,24 +385,11 @@ int qp_cmd_status(qp_cli *c, int argc, char **argv)
 
 int qp_cmd_verify(qp_cli *c, int argc, char **argv)
 {
-	static const struct option opts[] = {
-		QP_CLI_COMMON_OPTS,
-		{ NULL, 0, NULL, 0 },
-	};
-	json_t *req, *reply = NULL;
+	json_t *reply = NULL;
 	const json_t *rep;
 	const char *digest, *rebuilt;
-	int o, status = QP_EXIT_OK;
+	int status = qp_cli_call_op(c, argc, argv, "verify", &reply);
 
-	optind = 0;
-	while ((o = qp_cli_getopt(c, argc, argv, "", opts, &status)) != -1)
-		if (o == -2)
-			return status;
-	if ((status = qp_cli_operands(argc, argv, 0, "")) != QP_EXIT_OK)
-		return status;
-	req = json_pack("{s:s}", "op", "verify");
-	status = qp_cli_call(c, req, &reply);
-	json_decref(req);
 	if (status != QP_EXIT_OK)
 		return status;
 	rep = json_object_get(reply, "report");

@@ -747,22 +747,9 @@ static void show_conflicts(const json_t *arr)
 
 int qp_cmd_settle(qp_cli *c, int argc, char **argv)
 {
-	static const struct option opts[] = {
-		QP_CLI_COMMON_OPTS,
-		{ NULL, 0, NULL, 0 },
-	};
-	json_t *req, *reply = NULL;
-	int o, status = QP_EXIT_OK;
+	json_t *reply = NULL;
+	int status = qp_cli_call_op(c, argc, argv, "settle", &reply);
 
-	optind = 0;
-	while ((o = qp_cli_getopt(c, argc, argv, "", opts, &status)) != -1)
-		if (o == -2)
-			return status;
-	if ((status = qp_cli_operands(argc, argv, 0, "")) != QP_EXIT_OK)
-		return status;
-	req = json_pack("{s:s}", "op", "settle");
-	status = qp_cli_call(c, req, &reply);
-	json_decref(req);
 	if (status != QP_EXIT_OK)
 		return status;
 	printf("%s\n", json_is_true(json_object_get(reply, "was_copy"))
