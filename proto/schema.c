@@ -218,16 +218,6 @@ const qp_field *qp_schema_field(const qp_kind *k, const char *name)
 	return NULL;
 }
 
-const qp_field *qp_schema_natural_key(const qp_kind *k)
-{
-	if (k == NULL)
-		return NULL;
-	for (size_t i = 0; i < k->nfields; i++)
-		if (k->fields[i].flags & QP_F_UNIQUE)
-			return &k->fields[i];
-	return NULL;
-}
-
 const qp_field *qp_schema_key_of(const qp_kind *k, const json_t *rec)
 {
 	if (k == NULL)

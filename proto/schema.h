@@ -91,8 +91,6 @@ const qp_kind *qp_schema_kinds(size_t *n);
 const qp_kind *qp_schema_kind(const char *name);
 /* Field of a kind by name, or NULL. */
 const qp_field *qp_schema_field(const qp_kind *k, const char *name);
-/* The kind's first unique natural-key field (dni, ruc, code), or NULL. */
-const qp_field *qp_schema_natural_key(const qp_kind *k);
 /* The natural-key field rec uses: the first unique field of k that rec
  * holds as a string (attendance: producer, or dni), or NULL. */
 const qp_field *qp_schema_key_of(const qp_kind *k, const json_t *rec);

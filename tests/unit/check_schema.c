@@ -206,13 +206,39 @@ START_TEST(test_table)
 	ck_assert_ptr_null(qp_schema_kind("farmer"));
 	ck_assert_ptr_null(qp_schema_kind(NULL));
 
-	ck_assert_str_eq(qp_schema_natural_key(qp_schema_kind("org"))->name,
-			 "ruc");
-	ck_assert_str_eq(
-		qp_schema_natural_key(qp_schema_kind("producer"))->name, "dni");
-	ck_assert_str_eq(qp_schema_natural_key(qp_schema_kind("lot"))->name,
-			 "code");
-	ck_assert_ptr_null(qp_schema_natural_key(qp_schema_kind("plot")));
+	/* The natural key a record uses: the kind's unique field it holds
+	 * as a string (attendance: producer, or else dni). */
+	{
+		json_t *r = json_pack("{s:s, s:s, s:s, s:s}", "ruc",
+				      "20600000013", "dni", "40000001", "code",
+				      "L-1", "producer", "p1");
+		json_t *bare = json_pack("{s:s, s:i}", "name", "x", "dni", 4);
+		json_t *by_dni = json_pack("{s:s}", "dni", "40000001");
+		ck_assert_str_eq(qp_schema_key_of(qp_schema_kind("org"), r)->name,
+				 "ruc");
+		ck_assert_str_eq(
+			qp_schema_key_of(qp_schema_kind("producer"), r)->name,
+			"dni");
+		ck_assert_str_eq(qp_schema_key_of(qp_schema_kind("lot"), r)->name,
+				 "code");
+		ck_assert_str_eq(
+			qp_schema_key_of(qp_schema_kind("attendance"), r)->name,
+			"producer");
+		ck_assert_str_eq(qp_schema_key_of(qp_schema_kind("attendance"),
+						  by_dni)->name,
+				 "dni");
+		ck_assert_str_eq(qp_schema_kind("attendance")->key_scope,
+				 "session");
+		ck_assert_ptr_null(qp_schema_kind("producer")->key_scope);
+		/* Not held, or not a string: no key. */
+		ck_assert_ptr_null(
+			qp_schema_key_of(qp_schema_kind("producer"), bare));
+		ck_assert_ptr_null(qp_schema_key_of(qp_schema_kind("plot"), r));
+		ck_assert_ptr_null(qp_schema_key_of(NULL, r));
+		json_decref(r);
+		json_decref(bare);
+		json_decref(by_dni);
+	}
 	ck_assert(qp_schema_kind("org")->flags & QP_K_UNIQUE_GLOBAL);
 	ck_assert(!(qp_schema_kind("producer")->flags & QP_K_UNIQUE_GLOBAL));
 	ck_assert(qp_schema_kind("attendance")->flags & QP_K_APPEND_ONLY);
