@@ -53,6 +53,10 @@
 #define QP__ALTKEY_MAX 511 /* a natural key's other holders (apply.c) */
 #define QP__KIND_LEN   24
 #define QP__VOID_MAX   1000 /* bytes of a local void reason */
+/* The store writes zeros at least this far ahead of its last page while
+ * the disk has room (store.c), so a commit that fails with less free
+ * space than this is put down to a full disk (store_write.c). */
+#define QP__PREFILL_CHUNK (8u << 20)
 
 /* Every named database of the environment, opened once at qp_store_open. */
 typedef struct qp__dbs {

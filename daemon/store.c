@@ -42,7 +42,7 @@
  * opened, by rebuilding its state from the log (qp__store_upgrade). */
 #define STORE_FORMAT 3
 #define PREFILL_LOW   ((off_t)2 << 20) /* refill when less is left */
-#define PREFILL_CHUNK ((off_t)8 << 20) /* at least this much at a time */
+#define PREFILL_CHUNK ((off_t)QP__PREFILL_CHUNK)
 
 /* ---- environment -------------------------------------------------- */
 
@@ -653,10 +653,23 @@ static void put_iso(json_t *o, const char *key, uint64_t hlc)
 	json_object_set_new(o, key, json_string(buf));
 }
 
+/* A read of record id: its canonical form into norm and a read
+ * transaction; QP_ENOTFOUND when id is no UUID. */
+static int record_read_begin(qp_store *s, const char *id,
+                             char norm[QP_UUID_STRLEN + 1], qp__tx *t,
+                             MDB_txn **txn)
+{
+	uint8_t b[QP_UUID_LEN];
+
+	if (qp_uuid_parse(id, b) != 0)
+		return QP_ENOTFOUND;
+	qp_uuid_format(b, norm);
+	return qp__read_begin(s, t, txn);
+}
+
 /* Read one record and its meta (see store.h). */
 int qp_store_get(qp_store *s, const char *id, json_t **rec, json_t **meta)
 {
-	uint8_t b[QP_UUID_LEN];
 	char norm[QP_UUID_STRLEN + 1];
 	json_t *st = NULL, *m = NULL, *v;
 	MDB_txn *txn;
@@ -666,10 +679,7 @@ int qp_store_get(qp_store *s, const char *id, json_t **rec, json_t **meta)
 
 	if (s == NULL || id == NULL || rec == NULL)
 		return QP_EINVAL;
-	if (qp_uuid_parse(id, b) != 0)
-		return QP_ENOTFOUND;
-	qp_uuid_format(b, norm);
-	if ((rc = qp__read_begin(s, &t, &txn)) != 0)
+	if ((rc = record_read_begin(s, id, norm, &t, &txn)) != 0)
 		return rc;
 	if ((rc = qp__state_get(&t, norm, &st)) != 0)
 		goto out;
@@ -709,16 +719,12 @@ _Static_assert(QP_STORE_KIND_LEN == QP__KIND_LEN, "one kind length");
 int qp_store_kind(qp_store *s, const char *id, char kind[QP_STORE_KIND_LEN],
                   int *voided)
 {
-	uint8_t b[QP_UUID_LEN];
 	char norm[QP_UUID_STRLEN + 1];
 	MDB_txn *txn;
 	qp__tx t;
 	int rc;
 
-	if (qp_uuid_parse(id, b) != 0)
-		return QP_ENOTFOUND;
-	qp_uuid_format(b, norm);
-	if ((rc = qp__read_begin(s, &t, &txn)) != 0)
+	if ((rc = record_read_begin(s, id, norm, &t, &txn)) != 0)
 		return rc;
 	rc = qp__state_peek(&t, norm, kind, NULL, voided);
 	mdb_txn_abort(txn);

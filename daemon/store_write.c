@@ -1223,12 +1223,10 @@ fail:
 	return rc;
 }
 
-/* Below this much free space a failed commit is put down to a full disk:
- * a disk that fills up shows as a short write, which LMDB reports as EIO
- * (QP_ESTORE), as often as ENOSPC.  (The store writes zeros this far
- * ahead of its pages while it can, so more free space than this and a
- * failed commit is something else.) */
-#define LOW_SPACE ((double)(8u << 20))
+/* Below QP__PREFILL_CHUNK of free space a failed commit is put down to a
+ * full disk: a disk that fills up shows as a short write, which LMDB
+ * reports as EIO (QP_ESTORE), as often as ENOSPC. */
+#define LOW_SPACE ((double)QP__PREFILL_CHUNK)
 
 /* The code and message of a batch that could not be committed (rc): a
  * full disk is named, with the store's directory and what is left on

@@ -398,6 +398,15 @@ START_TEST(newer_schema_refused)
 }
 END_TEST
 
+/* Attendance of a producer at a session of an org (org, session,
+ * producer), and of a person by DNI (org, session, dni). */
+static const char ATT_BY_PRODUCER[] =
+    "{\"org\":\"%s\",\"session\":\"%s\",\"status\":\"present\","
+    "\"producer\":\"%s\"}";
+static const char ATT_BY_DNI[] =
+    "{\"org\":\"%s\",\"session\":\"%s\",\"status\":\"present\","
+    "\"dni\":\"%s\",\"name\":\"Invitada\"}";
+
 /* A person is recorded once per session: a double tap or a file imported
  * twice does not count anyone twice. */
 START_TEST(attendance_once_per_session)
@@ -405,20 +414,15 @@ START_TEST(attendance_once_per_session)
 	tenv e;
 	char org[37], p[37], sv[37], s1[37], s2[37], at[37], at2[37],
 	    err[QP_ERRMSG_LEN], want[QP_ERRMSG_LEN];
-	const char *by_producer = "{\"org\":\"%s\",\"session\":\"%s\","
-	                          "\"status\":\"present\",\"producer\":\"%s\"}";
-	const char *by_dni = "{\"org\":\"%s\",\"session\":\"%s\","
-	                     "\"status\":\"present\",\"dni\":\"%s\","
-	                     "\"name\":\"Invitada\"}";
 
 	t_open(&e);
 	add_org(e.s, "2060000001", org);
 	add_producer(e.s, org, "40000001", "Rosa", p);
 	add_session(e.s, org, NULL, "2026-11-23", sv, s1);
 	add_session(e.s, org, sv, "2026-11-30", NULL, s2);
-	ck_assert_int_eq(addf(e.s, "attendance", at, err, by_producer, org, s1, p),
+	ck_assert_int_eq(addf(e.s, "attendance", at, err, ATT_BY_PRODUCER, org, s1, p),
 	                 0);
-	ck_assert_int_eq(addf(e.s, "attendance", NULL, err, by_producer, org, s1, p),
+	ck_assert_int_eq(addf(e.s, "attendance", NULL, err, ATT_BY_PRODUCER, org, s1, p),
 	                 QP_EEXIST);
 	snprintf(want, sizeof want,
 	         "attendance.producer: %s is already registered for this "
@@ -426,13 +430,13 @@ START_TEST(attendance_once_per_session)
 	         p, at);
 	ck_assert_str_eq(err, want);
 	/* Another session is another attendance. */
-	ck_assert_int_eq(addf(e.s, "attendance", NULL, err, by_producer, org, s2, p),
+	ck_assert_int_eq(addf(e.s, "attendance", NULL, err, ATT_BY_PRODUCER, org, s2, p),
 	                 0);
 	/* A person without a producer record, by DNI. */
-	ck_assert_int_eq(addf(e.s, "attendance", at2, err, by_dni, org, s1,
+	ck_assert_int_eq(addf(e.s, "attendance", at2, err, ATT_BY_DNI, org, s1,
 	                      "40000009"),
 	                 0);
-	ck_assert_int_eq(addf(e.s, "attendance", NULL, err, by_dni, org, s1,
+	ck_assert_int_eq(addf(e.s, "attendance", NULL, err, ATT_BY_DNI, org, s1,
 	                      "40000009"),
 	                 QP_EEXIST);
 	snprintf(want, sizeof want,
@@ -443,7 +447,7 @@ START_TEST(attendance_once_per_session)
 	/* Voided, the place is free again (the correction of a wrong
 	 * status: void it and record the person anew). */
 	ck_assert_int_eq(void1(e.s, at, "wrong status", err), 0);
-	ck_assert_int_eq(addf(e.s, "attendance", NULL, err, by_producer, org, s1, p),
+	ck_assert_int_eq(addf(e.s, "attendance", NULL, err, ATT_BY_PRODUCER, org, s1, p),
 	                 0);
 	ck_assert_int_eq(stat_records(e.s, "attendance"), 4);
 	verify_ok(e.s);
@@ -459,11 +463,6 @@ START_TEST(attendance_producer_by_dni_is_one_person)
 	tenv e;
 	char org[37], org2[37], p[37], q[37], sv[37], ss[37], at[37], at2[37],
 	    err[QP_ERRMSG_LEN], want[QP_ERRMSG_LEN];
-	const char *by_producer = "{\"org\":\"%s\",\"session\":\"%s\","
-	                          "\"status\":\"present\",\"producer\":\"%s\"}";
-	const char *by_dni = "{\"org\":\"%s\",\"session\":\"%s\","
-	                     "\"status\":\"present\",\"dni\":\"%s\","
-	                     "\"name\":\"Rosa\"}";
 
 	t_open(&e);
 	add_org(e.s, "2060000001", org);
@@ -472,9 +471,9 @@ START_TEST(attendance_producer_by_dni_is_one_person)
 	add_producer(e.s, org, "40000002", "Juana", q);
 	add_session(e.s, org, NULL, "2026-11-23", sv, ss);
 	/* By id, then by her DNI. */
-	ck_assert_int_eq(addf(e.s, "attendance", at, err, by_producer, org, ss, p),
+	ck_assert_int_eq(addf(e.s, "attendance", at, err, ATT_BY_PRODUCER, org, ss, p),
 	                 0);
-	ck_assert_int_eq(addf(e.s, "attendance", NULL, err, by_dni, org, ss,
+	ck_assert_int_eq(addf(e.s, "attendance", NULL, err, ATT_BY_DNI, org, ss,
 	                      "40000001"),
 	                 QP_EEXIST);
 	snprintf(want, sizeof want,
@@ -483,10 +482,10 @@ START_TEST(attendance_producer_by_dni_is_one_person)
 	         p, at);
 	ck_assert_str_eq(err, want);
 	/* By DNI, then by id. */
-	ck_assert_int_eq(addf(e.s, "attendance", at2, err, by_dni, org, ss,
+	ck_assert_int_eq(addf(e.s, "attendance", at2, err, ATT_BY_DNI, org, ss,
 	                      "40000002"),
 	                 0);
-	ck_assert_int_eq(addf(e.s, "attendance", NULL, err, by_producer, org, ss, q),
+	ck_assert_int_eq(addf(e.s, "attendance", NULL, err, ATT_BY_PRODUCER, org, ss, q),
 	                 QP_EEXIST);
 	snprintf(want, sizeof want,
 	         "attendance.producer: %s (DNI 40000002) is already registered "
@@ -495,12 +494,12 @@ START_TEST(attendance_producer_by_dni_is_one_person)
 	ck_assert_str_eq(err, want);
 	/* In another org the DNI names no producer of it: another person to
 	 * the report, so accepted (only the DNI key of the session holds). */
-	ck_assert_int_eq(addf(e.s, "attendance", NULL, err, by_dni, org2, ss,
+	ck_assert_int_eq(addf(e.s, "attendance", NULL, err, ATT_BY_DNI, org2, ss,
 	                      "40000001"),
 	                 0);
 	/* Voided, the place is free again. */
 	ck_assert_int_eq(void1(e.s, at2, "by DNI by mistake", err), 0);
-	ck_assert_int_eq(addf(e.s, "attendance", NULL, err, by_producer, org, ss, q),
+	ck_assert_int_eq(addf(e.s, "attendance", NULL, err, ATT_BY_PRODUCER, org, ss, q),
 	                 0);
 	ck_assert_int_eq(stat_records(e.s, "attendance"), 4);
 	verify_ok(e.s);
@@ -1509,8 +1508,6 @@ START_TEST(format1_store_upgraded)
 	tenv e;
 	char org[37], p[37], sv[37], ss[37], err[QP_ERRMSG_LEN],
 	    key[16 + 2 * 37];
-	const char *att = "{\"org\":\"%s\",\"session\":\"%s\","
-	                  "\"status\":\"present\",\"producer\":\"%s\"}";
 	uint8_t one[4] = {0, 0, 0, 1}, ver[8];
 	json_int_t log_bytes;
 
@@ -1519,7 +1516,7 @@ START_TEST(format1_store_upgraded)
 	add_producer(e.s, org, "11000001", "Ana", p);
 	add_producer(e.s, org, "11000002", "Beto", NULL);
 	add_session(e.s, org, NULL, "2026-11-23", sv, ss);
-	ck_assert_int_eq(addf(e.s, "attendance", NULL, err, att, org, ss, p), 0);
+	ck_assert_int_eq(addf(e.s, "attendance", NULL, err, ATT_BY_PRODUCER, org, ss, p), 0);
 	log_bytes = stat_int(e.s, "log_bytes");
 	ck_assert_int_gt(log_bytes, 0);
 	qp_store_close(e.s);
@@ -1556,7 +1553,7 @@ START_TEST(format1_store_upgraded)
 	ck_assert_int_eq(stat_records(e.s, "org"), 1);
 	ck_assert_int_eq(stat_records(e.s, "attendance"), 1);
 	ck_assert_int_eq(stat_int(e.s, "log_bytes"), log_bytes);
-	ck_assert_int_eq(addf(e.s, "attendance", NULL, err, att, org, ss, p),
+	ck_assert_int_eq(addf(e.s, "attendance", NULL, err, ATT_BY_PRODUCER, org, ss, p),
 	                 QP_EEXIST);
 	verify_ok(e.s);
 	qp_store_close(e.s);
@@ -1952,8 +1949,6 @@ START_TEST(duplicate_keeps_key_when_one_voided)
 	tenv a, b;
 	char org[37], p[37], sv[37], ss[37], at_a[37], at_b[37], at3[37],
 	    err[QP_ERRMSG_LEN], want[QP_ERRMSG_LEN];
-	const char *att = "{\"org\":\"%s\",\"session\":\"%s\","
-	                  "\"status\":\"present\",\"producer\":\"%s\"}";
 	dlist fa = {0}, fb = {0};
 
 	t_open(&a);
@@ -1964,8 +1959,8 @@ START_TEST(duplicate_keeps_key_when_one_voided)
 	export_feeds(a.s, &fa, NULL);
 	ingest_all(b.s, &fa);
 	dlist_free(&fa);
-	ck_assert_int_eq(addf(a.s, "attendance", at_a, err, att, org, ss, p), 0);
-	ck_assert_int_eq(addf(b.s, "attendance", at_b, err, att, org, ss, p), 0);
+	ck_assert_int_eq(addf(a.s, "attendance", at_a, err, ATT_BY_PRODUCER, org, ss, p), 0);
+	ck_assert_int_eq(addf(b.s, "attendance", at_b, err, ATT_BY_PRODUCER, org, ss, p), 0);
 	export_feeds(a.s, &fa, a.pk);
 	export_feeds(b.s, &fb, b.pk);
 	ingest_all(a.s, &fb);
@@ -1975,7 +1970,7 @@ START_TEST(duplicate_keeps_key_when_one_voided)
 
 	/* At a, at_a held the key: voided, at_b takes it. */
 	ck_assert_int_eq(void1(a.s, at_a, "duplicate", err), 0);
-	ck_assert_int_eq(addf(a.s, "attendance", NULL, err, att, org, ss, p),
+	ck_assert_int_eq(addf(a.s, "attendance", NULL, err, ATT_BY_PRODUCER, org, ss, p),
 	                 QP_EEXIST);
 	snprintf(want, sizeof want,
 	         "attendance.producer: %s is already registered for this "
@@ -1986,12 +1981,12 @@ START_TEST(duplicate_keeps_key_when_one_voided)
 	/* At b, at_b holds it and at_a is voided the same way: the other
 	 * holder goes, the key stays. */
 	ck_assert_int_eq(void1(b.s, at_a, "duplicate", err), 0);
-	ck_assert_int_eq(addf(b.s, "attendance", NULL, err, att, org, ss, p),
+	ck_assert_int_eq(addf(b.s, "attendance", NULL, err, ATT_BY_PRODUCER, org, ss, p),
 	                 QP_EEXIST);
 	ck_assert_str_eq(err, want);
 	/* Both voided, the place is free. */
 	ck_assert_int_eq(void1(a.s, at_b, "wrong status", err), 0);
-	ck_assert_int_eq(addf(a.s, "attendance", at3, err, att, org, ss, p), 0);
+	ck_assert_int_eq(addf(a.s, "attendance", at3, err, ATT_BY_PRODUCER, org, ss, p), 0);
 	ck_assert_int_eq(stat_records(a.s, "attendance"), 3);
 	verify_ok(a.s);
 	verify_ok(b.s);
