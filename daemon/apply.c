@@ -791,6 +791,13 @@ static int void_conflicts_all(qp__tx *t, const char *id, json_t *state)
 	return 0;
 }
 
+const char *qp__void_conflict_of(const char *key_field)
+{
+	size_t n = sizeof VOID_PREFIX - 1;
+
+	return strncmp(key_field, VOID_PREFIX, n) == 0 ? key_field + n : NULL;
+}
+
 /* Whether record id has edits kept against its void (see apply.h). */
 int qp__void_conflicted(qp__tx *t, const char *id)
 {

@@ -243,4 +243,8 @@ int qp__conflict_field(qp__tx *t, const char *id, const char *field);
  * voider.  1, 0, or a negative code. */
 int qp__void_conflicted(qp__tx *t, const char *id);
 
+/* The edited field of a conflicts key's field part when it is a void
+ * conflict ("void:" field, see apply.c), else NULL. */
+const char *qp__void_conflict_of(const char *key_field);
+
 #endif

@@ -537,7 +537,7 @@ static json_t *winner(qp__tx *t, const char *id, const char *field,
 	r = json_object_get(st, "r");
 	f = json_object_get(json_object_get(st, "f"), field);
 	*kind = json_incref(json_object_get(r, "kind"));
-	if (strncmp(field, "void:", 5) == 0) {
+	if (qp__void_conflict_of(field) != NULL) {
 		/* The void, which stands over the edits kept for review. */
 		json_object_set(w, "void", json_object_get(st, "v")
 		                               ? json_object_get(st, "v")
@@ -610,7 +610,7 @@ int qp_store_conflicts(qp_store *s, size_t limit, json_t **out)
 		if (cur == NULL || strcmp(id, cid) != 0 ||
 		    strcmp(field, cfield) != 0) {
 			json_t *kind = NULL, *w;
-			int isvoid;
+			const char *edited = qp__void_conflict_of(field);
 			if (limit > 0 && json_array_size(arr) == limit)
 				break;
 			memcpy(cid, id, sizeof cid);
@@ -618,11 +618,10 @@ int qp_store_conflicts(qp_store *s, size_t limit, json_t **out)
 			w = winner(&t, id, field, &kind);
 			vals = json_array();
 			json_array_append_new(vals, w);
-			isvoid = strncmp(field, "void:", 5) == 0;
 			cur = json_pack("{s:s, s:o, s:s, s:b, s:o}", "id", id,
 			                "kind", kind ? kind : json_null(),
-			                "field", field + (isvoid ? 5 : 0), "void",
-			                isvoid, "values", vals);
+			                "field", edited ? edited : field, "void",
+			                edited != NULL, "values", vals);
 			json_array_append_new(arr, cur);
 		}
 		if (qp_mpjson_decode(d.mv_data, d.mv_size, QP_DELTA_MAX_RAW,
