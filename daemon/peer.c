@@ -193,7 +193,6 @@ static int cert_collect(void *ctx, const uint8_t *cert, size_t len)
 	return 0;
 }
 
-
 /* Keep the certificates a peer sent, in any order: one whose issuer a
  * later one makes trusted is tried again. */
 size_t qp__peer_take_certs(qp_peers *p, const uint8_t *const *items,
