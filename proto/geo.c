@@ -339,6 +339,16 @@ static int collinear(const pgeom *pg, const ring *rg)
 	return 1;
 }
 
+/* Are positions a and b antipodal (the two poles, or latitudes of
+ * opposite sign 180 degrees of longitude apart)?  Many geodesics join such
+ * a pair, so an edge between them has no shape and its ring no area. */
+static int antipodal(const pgeom *pg, size_t a, size_t b)
+{
+	if (pg->lat[a] != -pg->lat[b])
+		return 0;
+	return fabs(pg->lat[a]) == 90 || fabs(pg->lon[a] - pg->lon[b]) == 180;
+}
+
 static int polygon(pgeom *pg, const char *path, const json_t *v, char *err,
                    size_t errlen)
 {
@@ -390,6 +400,13 @@ static int polygon(pgeom *pg, const char *path, const json_t *v, char *err,
 				pg->rep_vertex = i;
 			}
 		}
+		for (size_t i = 1; i < np; i++)
+			if (antipodal(pg, rg->off + i - 1, rg->off + i))
+				return qp_errf(QP_EGEOM, err, errlen,
+				            "%s[%zu]: on the opposite side of the "
+				            "Earth from the position before it: no "
+				            "single line joins the two",
+				            rp, i);
 		/* Collapsed, the ring must still be closed with 3 distinct
 		 * corners: first, two others, first again. */
 		if (distinct < 4)

@@ -192,6 +192,20 @@ static const struct rule_case {
      "plot.geometry.coordinates[0]: ring needs at least 3 distinct "
      "positions",
      0},
+    {"edge between the poles",
+     "{'type':'Polygon','coordinates':[[[-74.9,-10.9],[-8,9],[-79,-90],"
+     "[-74,90],[-74.9,-10.9]]]}",
+     NAN, NAN, QP_EGEOM,
+     "plot.geometry.coordinates[0][3]: on the opposite side of the Earth "
+     "from the position before it: no single line joins the two",
+     0},
+    {"edge between antipodes",
+     "{'type':'Polygon','coordinates':[[[10,20],[-170,-20],[11,21],"
+     "[10,20]]]}",
+     NAN, NAN, QP_EGEOM,
+     "plot.geometry.coordinates[0][1]: on the opposite side of the Earth "
+     "from the position before it: no single line joins the two",
+     0},
 
     /* Refused: topology. */
     {"collinear",
