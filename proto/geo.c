@@ -917,7 +917,12 @@ static double pgeom_m2(const qp_geo *g, const pgeom *pg)
 			                   pg->lon + rg->off, rg->n);
 			a += r == 0 ? s : -s;
 		}
-		total += a;
+		/* GEOS checked the holes inside the shell with straight
+		 * lon/lat edges (RFC 7946); the area follows geodesics, which
+		 * over long edges bow away from those lines, so holes that
+		 * nearly fill a vast shell can measure more than it.  What
+		 * is left then is nothing, as geos_m2 has it. */
+		total += a > 0 ? a : 0;
 	}
 	return total;
 }
