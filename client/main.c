@@ -127,6 +127,18 @@ static const qp_cmd cmds[] = {
 	  "the state from the log; prints a summary.  Exit status 1 when the\n"
 	  "log or the state does not verify.\n\n" DATA_HELP,
 	  "re-check signatures and hash chains; rebuild and compare state" },
+	{ "backup", qp_cmd_backup,
+	  "usage: quipu [-d DIR] backup DEST\n"
+	  "Copy the data directory to the new directory DEST while quipud\n"
+	  "goes on serving (it need not run): the key, node.json, the\n"
+	  "reference layers and a compacted snapshot of the store, as of the\n"
+	  "newest commit when the backup began.  The copy is built in\n"
+	  "DEST.part, synced, and renamed to DEST once complete; interrupted,\n"
+	  "it removes what it made.  DEST holds the node's secret key: keep it\n"
+	  "as safe as the node.  To restore, stop quipud and put DEST in\n"
+	  "DIR's place; quipud sees that the store is a restored copy (see\n"
+	  "`quipu status`).\n\n" DATA_HELP,
+	  "copy the data directory while quipud runs" },
 	{ "enroll", qp_cmd_enroll,
 	  "usage: quipu [-d DIR] enroll --pubkey KEY --org ORG [--org ORG...] "
 	  "--name NAME\n"

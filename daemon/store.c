@@ -28,6 +28,7 @@
 #include <string.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
@@ -366,6 +367,118 @@ int qp_store_format(const char *path, unsigned *format, unsigned *current)
 		mdb_txn_abort(txn);
 	mdb_env_close(env);
 	return rc;
+}
+
+/* Entries of the named database name in the environment of txn. */
+static int db_entries(MDB_txn *txn, const char *name, uint64_t *n)
+{
+	MDB_dbi dbi;
+	MDB_stat st;
+	int rc = mdb_dbi_open(txn, name, 0, &dbi);
+
+	if (rc == 0)
+		rc = mdb_stat(txn, dbi, &st);
+	if (rc == 0)
+		*n = st.ms_entries;
+	return rc;
+}
+
+/* Count what the copy in dest holds, opening it without a lock file (it is
+ * not in use) and read-only. */
+static int copy_count(const char *dest, qp_store_copy_info *info)
+{
+	MDB_env *env = NULL;
+	MDB_txn *txn = NULL;
+	int rc;
+
+	if (mdb_env_create(&env) != 0)
+		return QP_ESTORE;
+	if ((rc = mdb_env_set_maxdbs(env, 16)) == 0 &&
+	    (rc = mdb_env_open(env, dest, MDB_RDONLY | MDB_NOLOCK, 0600)) == 0 &&
+	    (rc = mdb_txn_begin(env, NULL, MDB_RDONLY, &txn)) == 0 &&
+	    (rc = db_entries(txn, "log", &info->deltas)) == 0)
+		rc = db_entries(txn, "records", &info->records);
+	if (txn != NULL)
+		mdb_txn_abort(txn);
+	mdb_env_close(env);
+	return rc == 0 ? 0 : QP_ESTORE;
+}
+
+/* Sync directory path (a new entry in it is durable). */
+static int sync_dir(const char *path)
+{
+	int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC), rc = 0;
+
+	if (fd < 0)
+		return -errno;
+	if (fsync(fd) != 0)
+		rc = -errno;
+	close(fd);
+	return rc;
+}
+
+/* An LMDB result as a status: a system error as -errno. */
+static int copy_rc(int rc)
+{
+	if (rc == 0)
+		return 0;
+	if (rc == ENOENT)
+		return QP_ENOTFOUND;
+	return rc > 0 && rc < 1000 ? -rc : QP_ESTORE;
+}
+
+/* A backup of the store (see store.h). */
+int qp_store_copy(const char *path, const char *dest, qp_store_copy_info *info)
+{
+	char file[PATH_MAX];
+	qp_store_copy_info got = {0, 0, 0};
+	MDB_env *env = NULL;
+	struct stat st;
+	int fd = -1, rc;
+
+	if (path == NULL || dest == NULL ||
+	    strlen(dest) + sizeof "/data.mdb" > sizeof file)
+		return QP_EINVAL;
+	snprintf(file, sizeof file, "%s/data.mdb", dest);
+	if (mdb_env_create(&env) != 0)
+		return QP_ESTORE;
+	/* Read-only: LMDB's lock file lets this process read a snapshot
+	 * while quipud goes on writing, and it never waits for the writer. */
+	rc = mdb_env_set_maxdbs(env, 16);
+	if (rc == 0)
+		rc = mdb_env_open(env, path, MDB_RDONLY | MDB_NOTLS, 0600);
+	if (rc != 0) {
+		mdb_env_close(env);
+		return copy_rc(rc);
+	}
+	fd = open(file, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		rc = errno == EEXIST ? QP_EEXIST : -errno;
+		mdb_env_close(env);
+		return rc;
+	}
+	rc = mdb_env_copyfd2(env, fd, MDB_CP_COMPACT);
+	mdb_env_close(env);
+	rc = copy_rc(rc);
+	if (rc == 0 && fsync(fd) != 0)
+		rc = -errno;
+	if (rc == 0 && fstat(fd, &st) != 0)
+		rc = -errno;
+	if (close(fd) != 0 && rc == 0)
+		rc = -errno;
+	if (rc == 0)
+		rc = sync_dir(dest);
+	if (rc == 0) {
+		got.bytes = (uint64_t)st.st_size;
+		rc = copy_count(dest, &got);
+	}
+	if (rc != 0) {
+		unlink(file);
+		return rc;
+	}
+	if (info != NULL)
+		*info = got;
+	return 0;
 }
 
 uint64_t qp_store_last_stamp(const qp_store *s)

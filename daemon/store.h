@@ -52,6 +52,19 @@ void qp_store_close(qp_store *s); /* accepts NULL */
  * QP_ESTORE. */
 int qp_store_format(const char *path, unsigned *format, unsigned *current);
 
+/* A backup of the store in path, made while quipud may be writing to it:
+ * the newest committed state, compacted (free pages left out), written to
+ * dest/data.mdb, which must not exist yet (dest must).  The copy is synced
+ * before this returns, then opened again to count what it holds: *info
+ * (may be NULL) gets its deltas, records and size.  Opened as a store, it
+ * knows it is a copy (qp_store_is_copy).  On failure nothing is left in
+ * dest.  Errors: QP_ENOTFOUND (no store in path), QP_EEXIST (dest already
+ * holds a data file), -errno (dest cannot be written), QP_ESTORE. */
+typedef struct qp_store_copy_info {
+	uint64_t deltas, records, bytes;
+} qp_store_copy_info;
+int qp_store_copy(const char *path, const char *dest, qp_store_copy_info *info);
+
 /* The newest clock stamp this store has issued or taken from another
  * node (hlc.h): a wall clock well behind it means the device's date is
  * wrong (a tablet whose clock was reset). */

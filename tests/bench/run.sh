@@ -149,6 +149,22 @@ for name, secs in (("status_ms", plain), ("status_digest_ms", digest)):
                      separators=(",", ":")))
 PY
 
+log "a backup of the node while it runs"
+t0=$(date +%s%N)
+"$BIN/quipu" -d "$NODE" backup "$TMP/backup" >"$TMP/backup.out" || failed=1
+t1=$(date +%s%N)
+python3 - "$TMP/backup.out" $(((t1 - t0) / 1000)) "$NODE/store/data.mdb" <<'PY' || failed=1
+import json, os, re, sys
+m = re.search(r": (\d+) deltas, (\d+) records, ([\d.]+) MiB$", open(sys.argv[1]).read().strip())
+secs = int(sys.argv[2]) / 1e6
+print(json.dumps({"bench": "backup", "value": round(secs, 3), "unit": "s",
+                  "deltas": int(m.group(1)), "records": int(m.group(2)),
+                  "backup_mib": float(m.group(3)),
+                  "data_file_mib": round(os.path.getsize(sys.argv[3]) / 2**20, 1)},
+                 separators=(",", ":")))
+PY
+rm -rf "$TMP/backup"
+
 kill -TERM "$QPD_PID"
 wait "$QPD_PID" || { log "quipud exited non-zero on SIGTERM"; failed=1; }
 QPD_PID=""

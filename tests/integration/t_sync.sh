@@ -1199,8 +1199,8 @@ case_sync_restored_copy() {
 	sync_ok "$DEV"
 	r1=$(NODE=$DEV add producer '{"org":"'"$ORG"'","dni":"46000001","name":"Antes Del Respaldo","sex":"F"}')
 	sync_ok "$DEV"
+	q -d "$DEV" backup "$BAK" >/dev/null # the backup, taken while it runs
 	qpd_stop "$DEV"
-	cp -a "$DEV" "$BAK" # the backup
 	qpd_start "$DEV"
 	# A plain restart is not a copy: writes go on.
 	assert_eq "$(status_num "$DEV" restored_copy)" false "restored_copy after a restart"

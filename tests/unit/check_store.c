@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "err.h"
 #include "hlc.h"
@@ -301,6 +302,64 @@ START_TEST(copy_detected_until_settled)
 	/* The original, opened again, is still not a copy of anything. */
 	ck_assert_int_eq(qp_store_open(e.dir, e.pk, e.sk, &e.s), 0);
 	ck_assert_int_eq(qp_store_is_copy(e.s), 0);
+	qp_test_rmtree(bak);
+	free(bak);
+	t_close(&e);
+}
+END_TEST
+
+/* qp_store_copy: a compacted copy that opens as a store of its own (and
+ * knows it is a copy), holds what the original held and verifies; it never
+ * overwrites a data file, and a store that is not there is named so. */
+START_TEST(copy_makes_a_backup)
+{
+	tenv e;
+	char org[37], p1[37], p2[37], *bak = qp_test_tmpdir(), path[512];
+	qp_store_copy_info info = {0, 0, 0};
+	json_t *rec = NULL, *meta = NULL;
+	struct stat st;
+	json_int_t deltas;
+
+	t_open(&e);
+	add_org(e.s, "2012345670", org);
+	add_producer(e.s, org, "41829376", "Rosa Huaman", p1);
+	add_producer(e.s, org, "41829377", "Juana Quispe", p2);
+	ck_assert_int_eq(void1(e.s, p2, "registrada dos veces", NULL), 0);
+	deltas = stat_int(e.s, "deltas");
+	qp_store_close(e.s);
+
+	ck_assert_int_eq(qp_store_copy(e.dir, bak, &info), 0);
+	ck_assert_uint_eq(info.deltas, (uint64_t)deltas);
+	ck_assert_uint_eq(info.records, 3); /* the void one too */
+	snprintf(path, sizeof path, "%s/data.mdb", bak);
+	ck_assert_int_eq(stat(path, &st), 0);
+	ck_assert_uint_eq(info.bytes, (uint64_t)st.st_size);
+	ck_assert_uint_eq(st.st_mode & 0777, 0600);
+	snprintf(path, sizeof path, "%s/lock.mdb", bak);
+	ck_assert_int_ne(access(path, F_OK), 0); /* counted without a lock */
+
+	/* Never over a data file: the one there stays as it was. */
+	ck_assert_int_eq(qp_store_copy(e.dir, bak, NULL), QP_EEXIST);
+	snprintf(path, sizeof path, "%s/data.mdb", bak);
+	ck_assert_int_eq(stat(path, &st), 0);
+	ck_assert_uint_eq((uint64_t)st.st_size, info.bytes);
+	snprintf(path, sizeof path, "%s/none", e.dir);
+	ck_assert_int_eq(qp_store_copy(path, bak, NULL), QP_ENOTFOUND);
+	snprintf(path, sizeof path, "%s/none", bak);
+	ck_assert_int_eq(qp_store_copy(e.dir, path, NULL), -ENOENT);
+
+	ck_assert_int_eq(qp_store_open(bak, e.pk, e.sk, &e.s), 0);
+	ck_assert_int_eq(qp_store_is_copy(e.s), 1);
+	ck_assert_int_eq(stat_int(e.s, "deltas"), deltas);
+	ck_assert_int_eq(qp_store_get(e.s, p1, &rec, &meta), 0);
+	ck_assert_str_eq(json_string_value(json_object_get(rec, "name")),
+	                 "Rosa Huaman");
+	json_decref(rec);
+	json_decref(meta);
+	verify_ok(e.s);
+	qp_store_close(e.s);
+	ck_assert_int_eq(qp_store_open(e.dir, e.pk, e.sk, &e.s), 0);
+	ck_assert_int_eq(qp_store_is_copy(e.s), 0); /* the original is not */
 	qp_test_rmtree(bak);
 	free(bak);
 	t_close(&e);
@@ -2171,6 +2230,7 @@ Suite *suite_store(void)
 	tcase_add_test(tc, verify_detects_lost_delta);
 	tcase_add_test(tc, verify_detects_miscount);
 	tcase_add_test(tc, map_grows_when_full);
+	tcase_add_test(tc, copy_makes_a_backup);
 	tcase_add_test(tc, ingest_order_does_not_matter);
 	tcase_add_test(tc, ingest_forks_gaps_quarantine);
 	tcase_add_test(tc, duplicate_keeps_key_when_one_voided);

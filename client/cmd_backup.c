@@ -1,0 +1,317 @@
+/*
+ * cmd_backup.c - quipu backup: a copy of the data directory made while
+ * quipud goes on serving.
+ *
+ * The copy is built in DEST.part (the key, node.json, the reference layers
+ * and a compacted snapshot of the store, each synced) and renamed to DEST
+ * only when complete, so DEST is either a whole backup or absent.  The
+ * store is read through LMDB's lock file as any reader, so quipud neither
+ * stops nor waits; the copy is the newest commit when the copy began.
+ * Interrupted (SIGINT, SIGTERM, SIGHUP), it removes what it had made.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "err.h"
+#include "store.h"
+#include "util.h"
+
+/* Layers are few (one file per forest-loss map or protected area). */
+#define MADE_MAX 300
+
+/* What this run has made, in order, for the signal handler to remove:
+ * built before the signals are caught, then only appended to. */
+static struct {
+	char path[MADE_MAX][QP_PATH_MAX];
+	unsigned char dir[MADE_MAX];
+	volatile sig_atomic_t n;
+} made;
+
+static void made_add(const char *path, int dir)
+{
+	int i = made.n;
+
+	if (i == MADE_MAX)
+		return;
+	snprintf(made.path[i], QP_PATH_MAX, "%s", path);
+	made.dir[i] = (unsigned char)dir;
+	atomic_signal_fence(memory_order_seq_cst); /* the entry, then n */
+	made.n = i + 1;
+}
+
+/* Remove what was made, newest first (async-signal-safe). */
+static void made_undo(void)
+{
+	for (int i = made.n - 1; i >= 0; i--)
+		if (made.dir[i])
+			rmdir(made.path[i]);
+		else
+			unlink(made.path[i]);
+	made.n = 0;
+}
+
+static void on_signal(int sig)
+{
+	made_undo();
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
+
+static void catch_signals(void)
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = on_signal;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+}
+
+static int sync_path(const char *path)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC), rc = 0;
+
+	if (fd < 0)
+		return -errno;
+	if (fsync(fd) != 0)
+		rc = -errno;
+	close(fd);
+	return rc;
+}
+
+/* Copy regular file from to a new file to (its mode, at most 0600 for a
+ * secret), synced.  Errors: -errno. */
+static int copy_file(const char *from, const char *to)
+{
+	char buf[1 << 16];
+	struct stat st;
+	int in, out, rc = 0;
+	ssize_t n;
+
+	if ((in = open(from, O_RDONLY | O_CLOEXEC)) < 0)
+		return -errno;
+	if (fstat(in, &st) != 0) {
+		rc = -errno;
+		close(in);
+		return rc;
+	}
+	out = open(to, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
+		   st.st_mode & 0600);
+	if (out < 0) {
+		rc = -errno;
+		close(in);
+		return rc;
+	}
+	made_add(to, 0);
+	while (rc == 0 && (n = read(in, buf, sizeof buf)) != 0) {
+		if (n < 0) {
+			if (errno != EINTR)
+				rc = -errno;
+			continue;
+		}
+		for (ssize_t off = 0; rc == 0 && off < n;) {
+			ssize_t w = write(out, buf + off, (size_t)(n - off));
+			if (w < 0 && errno != EINTR)
+				rc = -errno;
+			else if (w > 0)
+				off += w;
+		}
+	}
+	if (rc == 0 && fsync(out) != 0)
+		rc = -errno;
+	if (close(out) != 0 && rc == 0)
+		rc = -errno;
+	close(in);
+	return rc;
+}
+
+static int make_dir(const char *path)
+{
+	if (mkdir(path, 0700) != 0)
+		return -errno;
+	made_add(path, 1);
+	return 0;
+}
+
+/* out = dir/name; -ENAMETOOLONG when it does not fit. */
+static int join(char out[QP_PATH_MAX], const char *dir, const char *name)
+{
+	int n = snprintf(out, QP_PATH_MAX, "%s/%s", dir, name);
+
+	return n < 0 || n >= QP_PATH_MAX ? -ENAMETOOLONG : 0;
+}
+
+/* The layers directory's regular files, when there is one. */
+static int copy_layers(const char *from, const char *to, char *failed,
+		       size_t cap)
+{
+	char a[QP_PATH_MAX], b[QP_PATH_MAX];
+	struct dirent *e;
+	DIR *d = opendir(from);
+	int rc = 0;
+
+	if (d == NULL)
+		return errno == ENOENT ? 0 : -errno;
+	if ((rc = make_dir(to)) != 0) {
+		snprintf(failed, cap, "%s", to);
+		closedir(d);
+		return rc;
+	}
+	while (rc == 0 && (e = readdir(d)) != NULL) {
+		struct stat st;
+
+		if (e->d_name[0] == '.' || join(a, from, e->d_name) != 0 ||
+		    join(b, to, e->d_name) != 0 || lstat(a, &st) != 0 ||
+		    !S_ISREG(st.st_mode))
+			continue;
+		if ((rc = copy_file(a, b)) != 0)
+			snprintf(failed, cap, "%s", a);
+	}
+	closedir(d);
+	if (rc == 0 && (rc = sync_path(to)) != 0)
+		snprintf(failed, cap, "%s", to);
+	return rc;
+}
+
+/* The directory that holds path (for syncing the rename into it). */
+static void parent_of(const char *path, char *out, size_t cap)
+{
+	const char *slash = strrchr(path, '/');
+
+	if (slash == NULL)
+		snprintf(out, cap, ".");
+	else if (slash == path)
+		snprintf(out, cap, "/");
+	else
+		snprintf(out, cap, "%.*s", (int)(slash - path), path);
+}
+
+/* Build the backup in part; failed names the path an error was about. */
+static int build(const qp_node *n, const char *part, qp_store_copy_info *info,
+		 char *failed, size_t cap)
+{
+	char p[QP_PATH_MAX], from[QP_PATH_MAX];
+	int rc;
+
+	if ((rc = join(p, part, "key")) != 0 ||
+	    (rc = copy_file(n->keyfile, p)) != 0) {
+		snprintf(failed, cap, "%s", n->keyfile);
+		return rc;
+	}
+	if ((rc = join(p, part, "node.json")) != 0 ||
+	    ((rc = copy_file(n->config, p)) != 0 && rc != -ENOENT)) {
+		snprintf(failed, cap, "%s", n->config);
+		return rc;
+	}
+	if ((rc = join(from, n->dir, "layers")) != 0 ||
+	    (rc = join(p, part, "layers")) != 0 ||
+	    (rc = copy_layers(from, p, failed, cap)) != 0)
+		return rc;
+	if ((rc = join(p, part, "store")) != 0 || (rc = make_dir(p)) != 0) {
+		snprintf(failed, cap, "%s", p);
+		return rc;
+	}
+	/* Registered before the copy, so an interruption removes it. */
+	if ((rc = join(from, p, "data.mdb")) != 0)
+		return rc;
+	made_add(from, 0);
+	if ((rc = qp_store_copy(n->store, p, info)) != 0) {
+		snprintf(failed, cap, "%s", rc == QP_EEXIST || rc < 0 ? p : n->store);
+		return rc;
+	}
+	if ((rc = sync_path(part)) != 0)
+		snprintf(failed, cap, "%s", part);
+	return rc;
+}
+
+int qp_cmd_backup(qp_cli *c, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		QP_CLI_COMMON_OPTS,
+		{ NULL, 0, NULL, 0 },
+	};
+	char part[QP_PATH_MAX], parent[QP_PATH_MAX], failed[QP_PATH_MAX] = "";
+	qp_store_copy_info info;
+	const char *dest;
+	struct stat st;
+	int o, status = QP_EXIT_OK, rc;
+
+	optind = 0;
+	while ((o = qp_cli_getopt(c, argc, argv, "", opts, &status)) != -1)
+		if (o == -2)
+			return status;
+	if ((status = qp_cli_operands(argc, argv, 1, "DEST")) != QP_EXIT_OK)
+		return status;
+	dest = argv[optind];
+	if (dest[0] == '\0' || strlen(dest) + sizeof ".part/store/data.mdb" >
+					QP_PATH_MAX)
+		return qp_cli_usage(argv[0], "DEST must be a directory path "
+				    "shorter than %d bytes", QP_PATH_MAX - 32);
+	if ((status = qp_cli_paths(c)) != QP_EXIT_OK)
+		return status;
+	if ((rc = qp_node_load(&c->node)) < 0) {
+		qp_cli_err("backup: %s: %s (run quipu -d %s init first?)",
+			   rc == QP_EPROTO ? c->node.config : c->node.keyfile,
+			   rc == QP_EPROTO && c->node.cfg_err[0]
+				   ? c->node.cfg_err : qp_strerror(rc),
+			   c->node.dir);
+		return QP_EXIT_FAIL;
+	}
+	if (lstat(dest, &st) == 0) {
+		qp_cli_err("backup: %s already exists; name a directory that "
+			   "does not exist yet (a backup never overwrites)",
+			   dest);
+		return QP_EXIT_FAIL;
+	}
+	snprintf(part, sizeof part, "%s.part", dest);
+	parent_of(dest, parent, sizeof parent);
+	if (mkdir(part, 0700) != 0) {
+		if (errno == EEXIST)
+			qp_cli_err("backup: %s exists: a backup that was "
+				   "stopped before it finished; remove it and "
+				   "run the backup again", part);
+		else
+			qp_cli_err("backup: cannot create %s: %s", part,
+				   strerror(errno));
+		return QP_EXIT_FAIL;
+	}
+	made_add(part, 1);
+	catch_signals();
+	rc = build(&c->node, part, &info, failed, sizeof failed);
+	if (rc == 0 && rename(part, dest) != 0) {
+		rc = -errno;
+		snprintf(failed, sizeof failed, "%s", dest);
+	}
+	if (rc != 0) {
+		made_undo();
+		if (rc == QP_ENOTFOUND)
+			qp_cli_err("backup: no store in %s (run quipu -d %s "
+				   "init first?)", c->node.store, c->node.dir);
+		else
+			qp_cli_err("backup: %s: %s; nothing was kept", failed,
+				   qp_strerror(rc));
+		return QP_EXIT_FAIL;
+	}
+	made.n = 0; /* it is DEST now: nothing to undo */
+	if ((rc = sync_path(parent)) != 0) {
+		qp_cli_err("backup: %s is complete but its directory %s could "
+			   "not be synced: %s", dest, parent, qp_strerror(rc));
+		return QP_EXIT_FAIL;
+	}
+	printf("backed up %s to %s: %llu deltas, %llu records, %.1f MiB\n",
+	       c->node.dir, dest, (unsigned long long)info.deltas,
+	       (unsigned long long)info.records,
+	       (double)info.bytes / (1024.0 * 1024.0));
+	return QP_EXIT_OK;
+}

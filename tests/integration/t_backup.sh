@@ -1,0 +1,171 @@
+# t_backup.sh - quipu backup: a copy of the data directory taken while
+# quipud serves writers, restored and checked; the refusals; an interrupted
+# backup leaves nothing behind.
+
+# backup_writer W: add producers one by one until the file `stop` appears
+# or quipu fails; each id goes to acked.W only after quipu exited 0.
+backup_writer() {
+	local w=$1 i=0 id
+	while [ ! -e stop ]; do
+		i=$((i + 1))
+		id=$(printf '{"org":"%s","dni":"7%d%06d","name":"Respaldo %d","sex":"F"}\n' \
+			"$ORG" "$w" "$i" "$w" |
+			timeout 30 "$QUIPU" -d "$NODE" add producer 2>>"writer.$w.err") || break
+		echo "$id" >>"acked.$w"
+	done
+}
+
+# acked_at_least N: the writers have N acknowledged ids between them.
+acked_at_least() {
+	[ "$(cat acked.* | grep -c . || true)" -ge "$1" ]
+}
+
+qp_case backup_hot
+case_backup_hot() {
+	local BK=$QP_CASE_DIR/backup w pids="" before after n out
+	NODE=$QP_CASE_DIR/node
+	node_init "$NODE"
+	qpd_start "$NODE"
+	ORG=$(add org '{"ruc":"'"$(ruc 2060777111)"'","name":"Cooperativa Respaldada","type":"cooperative"}')
+	cat >loss.geojson <<'EOF'
+{"type":"FeatureCollection","features":[{"type":"Feature","properties":{},"geometry":{"type":"Polygon","coordinates":[[[-74.902,-10.902],[-74.900,-10.902],[-74.900,-10.900],[-74.902,-10.900],[-74.902,-10.902]]]}}]}
+EOF
+	q -d "$NODE" layer load loss2021 loss.geojson >/dev/null
+	for w in 1 2 3 4; do
+		: >"acked.$w"
+		backup_writer "$w" &
+		pids="$pids $!"
+	done
+	wait_for 20 "the writers have written" acked_at_least 40
+	cat acked.* | sort >before
+	qrun -d "$NODE" backup "$BK"
+	assert_rc 0 "backup while four writers write"
+	cat acked.* | sort >after
+	touch stop
+	for w in $pids; do wait "$w" || true; done
+	out=$(cat out)
+	printf '%s\n' "$out" | grep -Eq "^backed up $NODE to $BK: [0-9]+ deltas, [0-9]+ records, [0-9.]+ MiB$" ||
+		fail "backup printed '$out'"
+	[ ! -e "$BK.part" ] || fail "$BK.part left behind"
+	assert_eq "$(stat -c %a "$BK")" 700 "mode of the backup directory"
+	assert_eq "$(stat -c %a "$BK/key")" 600 "mode of the backed-up key"
+	cmp -s "$NODE/key" "$BK/key" || fail "the key differs from the node's"
+	cmp -s "$NODE/node.json" "$BK/node.json" || fail "node.json differs"
+	cmp -s "$NODE/layers/loss2021.geojson" "$BK/layers/loss2021.geojson" ||
+		fail "the layer was not copied"
+	[ ! -e "$BK/store/lock.mdb" ] || fail "the backup holds a lock file"
+	[ ! -e "$BK/quipud.sock" ] && [ ! -e "$BK/quipud.pid" ] ||
+		fail "the backup holds the daemon's socket or pid file"
+	# The node went on writing: the writers were not held up.
+	[ "$(grep -c . after)" -le "$(cat acked.* | grep -c .)" ] || fail "acked list shrank"
+	# The backup, started as a node of its own, holds every record that
+	# was acknowledged before the backup began, and verifies.
+	qpd_start "$BK"
+	q -d "$BK" list producer | py jsonl /dev/stdin producer | sort >in-backup
+	n=$(comm -23 before in-backup | head -n 5)
+	[ -z "$n" ] || fail "acknowledged before the backup but not in it: $n"
+	n=$(comm -13 after in-backup | head -n 5)
+	[ -z "$n" ] || fail "in the backup but never acknowledged: $n"
+	before=$(grep -c . before)
+	after=$(grep -c . in-backup)
+	[ "$after" -ge "$before" ] || fail "backup holds $after producers, $before were acked before it"
+	printf '%s\n' "$out" | grep -q " $((after + 1)) records," ||
+		fail "backup counted other than $((after + 1)) records: $out"
+	qrun -d "$BK" verify
+	assert_rc 0 "verify of the backup"
+	q -d "$BK" layer list | grep -q loss2021 || fail "the backup does not list the layer"
+	qpd_stop "$BK"
+	qpd_stop "$NODE"
+	# With quipud stopped the backup is taken the same way.
+	qrun -d "$NODE" backup "$QP_CASE_DIR/offline"
+	assert_rc 0 "backup with quipud stopped"
+	assert_out_has " $(($(cat acked.* | grep -c .) + 1)) records,"
+	timeout 120 "$QUIPUD" -d "$QP_CASE_DIR/offline" --verify >verify.out 2>verify.err ||
+		fail "quipud --verify of the offline backup failed: $(cat verify.err)"
+}
+
+qp_case backup_refusals
+case_backup_refusals() {
+	local BK=$QP_CASE_DIR/bk
+	NODE=$QP_CASE_DIR/node
+	node_init "$NODE"
+	qpd_start "$NODE"
+	add org '{"ruc":"'"$(ruc 2060777112)"'","name":"Cooperativa Cuidadosa","type":"cooperative"}' >/dev/null
+
+	mkdir "$BK"
+	echo "ya estaba" >"$BK/nota.txt"
+	qrun -d "$NODE" backup "$BK"
+	assert_rc 1 "backup to a directory that exists"
+	assert_err_one_line
+	assert_err_has "quipu: backup: $BK already exists; name a directory that does not exist yet"
+	assert_eq "$(ls "$BK")" nota.txt "what the existing directory holds"
+	[ ! -e "$BK.part" ] || fail "$BK.part made by a refused backup"
+
+	mkdir "$QP_CASE_DIR/half.part"
+	qrun -d "$NODE" backup "$QP_CASE_DIR/half"
+	assert_rc 1 "backup over an unfinished one"
+	assert_err_one_line
+	assert_err_has "half.part exists: a backup that was stopped before it finished"
+	[ ! -e "$QP_CASE_DIR/half" ] || fail "half made"
+
+	qrun -d "$NODE" backup "$QP_CASE_DIR/no/such/dir/bk"
+	assert_rc 1 "backup into a directory that does not exist"
+	assert_err_one_line
+	assert_err_has "cannot create $QP_CASE_DIR/no/such/dir/bk.part"
+
+	qrun -d "$QP_CASE_DIR/empty" backup "$QP_CASE_DIR/bk2"
+	assert_rc 1 "backup of a directory that was never initialised"
+	assert_err_one_line
+	assert_err_has "init first"
+	[ ! -e "$QP_CASE_DIR/bk2" ] && [ ! -e "$QP_CASE_DIR/bk2.part" ] ||
+		fail "a backup of nothing left files"
+
+	qrun -d "$NODE" backup
+	assert_rc 2 "backup without DEST"
+	qrun -d "$NODE" backup a b
+	assert_rc 2 "backup with two operands"
+	qrun -d "$NODE" backup --help
+	assert_rc 0 "backup --help"
+	assert_out_has "usage: quipu [-d DIR] backup DEST"
+}
+
+# An interrupted backup removes what it made: no DEST.part, no DEST.
+qp_case backup_interrupted
+case_backup_interrupted() {
+	local BK=$QP_CASE_DIR/bk pid rc sig interrupted=0 round
+	NODE=$QP_CASE_DIR/node
+	node_init "$NODE"
+	qpd_start "$NODE"
+	ORG=$(add org '{"ruc":"'"$(ruc 2060777113)"'","name":"Cooperativa Grande","type":"cooperative"}')
+	# A store large enough that the copy takes a while.
+	python3 -c 'import sys
+org = sys.argv[1]
+for i in range(60000):
+    print("{\"org\":\"%s\",\"dni\":\"%08d\",\"name\":\"Socia Numero %d de la Cooperativa Grande\",\"sex\":\"F\",\"community\":\"Comunidad Campesina de San Juan\",\"phone\":\"964312775\"}" % (org, 30000000 + i, i))' "$ORG" >many.jsonl
+	q -d "$NODE" import many.jsonl --kind producer --batch 5000 >/dev/null
+	for round in 1 2 3; do
+		for sig in INT TERM; do
+			"$QUIPU" -d "$NODE" backup "$BK" >out 2>err &
+			pid=$!
+			while [ ! -e "$BK.part/store/data.mdb" ] && [ ! -e "$BK" ] &&
+				kill -0 "$pid" 2>/dev/null; do :; done
+			kill -"$sig" "$pid" 2>/dev/null || true
+			rc=0
+			wait "$pid" || rc=$?
+			[ ! -e "$BK.part" ] || fail "round $round: $BK.part left after SIG$sig (exit $rc): $(ls -R "$BK.part")"
+			if [ "$rc" -ne 0 ]; then
+				[ ! -e "$BK" ] || fail "round $round: $BK exists though the backup was stopped"
+				interrupted=$((interrupted + 1))
+			else
+				# It finished first: a whole backup.
+				[ -s "$BK/store/data.mdb" ] || fail "round $round: finished backup lacks its store"
+				rm -rf "$BK"
+			fi
+		done
+	done
+	[ "$interrupted" -gt 0 ] || fail "no backup was interrupted (each finished before the signal)"
+	note "$interrupted of 6 backups interrupted mid-copy"
+	q -d "$NODE" backup "$BK" >/dev/null
+	timeout 120 "$QUIPUD" -d "$BK" --verify >verify.out 2>verify.err ||
+		fail "quipud --verify of the backup failed: $(cat verify.err)"
+}
