@@ -175,6 +175,39 @@ static void print_imports(const json_t *a)
 		       (long long)json_integer_value(json_object_get(e, "deltas")));
 }
 
+/* The backup schedule (node.json "backup"): when the last one was made,
+ * or why the last attempt failed, and when the next is due. */
+static void print_backup(const json_t *b)
+{
+	const char *ok, *err;
+	long long next;
+	char when[64];
+
+	if (!json_is_object(b))
+		return;
+	ok = json_string_value(json_object_get(b, "last_ok"));
+	err = json_string_value(json_object_get(b, "last_error"));
+	next = (long long)json_integer_value(json_object_get(b, "next_in_s"));
+	if (json_is_true(json_object_get(b, "running")))
+		snprintf(when, sizeof when, "one under way");
+	else if (next >= 7200)
+		snprintf(when, sizeof when, "next in %.1f h", (double)next / 3600);
+	else if (next < 120)
+		snprintf(when, sizeof when, "next in %lld s", next);
+	else
+		snprintf(when, sizeof when, "next in %lld min", (next + 59) / 60);
+	if (err != NULL)
+		printf("%-12s FAILED at %s: %s; last good: %s; %s\n", "backup",
+		       json_string_value(json_object_get(b, "last_error_at")),
+		       err, ok ? ok : "none", when);
+	else if (ok != NULL)
+		printf("%-12s %s to %s; %s\n", "backup", ok,
+		       json_string_value(json_object_get(b, "last_path")), when);
+	else
+		printf("%-12s none yet to %s; %s\n", "backup",
+		       json_string_value(json_object_get(b, "dir")), when);
+}
+
 /* The daemon's clock; a date that is wrong (far behind what the node
  * already holds) is said plainly, with what to do. */
 static void print_clock(const json_t *c)
@@ -377,6 +410,7 @@ int qp_cmd_status(qp_cli *c, int argc, char **argv)
 			     "the backup and you run `quipu settle`"
 			   : "a copy of this node's data: local writes wait "
 			     "until `quipu sync --wait` reaches the hub");
+	print_backup(sget(reply, "backup"));
 	print_peers(sget(reply, "peers"));
 	print_imports(json_object_get(reply, "bundle_imports"));
 	json_decref(reply);

@@ -30,6 +30,7 @@ typedef struct qp_daemon {
 	qp_log lg;
 	qp_server *srv;
 	qp_peers *peers;
+	qp_autobackup *backup;
 	uv_signal_t sigint, sigterm;
 } qp_daemon;
 
@@ -53,6 +54,7 @@ static void on_signal(uv_signal_t *h, int signum)
 	qp_log_info(&d->lg, "signal %d: finishing in-flight commits and stopping",
 		    signum);
 	qp_peers_stop(d->peers);
+	qp_autobackup_stop(d->backup);
 	qp_server_stop(d->srv);
 	uv_close((uv_handle_t *)&d->sigint, NULL);
 	uv_close((uv_handle_t *)&d->sigterm, NULL);
@@ -95,14 +97,16 @@ static int run_verify(qp_store *st, const qp_log *lg)
 
 /* The store settings of node.json (plot thresholds, lot yields); a bad
  * value is logged naming the key.  Returns 0 or -1. */
-static int node_settings(const qp_node *node, qp_store *st, const qp_log *lg)
+static int node_settings(const qp_node *node, qp_store *st,
+			 qp_backup_cfg *bc, const qp_log *lg)
 {
 	char why[256];
 	qp_geo_opts go;
 	qp_lots_cfg lc;
 
 	if (qp_node_geo_opts(node, &go, why, sizeof why) != 0 ||
-	    qp_node_lots_cfg(node, &lc, why, sizeof why) != 0) {
+	    qp_node_lots_cfg(node, &lc, why, sizeof why) != 0 ||
+	    qp_node_backup_cfg(node, bc, why, sizeof why) != 0) {
 		qp_log_error(lg, "%s", why);
 		return -1;
 	}
@@ -124,6 +128,7 @@ int main(int argc, char **argv)
 	qp_daemon d;
 	qp_node node;
 	qp_store *st = NULL;
+	qp_backup_cfg bc;
 	uv_loop_t loop;
 	const char *dir = NULL;
 	int verify = 0, c, rc, status = 1;
@@ -191,7 +196,7 @@ int main(int argc, char **argv)
 				    "from the last one meanwhile)",
 				    (unsigned long long)(behind / 86400000));
 	}
-	if (node_settings(&node, st, &d.lg) != 0)
+	if (node_settings(&node, st, &bc, &d.lg) != 0)
 		goto out;
 	if (verify) {
 		status = run_verify(st, &d.lg);
@@ -214,6 +219,9 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	qp_server_set_peers(d.srv, d.peers);
+	if (bc.dir[0] != '\0' &&
+	    qp_autobackup_start(&loop, node.dir, &bc, &d.lg, &d.backup) == 0)
+		qp_server_set_backup(d.srv, d.backup);
 	if ((rc = write_pidfile(node.pidfile)) != 0)
 		qp_log_warn(&d.lg, "cannot write pid file %s: %s", node.pidfile,
 			    qp_strerror(rc));

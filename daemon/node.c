@@ -177,7 +177,7 @@ int qp_node_load(qp_node *n)
 static int check_config(const json_t *cfg, char *err, size_t errlen)
 {
 	static const char *const keys[] = {"version", "role", "listen",
-					   "plots", "lots", NULL};
+					   "plots", "lots", "backup", NULL};
 	const char *key, *role = "field";
 	const json_t *v;
 	size_t i;
@@ -188,7 +188,7 @@ static int check_config(const json_t *cfg, char *err, size_t errlen)
 		if (keys[i] == NULL)
 			return qp_errf(QP_EPROTO, err, errlen,
 				       "node.json: unknown key \"%.40s\" (known: "
-				       "version, role, listen, plots, lots)",
+				       "version, role, listen, plots, lots, backup)",
 				       key);
 	}
 	v = json_object_get(cfg, "version");
@@ -308,6 +308,61 @@ int qp_node_lots_cfg(const qp_node *n, qp_lots_cfg *cfg, char *err,
 			      cfg, why, sizeof why) != 0) {
 		snprintf(err, errlen, "node.json: %s", why);
 		return QP_EPROTO;
+	}
+	return 0;
+}
+
+/* node.json's "backup" object (see node.h). */
+int qp_node_backup_cfg(const qp_node *n, qp_backup_cfg *cfg, char *err,
+		       size_t errlen)
+{
+	const json_t *b = n->cfg ? json_object_get(n->cfg, "backup") : NULL;
+	const json_t *v;
+	const char *key, *dir;
+
+	memset(cfg, 0, sizeof *cfg);
+	cfg->every_hours = 24;
+	cfg->keep = 7;
+	if (b == NULL)
+		return 0;
+	if (!json_is_object(b))
+		return qp_errf(QP_EPROTO, err, errlen,
+			       "node.json: backup: must be an object "
+			       "{\"dir\": ..., \"every_hours\": ..., \"keep\": ...}");
+	json_object_foreach((json_t *)b, key, v) {
+		if (strcmp(key, "dir") != 0 && strcmp(key, "every_hours") != 0 &&
+		    strcmp(key, "keep") != 0)
+			return qp_errf(QP_EPROTO, err, errlen,
+				       "node.json: backup: unknown key \"%.40s\" "
+				       "(known: dir, every_hours, keep)",
+				       key);
+	}
+	dir = json_string_value(json_object_get(b, "dir"));
+	if (dir == NULL || dir[0] != '/' ||
+	    strlen(dir) >= sizeof cfg->dir - 64)
+		return qp_errf(QP_EPROTO, err, errlen,
+			       "node.json: backup.dir: must be an absolute "
+			       "directory path (shorter than %zu bytes)",
+			       sizeof cfg->dir - 64);
+	snprintf(cfg->dir, sizeof cfg->dir, "%s", dir);
+	v = json_object_get(b, "every_hours");
+	if (v != NULL) {
+		if (!json_is_number(v) || !(json_number_value(v) > 0) ||
+		    json_number_value(v) > 8760)
+			return qp_errf(QP_EPROTO, err, errlen,
+				       "node.json: backup.every_hours: must be "
+				       "a number of hours above 0 and at most "
+				       "8760 (0.5: every half hour)");
+		cfg->every_hours = json_number_value(v);
+	}
+	v = json_object_get(b, "keep");
+	if (v != NULL) {
+		if (!json_is_integer(v) || json_integer_value(v) < 1 ||
+		    json_integer_value(v) > 1000)
+			return qp_errf(QP_EPROTO, err, errlen,
+				       "node.json: backup.keep: must be a whole "
+				       "number of backups from 1 to 1000");
+		cfg->keep = (unsigned)json_integer_value(v);
 	}
 	return 0;
 }

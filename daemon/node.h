@@ -82,6 +82,20 @@ int qp_node_geo_opts(const qp_node *n, qp_geo_opts *o, char *err,
 int qp_node_lots_cfg(const qp_node *n, qp_lots_cfg *cfg, char *err,
 		     size_t errlen);
 
+/* Backups on a schedule, from node.json's "backup" object:
+ *   {"dir": "/media/sd/quipu", "every_hours": 24, "keep": 7}
+ * dir (required, absolute) is where quipud puts a backup of the node
+ * every every_hours (default 24; fractions allowed), keeping the newest
+ * keep (default 7).  dir[0] is '\0' when node.json has no "backup".
+ * Returns 0, or QP_EPROTO with one line in err naming the key. */
+typedef struct qp_backup_cfg {
+	char dir[QP_PATH_MAX];
+	double every_hours;
+	unsigned keep;
+} qp_backup_cfg;
+int qp_node_backup_cfg(const qp_node *n, qp_backup_cfg *cfg, char *err,
+		       size_t errlen);
+
 /* Role from node.json ("field" when unset). */
 const char *qp_node_role(const qp_node *n);
 

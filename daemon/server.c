@@ -73,6 +73,7 @@ struct qp_server {
 	uint8_t rbuf[QP_READ_CHUNK]; /* reads are consumed at once */
 	qp_client *clients;
 	qp_peers *peers; /* sync engine, or NULL */
+	qp_autobackup *backup; /* backup schedule, or NULL */
 	qp_req *wfirst, *wlast;
 	int stopping;
 	int handles; /* open handles of the server itself */
@@ -256,6 +257,8 @@ static json_t *do_status(qp_server *srv, qp_req *r)
 	json_object_set_new(d, "durable_commits", json_integer((json_int_t)durable));
 	json_object_set_new(d, "clock", clock_json(srv->store));
 	json_object_set_new(d, "commit_us", json_integer((json_int_t)(durable_ns / 1000)));
+	if (srv->backup != NULL)
+		json_object_set_new(d, "backup", qp_autobackup_status(srv->backup));
 	rep = reply_ok(r->rid);
 	json_object_set_new(rep, "key", json_string(key));
 	json_object_set_new(rep, "daemon", d);
@@ -939,6 +942,11 @@ int qp_server_start(uv_loop_t *loop, qp_node *node, qp_store *store,
 	srv->handles++;
 	*out = srv;
 	return 0;
+}
+
+void qp_server_set_backup(qp_server *srv, qp_autobackup *ab)
+{
+	srv->backup = ab;
 }
 
 void qp_server_set_peers(qp_server *srv, qp_peers *peers)

@@ -22,6 +22,7 @@
 
 #include "log.h"
 #include "node.h"
+#include "autobackup.h"
 #include "peer.h"
 #include "store.h"
 
@@ -38,6 +39,8 @@ int qp_server_start(uv_loop_t *loop, qp_node *node, qp_store *store,
  * that made new deltas, and add its per-peer status to `status`.  May be
  * NULL (no sync). */
 void qp_server_set_peers(qp_server *srv, qp_peers *peers);
+/* The backup schedule whose state `status` shows (NULL: none). */
+void qp_server_set_backup(qp_server *srv, qp_autobackup *ab);
 
 /* Stop: close the listener, stop reading, commit the writes already
  * received, send their replies, then close every client.  The server frees

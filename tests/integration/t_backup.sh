@@ -169,3 +169,135 @@ for i in range(60000):
 	timeout 120 "$QUIPUD" -d "$BK" --verify >verify.out 2>verify.err ||
 		fail "quipud --verify of the backup failed: $(cat verify.err)"
 }
+
+# backup_cfg DIR JSON: set node.json's "backup" object of the node at DIR.
+backup_cfg() {
+	python3 - "$1/node.json" "$2" <<'PY'
+import json, sys
+c = json.load(open(sys.argv[1]))
+c["backup"] = json.loads(sys.argv[2])
+json.dump(c, open(sys.argv[1], "w"))
+PY
+}
+
+# backups_in DIR: the finished scheduled backups in DIR, oldest first.
+backups_in() {
+	ls "$1" | grep -E '^quipu-[0-9]{8}T[0-9]{6}Z$' | sort || true
+}
+
+# newest_backup_done SD: the newest backup in SD is the one status
+# reports as the last made, and it holds a store.
+newest_backup_done() {
+	local last
+	last=$(backups_in "$1" | tail -n 1)
+	[ -n "$last" ] && [ "$(status_num "$NODE" backup last_path)" = "$1/$last" ] &&
+		python3 - "$1/$last/store" <<'PY'
+import os, sys
+sys.exit(0 if os.path.getsize(os.path.join(sys.argv[1], "data.mdb")) > 0 else 1)
+PY
+}
+
+# newest_backup_not SD NAME: SD's newest finished backup is not NAME.
+newest_backup_not() {
+	[ "$(backups_in "$1" | tail -n 1)" != "$2" ]
+}
+
+backup_running() {
+	[ "$(status_num "$NODE" backup running)" = true ]
+}
+
+backup_failed() {
+	status_num "$NODE" backup last_error | grep -q "$1"
+}
+
+qp_case backup_scheduled
+case_backup_scheduled() {
+	local SD=$QP_CASE_DIR/sd last n
+	NODE=$QP_CASE_DIR/node
+	node_init "$NODE"
+	mkdir -p "$SD/quipu-20200101T000000Z/store" "$SD/quipu-20200102T000000Z.part" "$SD/fotos"
+	echo vieja >"$SD/quipu-20200101T000000Z/key"
+	echo mia >"$SD/fotos/chacra.jpg"
+	# Every 1.8 s, keeping 2.
+	backup_cfg "$NODE" '{"dir": "'"$SD"'", "every_hours": 0.0005, "keep": 2}'
+	qpd_start "$NODE"
+	ORG=$(add org '{"ruc":"'"$(ruc 2060777114)"'","name":"Cooperativa Previsora","type":"cooperative"}')
+	# Two backups after the org was written: the newest two hold it.
+	wait_for 30 "a first scheduled backup" newest_backup_done "$SD"
+	last=$(backups_in "$SD" | tail -n 1)
+	# The next one began after the org was written.
+	wait_for 30 "a second scheduled backup" newest_backup_not "$SD" "$last"
+	n=$(backups_in "$SD" | grep -c .)
+	[ "$n" -le 2 ] || fail "keep 2, but $n backups in $SD: $(backups_in "$SD" | tr '\n' ' ')"
+	[ ! -e "$SD/quipu-20200101T000000Z" ] || fail "the oldest backup was kept beyond keep"
+	[ ! -e "$SD/quipu-20200102T000000Z.part" ] || fail "an unfinished backup was left"
+	assert_eq "$(cat "$SD/fotos/chacra.jpg")" mia "a file that is not a backup"
+	q -d "$NODE" status >status.txt
+	grep -Eq "^backup +20[0-9-]+T[0-9:]+Z to $SD/quipu-" status.txt ||
+		fail "status shows no backup: $(grep backup status.txt || true)"
+	grep -q "backup: backed up $NODE to $SD/quipu-" "$NODE.qpd.log" || fail "no backup in the log"
+	qpd_stop "$NODE"
+	assert_eq "$QPD_STATUS" 0 "quipud exit status with backups scheduled"
+	# The newest backup is a node: it verifies and holds the org.
+	last=$(backups_in "$SD" | tail -n 1)
+	timeout 120 "$QUIPUD" -d "$SD/$last" --verify >verify.out 2>verify.err ||
+		fail "quipud --verify of $last failed: $(cat verify.err)"
+	qpd_start "$SD/$last"
+	q -d "$SD/$last" get "$ORG" >/dev/null || fail "$last lacks the org"
+	qpd_stop "$SD/$last"
+	rm -rf "${SD:?}/$last"
+
+	# A card that is not there: the backup fails, status and log say
+	# why, and quipud serves on.
+	backup_cfg "$NODE" '{"dir": "'"$QP_CASE_DIR/no-card"'", "every_hours": 24}'
+	qpd_start "$NODE"
+	wait_for 20 "the failed backup is reported" backup_failed "cannot create $QP_CASE_DIR/no-card/quipu-"
+	q -d "$NODE" status >status.txt
+	grep -Eq "^backup +FAILED at .*: backup: cannot create .*no-card.*; last good: none; next in 10 min" status.txt ||
+		fail "status: $(grep backup status.txt || true)"
+	grep -q "backup to $QP_CASE_DIR/no-card failed: backup: cannot create" "$NODE.qpd.log" ||
+		fail "no failure in the log"
+	add producer '{"org":"'"$ORG"'","dni":"47000001","name":"Sigue Escribiendo","sex":"M"}' >/dev/null
+	qpd_stop "$NODE"
+
+	# A bad "backup" object stops quipud at start with the key named.
+	backup_cfg "$NODE" '{"dir": "relativo/sd"}'
+	timeout 20 "$QUIPUD" -d "$NODE" >bad.out 2>bad.err && fail "quipud started with a relative backup.dir"
+	grep -q "node.json: backup.dir: must be an absolute directory path" bad.err ||
+		fail "quipud said: $(cat bad.err)"
+	backup_cfg "$NODE" '{"dir": "/tmp", "keep": 0}'
+	timeout 20 "$QUIPUD" -d "$NODE" >bad.out 2>bad.err && fail "quipud started with keep 0"
+	grep -q "node.json: backup.keep: must be a whole number of backups from 1 to 1000" bad.err ||
+		fail "quipud said: $(cat bad.err)"
+	backup_cfg "$NODE" '{"dir": "/tmp", "every": 3}'
+	timeout 20 "$QUIPUD" -d "$NODE" >bad.out 2>bad.err && fail "quipud started with an unknown backup key"
+	grep -q 'node.json: backup: unknown key "every" (known: dir, every_hours, keep)' bad.err ||
+		fail "quipud said: $(cat bad.err)"
+}
+
+# quipud stopped while a scheduled backup runs: the backup is cut off and
+# removes what it made; quipud exits cleanly.
+qp_case backup_scheduled_stop
+case_backup_scheduled_stop() {
+	local SD=$QP_CASE_DIR/sd
+	NODE=$QP_CASE_DIR/node
+	node_init "$NODE"
+	mkdir "$SD"
+	qpd_start "$NODE"
+	ORG=$(add org '{"ruc":"'"$(ruc 2060777115)"'","name":"Cooperativa Numerosa","type":"cooperative"}')
+	python3 -c 'import sys
+for i in range(60000):
+    print("{\"org\":\"%s\",\"dni\":\"%08d\",\"name\":\"Socia Numero %d de la Cooperativa Numerosa\",\"sex\":\"F\",\"community\":\"Comunidad Campesina de San Juan\"}" % (sys.argv[1], 30000000 + i, i))' "$ORG" >many.jsonl
+	q -d "$NODE" import many.jsonl --kind producer --batch 5000 >/dev/null
+	qpd_stop "$NODE"
+	backup_cfg "$NODE" '{"dir": "'"$SD"'", "every_hours": 0.0003, "keep": 3}'
+	qpd_start "$NODE"
+	wait_for 30 "a scheduled backup under way" backup_running
+	qpd_stop "$NODE"
+	assert_eq "$QPD_STATUS" 0 "quipud exit status"
+	[ "${QPD_KILLED:-0}" = 0 ] || fail "quipud needed SIGKILL"
+	n=$(find "$SD" -mindepth 1 -maxdepth 1 -name '*.part' | grep -c . || true)
+	assert_eq "$n" 0 "unfinished backups left in $SD"
+	pgrep -f "backup $SD/" >/dev/null && fail "a quipu backup process outlived quipud"
+	true
+}

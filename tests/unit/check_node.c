@@ -105,6 +105,68 @@ START_TEST(plot_thresholds_from_config)
 }
 END_TEST
 
+/* node.json "backup": defaults, every value checked with the key named. */
+static void backup_refused(qp_node *n, const char *json, const char *want)
+{
+	qp_backup_cfg b;
+	char err[256] = "";
+
+	json_decref(n->cfg);
+	n->cfg = json_loads(json, 0, NULL);
+	ck_assert_ptr_nonnull(n->cfg);
+	ck_assert_int_eq(qp_node_backup_cfg(n, &b, err, sizeof err), QP_EPROTO);
+	ck_assert_str_eq(err, want);
+}
+
+START_TEST(backup_from_config)
+{
+	qp_node n = {0};
+	qp_backup_cfg b;
+	char err[256] = "";
+
+	/* No "backup": none scheduled. */
+	ck_assert_int_eq(qp_node_backup_cfg(&n, &b, err, sizeof err), 0);
+	ck_assert_str_eq(b.dir, "");
+	n.cfg = json_pack("{s:{s:s}}", "backup", "dir", "/media/sd/quipu");
+	ck_assert_int_eq(qp_node_backup_cfg(&n, &b, err, sizeof err), 0);
+	ck_assert_str_eq(b.dir, "/media/sd/quipu");
+	ck_assert(b.every_hours == 24);
+	ck_assert_uint_eq(b.keep, 7);
+	json_object_set_new(json_object_get(n.cfg, "backup"), "every_hours",
+			    json_real(0.5));
+	json_object_set_new(json_object_get(n.cfg, "backup"), "keep",
+			    json_integer(30));
+	ck_assert_int_eq(qp_node_backup_cfg(&n, &b, err, sizeof err), 0);
+	ck_assert(b.every_hours == 0.5);
+	ck_assert_uint_eq(b.keep, 30);
+	backup_refused(&n, "{\"backup\": \"/media/sd\"}",
+		       "node.json: backup: must be an object {\"dir\": ..., "
+		       "\"every_hours\": ..., \"keep\": ...}");
+	backup_refused(&n, "{\"backup\": {}}",
+		       "node.json: backup.dir: must be an absolute directory "
+		       "path (shorter than 4032 bytes)");
+	backup_refused(&n, "{\"backup\": {\"dir\": \"sd/quipu\"}}",
+		       "node.json: backup.dir: must be an absolute directory "
+		       "path (shorter than 4032 bytes)");
+	backup_refused(&n, "{\"backup\": {\"dir\": \"/sd\", \"every_hours\": 0}}",
+		       "node.json: backup.every_hours: must be a number of "
+		       "hours above 0 and at most 8760 (0.5: every half hour)");
+	backup_refused(&n, "{\"backup\": {\"dir\": \"/sd\", \"every_hours\": \"24\"}}",
+		       "node.json: backup.every_hours: must be a number of "
+		       "hours above 0 and at most 8760 (0.5: every half hour)");
+	backup_refused(&n, "{\"backup\": {\"dir\": \"/sd\", \"keep\": 2.5}}",
+		       "node.json: backup.keep: must be a whole number of "
+		       "backups from 1 to 1000");
+	backup_refused(&n, "{\"backup\": {\"dir\": \"/sd\", \"keep\": 1001}}",
+		       "node.json: backup.keep: must be a whole number of "
+		       "backups from 1 to 1000");
+	backup_refused(&n, "{\"backup\": {\"dir\": \"/sd\", \"hours\": 3}}",
+		       "node.json: backup: unknown key \"hours\" (known: dir, "
+		       "every_hours, keep)");
+	json_decref(n.cfg);
+}
+END_TEST
+
 START_TEST(load_refuses_bad_keys)
 {
 	char *tmp = qp_test_tmpdir();
@@ -161,7 +223,7 @@ START_TEST(config_checked)
 		       "quipud reads)");
 	config_refused(&a, "{\"version\":1,\"plot\":{}}",
 		       "node.json: unknown key \"plot\" (known: version, role, "
-		       "listen, plots, lots)");
+		       "listen, plots, lots, backup)");
 	config_refused(&a, "{\"role\":\"hub\",\"listen\":\"nonsense\"}",
 		       "node.json: listen: must be \"HOST:PORT\"");
 	config_refused(&a, "{\"role\":\"field\",\"listen\":\"127.0.0.1:7000\"}",
@@ -187,6 +249,7 @@ Suite *suite_node(void)
 	tcase_add_test(tc, load_refuses_bad_keys);
 	tcase_add_test(tc, config_checked);
 	tcase_add_test(tc, plot_thresholds_from_config);
+	tcase_add_test(tc, backup_from_config);
 	suite_add_tcase(s, tc);
 	return s;
 }
