@@ -62,6 +62,7 @@ int qp_cmd_list(qp_cli *c, int argc, char **argv);
 int qp_cmd_import(qp_cli *c, int argc, char **argv);
 int qp_cmd_export(qp_cli *c, int argc, char **argv);
 int qp_cmd_backup(qp_cli *c, int argc, char **argv);
+int qp_cmd_restore(qp_cli *c, int argc, char **argv);
 /* Sync (cmd_sync.c). */
 int qp_cmd_enroll(qp_cli *c, int argc, char **argv);
 int qp_cmd_join(qp_cli *c, int argc, char **argv);

@@ -1,6 +1,7 @@
 /*
  * cmd_backup.c - quipu backup: a copy of the data directory made while
- * quipud goes on serving.
+ * quipud goes on serving; quipu restore: a backup put in place of the data
+ * directory, checked first.
  *
  * The copy is built in DEST.part (the key, node.json, the reference layers
  * and a compacted snapshot of the store, each synced) and renamed to DEST
@@ -18,8 +19,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
+#include "api.h"
 #include "cli.h"
 #include "err.h"
 #include "store.h"
@@ -314,4 +317,233 @@ int qp_cmd_backup(qp_cli *c, int argc, char **argv)
 	       (unsigned long long)info.records,
 	       (double)info.bytes / (1024.0 * 1024.0));
 	return QP_EXIT_OK;
+}
+
+/* ---- restore ------------------------------------------------------- */
+
+/* Copy the backup's files (see build) into stage. */
+static int stage_backup(const qp_node *bk, const char *stage, char *failed,
+			size_t cap)
+{
+	char p[QP_PATH_MAX], from[QP_PATH_MAX];
+	int rc;
+
+	if ((rc = join(p, stage, "key")) != 0 ||
+	    (rc = copy_file(bk->keyfile, p)) != 0) {
+		snprintf(failed, cap, "%s", bk->keyfile);
+		return rc;
+	}
+	if ((rc = join(p, stage, "node.json")) != 0 ||
+	    ((rc = copy_file(bk->config, p)) != 0 && rc != -ENOENT)) {
+		snprintf(failed, cap, "%s", bk->config);
+		return rc;
+	}
+	if ((rc = join(from, bk->dir, "layers")) != 0 ||
+	    (rc = join(p, stage, "layers")) != 0 ||
+	    (rc = copy_layers(from, p, failed, cap)) != 0)
+		return rc;
+	if ((rc = join(p, stage, "store")) != 0 || (rc = make_dir(p)) != 0) {
+		snprintf(failed, cap, "%s", p);
+		return rc;
+	}
+	if ((rc = join(from, bk->store, "data.mdb")) != 0 ||
+	    (rc = join(p, stage, "store/data.mdb")) != 0 ||
+	    (rc = copy_file(from, p)) != 0) {
+		snprintf(failed, cap, "%s", from);
+		return rc;
+	}
+	/* Opening the store to verify it makes its lock file. */
+	if (join(p, stage, "store/lock.mdb") == 0)
+		made_add(p, 0);
+	return 0;
+}
+
+/* Open the staged store and check it as `quipu verify` does: every
+ * signature and hash link, the state rebuilt from the log. */
+static int verify_staged(const qp_node *bk, const char *stage,
+			 uint64_t *deltas, uint64_t *records, char *why,
+			 size_t cap)
+{
+	char p[QP_PATH_MAX];
+	qp_store *s = NULL;
+	json_t *rep = NULL;
+	int rc;
+
+	if ((rc = join(p, stage, "store")) != 0)
+		return rc;
+	if ((rc = qp_store_open(p, bk->pk, bk->sk, &s)) != 0) {
+		snprintf(why, cap, "its store does not open: %s",
+			 qp_strerror(rc));
+		return rc;
+	}
+	rc = qp_store_verify(s, &rep);
+	if (rc != 0) {
+		const char *e = json_string_value(json_object_get(rep, "error"));
+		snprintf(why, cap, "it does not verify: %s",
+			 e != NULL ? e : qp_strerror(rc));
+	} else {
+		*deltas = (uint64_t)json_integer_value(json_object_get(rep, "deltas"));
+		*records = (uint64_t)json_integer_value(json_object_get(rep, "records"));
+	}
+	json_decref(rep);
+	qp_store_close(s);
+	return rc;
+}
+
+/* Is a quipud answering on the node's socket? */
+static int daemon_running(const qp_node *n)
+{
+	qp_api *api = NULL;
+
+	if (qp_api_connect(n->sock, 2000, &api) != 0)
+		return 0;
+	qp_api_close(api);
+	return 1;
+}
+
+/* Give what was made to uid:gid (root restoring a daemon user's node). */
+static void made_chown(uid_t uid, gid_t gid)
+{
+	for (int i = 0; i < made.n; i++)
+		if (lchown(made.path[i], uid, gid) != 0 && errno != ENOENT)
+			return;
+}
+
+int qp_cmd_restore(qp_cli *c, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		QP_CLI_COMMON_OPTS,
+		{ NULL, 0, NULL, 0 },
+	};
+	char stage[QP_PATH_MAX], aside[QP_PATH_MAX], parent[QP_PATH_MAX],
+	    failed[QP_PATH_MAX] = "", why[400] = "", hexa[17], hexb[17];
+	qp_node bk = {0};
+	uint64_t deltas = 0, records = 0;
+	struct stat st;
+	int o, status = QP_EXIT_OK, rc, have_dir, own_key;
+
+	optind = 0;
+	while ((o = qp_cli_getopt(c, argc, argv, "", opts, &status)) != -1)
+		if (o == -2)
+			return status;
+	if ((status = qp_cli_operands(argc, argv, 1, "BACKUP")) != QP_EXIT_OK)
+		return status;
+	if ((status = qp_cli_paths(c)) != QP_EXIT_OK)
+		return status;
+	if (strlen(c->node.dir) + sizeof ".replaced-YYYYMMDDTHHMMSSZ" >
+	    QP_PATH_MAX)
+		return qp_cli_usage(argv[0], "the data directory path is too long");
+	if (daemon_running(&c->node)) {
+		qp_cli_err("restore: quipud is running on %s; stop it first "
+			   "(the restore replaces its data directory)",
+			   c->node.dir);
+		return QP_EXIT_FAIL;
+	}
+	status = QP_EXIT_FAIL;
+	if (qp_node_paths(&bk, argv[optind]) != 0 ||
+	    (rc = qp_node_load(&bk)) < 0) {
+		qp_cli_err("restore: %s is not a quipu backup: %s", argv[optind],
+			   bk.cfg_err[0] ? bk.cfg_err
+					 : "no usable key in it");
+		goto out;
+	}
+	{
+		char p[QP_PATH_MAX];
+		if (join(p, bk.store, "data.mdb") != 0 || stat(p, &st) != 0) {
+			qp_cli_err("restore: %s is not a quipu backup: it has no "
+				   "store/data.mdb", argv[optind]);
+			goto out;
+		}
+	}
+	have_dir = lstat(c->node.dir, &st) == 0;
+	own_key = qp_node_load(&c->node) == 0;
+	if (own_key && memcmp(c->node.pk, bk.pk, QP_KEY_LEN) != 0) {
+		qp_hex(c->node.pk, 8, hexa);
+		qp_hex(bk.pk, 8, hexb);
+		qp_cli_err("restore: %s is another node (key %s...) than the "
+			   "backup's (key %s...); move %s away first to put "
+			   "the backup in its place",
+			   c->node.dir, hexa, hexb, c->node.dir);
+		goto out;
+	}
+	snprintf(stage, sizeof stage, "%s.restore-part", c->node.dir);
+	parent_of(c->node.dir, parent, sizeof parent);
+	if (mkdir(stage, 0700) != 0) {
+		if (errno == EEXIST)
+			qp_cli_err("restore: %s exists: a restore that was "
+				   "stopped before it finished; remove it and "
+				   "run the restore again", stage);
+		else
+			qp_cli_err("restore: cannot create %s: %s", stage,
+				   strerror(errno));
+		goto out;
+	}
+	made_add(stage, 1);
+	catch_signals();
+	if ((rc = stage_backup(&bk, stage, failed, sizeof failed)) != 0) {
+		made_undo();
+		qp_cli_err("restore: %s: %s; nothing was changed", failed,
+			   qp_strerror(rc));
+		goto out;
+	}
+	if (verify_staged(&bk, stage, &deltas, &records, why, sizeof why) != 0) {
+		made_undo();
+		qp_cli_err("restore: %s: %s; nothing was changed", argv[optind],
+			   why);
+		goto out;
+	}
+	if ((rc = sync_path(stage)) != 0) {
+		made_undo();
+		qp_cli_err("restore: %s: %s; nothing was changed", stage,
+			   qp_strerror(rc));
+		goto out;
+	}
+	/* What the restore replaces is kept beside it, never deleted. */
+	aside[0] = '\0';
+	if (have_dir) {
+		char stamp[32];
+		struct tm tm;
+		time_t now = time(NULL);
+
+		if (geteuid() == 0)
+			made_chown(st.st_uid, st.st_gid);
+		strftime(stamp, sizeof stamp, "%Y%m%dT%H%M%SZ",
+			 gmtime_r(&now, &tm));
+		snprintf(aside, sizeof aside, "%.4000s.replaced-%s",
+			 c->node.dir, stamp);
+		for (int i = 2; i < 100 && lstat(aside, &st) == 0; i++)
+			snprintf(aside, sizeof aside, "%.4000s.replaced-%s-%d",
+				 c->node.dir, stamp, i);
+		if (rmdir(c->node.dir) == 0) {
+			aside[0] = '\0'; /* it was an empty directory */
+		} else if (rename(c->node.dir, aside) != 0) {
+			rc = -errno;
+			made_undo();
+			qp_cli_err("restore: cannot move %s aside to %s: %s; "
+				   "nothing was changed", c->node.dir, aside,
+				   qp_strerror(rc));
+			goto out;
+		}
+	}
+	if (rename(stage, c->node.dir) != 0) {
+		rc = -errno;
+		if (aside[0] != '\0')
+			rename(aside, c->node.dir);
+		made_undo();
+		qp_cli_err("restore: cannot put the backup in place at %s: %s; "
+			   "nothing was changed", c->node.dir, qp_strerror(rc));
+		goto out;
+	}
+	made.n = 0;
+	sync_path(parent);
+	printf("restored %s from %s: %llu deltas, %llu records, verified",
+	       c->node.dir, argv[optind], (unsigned long long)deltas,
+	       (unsigned long long)records);
+	if (aside[0] != '\0')
+		printf("; what it replaced is in %s", aside);
+	printf("\n");
+	status = QP_EXIT_OK;
+out:
+	qp_node_free(&bk);
+	return status;
 }

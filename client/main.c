@@ -139,6 +139,18 @@ static const qp_cmd cmds[] = {
 	  "DIR's place; quipud sees that the store is a restored copy (see\n"
 	  "`quipu status`).\n\n" DATA_HELP,
 	  "copy the data directory while quipud runs" },
+	{ "restore", qp_cmd_restore,
+	  "usage: quipu [-d DIR] restore BACKUP\n"
+	  "Put the backup BACKUP (made by `quipu backup`, or by quipud's\n"
+	  "scheduled backups) in place of the data directory, with quipud\n"
+	  "stopped.  The backup is copied beside DIR and checked as `quipu\n"
+	  "verify` does (every signature and hash link, the state rebuilt from\n"
+	  "the log) before anything is changed; what DIR held is kept in\n"
+	  "DIR.replaced-STAMP, never deleted.  A DIR holding another node's key\n"
+	  "is refused.  BACKUP itself is left as it is.  Started on the\n"
+	  "restored data, a node that joined a hub syncs with it before it\n"
+	  "writes (see `quipu status`).\n\n" DATA_HELP,
+	  "put a backup in place of the data directory (quipud stopped)" },
 	{ "enroll", qp_cmd_enroll,
 	  "usage: quipu [-d DIR] enroll --pubkey KEY --org ORG [--org ORG...] "
 	  "--name NAME\n"

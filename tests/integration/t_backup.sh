@@ -301,3 +301,75 @@ for i in range(60000):
 	pgrep -f "backup $SD/" >/dev/null && fail "a quipu backup process outlived quipud"
 	true
 }
+
+# quipu restore: a backup put in place of the data directory, checked
+# before anything changes; what it replaced is kept.
+qp_case backup_restore
+case_backup_restore() {
+	local BK=$QP_CASE_DIR/bk BAD=$QP_CASE_DIR/bad org p aside
+	NODE=$QP_CASE_DIR/node
+	node_init "$NODE"
+	qpd_start "$NODE"
+	org=$(add org '{"ruc":"'"$(ruc 2060777116)"'","name":"Cooperativa Restaurable","type":"cooperative"}')
+	q -d "$NODE" backup "$BK" >/dev/null
+	p=$(add producer '{"org":"'"$org"'","dni":"47100001","name":"Despues Del Respaldo","sex":"F"}')
+	qrun -d "$NODE" restore "$BK"
+	assert_rc 1 "restore while quipud runs"
+	assert_err_one_line
+	assert_err_has "quipu: restore: quipud is running on $NODE; stop it first"
+	qpd_stop "$NODE"
+
+	# A damaged backup is refused and nothing changes.
+	cp -a "$BK" "$BAD"
+	python3 - "$BAD/store/data.mdb" <<'PY'
+import sys
+p = sys.argv[1]
+b = open(p, "rb").read()
+assert b.count(b"Restaurable") > 0
+open(p, "wb").write(b.replace(b"Restaurable", b"Restaurablx"))
+PY
+	ls -la "$NODE" >before.ls
+	qrun -d "$NODE" restore "$BAD"
+	assert_rc 1 "restore of a damaged backup"
+	assert_err_one_line
+	assert_err_has "quipu: restore: $BAD: it does not verify"
+	assert_err_has "nothing was changed"
+	ls -la "$NODE" >after.ls
+	cmp -s before.ls after.ls || fail "the data directory changed: $(diff before.ls after.ls)"
+	[ ! -e "$NODE.restore-part" ] || fail "a refused restore left $NODE.restore-part"
+	ls "$QP_CASE_DIR" | grep -q replaced && fail "a refused restore moved the node aside"
+
+	qrun -d "$NODE" restore "$QP_CASE_DIR/nothing"
+	assert_rc 1 "restore of a directory that is no backup"
+	assert_err_has "is not a quipu backup"
+	node_init "$QP_CASE_DIR/other"
+	qrun -d "$QP_CASE_DIR/other" restore "$BK"
+	assert_rc 1 "restore over another node"
+	assert_err_one_line
+	assert_err_has "is another node (key "
+	assert_err_has "move $QP_CASE_DIR/other away first"
+
+	qrun -d "$NODE" restore "$BK"
+	assert_rc 0 "restore"
+	assert_out_has "restored $NODE from $BK: 1 deltas, 1 records, verified; what it replaced is in $NODE.replaced-"
+	aside=$(ls -d "$NODE".replaced-*)
+	[ -s "$BK/store/data.mdb" ] || fail "the backup itself was consumed"
+	assert_eq "$(stat -c %a "$NODE")" 700 "mode of the restored directory"
+	qpd_start "$NODE"
+	q -d "$NODE" get "$org" >/dev/null || fail "the restored node lacks the org"
+	qrun -d "$NODE" get "$p"
+	assert_rc 1 "the record written after the backup is not in it"
+	qrun -d "$NODE" verify
+	assert_rc 0 "verify after the restore"
+	qpd_stop "$NODE"
+	# What it replaced is kept whole, with the later record.
+	qpd_start "$aside"
+	q -d "$aside" get "$p" >/dev/null || fail "the replaced data lost the later record"
+	qpd_stop "$aside"
+
+	# A new tablet (no data directory yet) takes the backup as it is.
+	qrun -d "$QP_CASE_DIR/new-tablet" restore "$BK"
+	assert_rc 0 "restore to a new data directory"
+	assert_out_has "restored $QP_CASE_DIR/new-tablet from $BK: 1 deltas, 1 records, verified"
+	assert_eq "$(q -d "$QP_CASE_DIR/new-tablet" id)" "$(q -d "$NODE" id)" "the restored identity"
+}

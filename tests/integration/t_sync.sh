@@ -1209,8 +1209,7 @@ case_sync_restored_copy() {
 	qpd_stop "$DEV"
 	# The tablet breaks; its backup is restored, far from any signal.
 	qpd_stop "$HUB"
-	rm -rf "$DEV"
-	cp -a "$BAK" "$DEV"
+	q -d "$DEV" restore "$BAK" >/dev/null
 	qpd_start "$DEV"
 	assert_eq "$(status_num "$DEV" restored_copy)" true "restored_copy after the restore"
 	q -d "$DEV" status >"$QP_CASE_DIR/status.txt"
