@@ -162,7 +162,7 @@ printf '%s…\n' "${TOKEN:0:60}"
 run join "$TOKEN"
 run sync --wait --timeout 60
 run get "$ORG"
-echo "(off to the field: no signal there, the hub is out of reach until step 13)"
+echo "(off to the field: no signal there, the hub is out of reach until step 14)"
 stop_hub
 
 step "4. Four producers registered during the morning visit"
@@ -247,7 +247,11 @@ run status
 step "12. Verify every signature and hash link, rebuild the state from the log"
 run verify
 
-step "13. Signal at last: sync with the cooperative's hub"
+step "13. Back the tablet up while quipud runs (to its memory card, here demo-data/sd-card)"
+mkdir -p "$DATA/sd-card"
+run backup "$DATA/sd-card/quipu-$(date -u +%Y%m%dT%H%M%SZ)"
+
+step "14. Signal at last: sync with the cooperative's hub"
 start_hub
 run sync --wait --timeout 60
 NODE_DIGEST=$("$QUIPU" -d "$NODE" status --json --digest | python3 -c 'import json, sys; print(json.load(sys.stdin)["store"]["digest"])')
@@ -265,7 +269,7 @@ printf '$ quipu -d demo-data/hub check plots\n'
 "$QUIPU" -d "$HUB" check plots
 stop_hub
 
-step "14. Stop quipud"
+step "15. Stop quipud"
 STEP="stopping quipud"
 if stop_daemon; then
 	echo "quipud stopped cleanly"
