@@ -232,7 +232,9 @@ const char *qp_cli_add_refusal(const json_t *reply, const size_t *lines,
 	return qp_fmt(buf, len, "%s", qp_cli_reply_error(reply));
 }
 
-int qp_cli_no_args(qp_cli *c, int argc, char **argv, int *status)
+/* The common options, then nops operands named names. */
+static int common_only(qp_cli *c, int argc, char **argv, int nops,
+		       const char *names, int *status)
 {
 	static const struct option opts[] = {
 		QP_CLI_COMMON_OPTS,
@@ -245,8 +247,20 @@ int qp_cli_no_args(qp_cli *c, int argc, char **argv, int *status)
 	while ((o = qp_cli_getopt(c, argc, argv, "", opts, status)) != -1)
 		if (o == -2)
 			return 0;
-	*status = qp_cli_operands(argc, argv, 0, "");
+	*status = qp_cli_operands(argc, argv, nops, names);
 	return *status == QP_EXIT_OK;
+}
+
+int qp_cli_no_args(qp_cli *c, int argc, char **argv, int *status)
+{
+	return common_only(c, argc, argv, 0, "", status);
+}
+
+const char *qp_cli_one_arg(qp_cli *c, int argc, char **argv,
+			   const char *name, int *status)
+{
+	return common_only(c, argc, argv, 1, name, status) ? argv[optind]
+							   : NULL;
 }
 
 int qp_cli_call_op(qp_cli *c, int argc, char **argv, const char *op,

@@ -149,6 +149,11 @@ int qp_cli_call(qp_cli *c, json_t *req, json_t **reply);
  * operands: 1 when the command goes on, 0 when it must return *status
  * (--help was printed, or a usage error). */
 int qp_cli_no_args(qp_cli *c, int argc, char **argv, int *status);
+/* The same for a command that takes exactly one operand (name, for the
+ * usage message): the operand, or NULL when the command must return
+ * *status. */
+const char *qp_cli_one_arg(qp_cli *c, int argc, char **argv,
+			   const char *name, int *status);
 
 /* Such a command that only sends {"op": op}: returns as qp_cli_call
  * does. */

@@ -81,18 +81,6 @@ static void catch_signals(void)
 	sigaction(SIGHUP, &sa, NULL);
 }
 
-static int sync_path(const char *path)
-{
-	int fd = open(path, O_RDONLY | O_CLOEXEC), rc = 0;
-
-	if (fd < 0)
-		return -errno;
-	if (fsync(fd) != 0)
-		rc = -errno;
-	close(fd);
-	return rc;
-}
-
 /* Copy regular file from to a new file to (its mode, at most 0600 for a
  * secret), synced.  Errors: -errno. */
 static int copy_file(const char *from, const char *to)
@@ -182,7 +170,7 @@ static int copy_layers(const char *from, const char *to, char *failed,
 			snprintf(failed, cap, "%s", a);
 	}
 	closedir(d);
-	if (rc == 0 && (rc = sync_path(to)) != 0)
+	if (rc == 0 && (rc = qp_sync_path(to)) != 0)
 		snprintf(failed, cap, "%s", to);
 	return rc;
 }
@@ -200,63 +188,88 @@ static void parent_of(const char *path, char *out, size_t cap)
 		snprintf(out, cap, "%.*s", (int)(slash - path), path);
 }
 
-/* Build the backup in part; failed names the path an error was about. */
-static int build(const qp_node *n, const char *part, qp_store_copy_info *info,
-		 char *failed, size_t cap)
+/* Make the directory that a backup or a restore (what) is built in, and
+ * from now on remove what is made there if the command is interrupted.
+ * Returns 0, or -1 with the reason printed. */
+static int begin_part(const char *what, const char *part)
+{
+	if (mkdir(part, 0700) != 0) {
+		if (errno == EEXIST)
+			qp_cli_err("%s: %s exists: a %s that was stopped before "
+				   "it finished; remove it and run the %s again",
+				   what, part, what, what);
+		else
+			qp_cli_err("%s: cannot create %s: %s", what, part,
+				   strerror(errno));
+		return -1;
+	}
+	made_add(part, 1);
+	catch_signals();
+	return 0;
+}
+
+/* Copy a node's files but its store (key, node.json, the layers) from n
+ * into the directory to, and make to/store; failed names the path an
+ * error was about. */
+static int copy_node_files(const qp_node *n, const char *to, char *failed,
+			   size_t cap)
 {
 	char p[QP_PATH_MAX], from[QP_PATH_MAX];
 	int rc;
 
-	if ((rc = join(p, part, "key")) != 0 ||
+	if ((rc = join(p, to, "key")) != 0 ||
 	    (rc = copy_file(n->keyfile, p)) != 0) {
 		snprintf(failed, cap, "%s", n->keyfile);
 		return rc;
 	}
-	if ((rc = join(p, part, "node.json")) != 0 ||
+	if ((rc = join(p, to, "node.json")) != 0 ||
 	    ((rc = copy_file(n->config, p)) != 0 && rc != -ENOENT)) {
 		snprintf(failed, cap, "%s", n->config);
 		return rc;
 	}
 	if ((rc = join(from, n->dir, "layers")) != 0 ||
-	    (rc = join(p, part, "layers")) != 0 ||
+	    (rc = join(p, to, "layers")) != 0 ||
 	    (rc = copy_layers(from, p, failed, cap)) != 0)
 		return rc;
-	if ((rc = join(p, part, "store")) != 0 || (rc = make_dir(p)) != 0) {
+	if ((rc = join(p, to, "store")) != 0 || (rc = make_dir(p)) != 0) {
 		snprintf(failed, cap, "%s", p);
 		return rc;
 	}
-	/* Registered before the copy, so an interruption removes it. */
-	if ((rc = join(from, p, "data.mdb")) != 0)
+	return 0;
+}
+
+/* Build the backup in part; failed names the path an error was about. */
+static int build(const qp_node *n, const char *part, qp_store_copy_info *info,
+		 char *failed, size_t cap)
+{
+	char p[QP_PATH_MAX], file[QP_PATH_MAX];
+	int rc;
+
+	if ((rc = copy_node_files(n, part, failed, cap)) != 0 ||
+	    (rc = join(p, part, "store")) != 0 ||
+	    (rc = join(file, p, "data.mdb")) != 0)
 		return rc;
-	made_add(from, 0);
+	/* Registered before the copy, so an interruption removes it. */
+	made_add(file, 0);
 	if ((rc = qp_store_copy(n->store, p, info)) != 0) {
 		snprintf(failed, cap, "%s", rc == QP_EEXIST || rc < 0 ? p : n->store);
 		return rc;
 	}
-	if ((rc = sync_path(part)) != 0)
+	if ((rc = qp_sync_path(part)) != 0)
 		snprintf(failed, cap, "%s", part);
 	return rc;
 }
 
 int qp_cmd_backup(qp_cli *c, int argc, char **argv)
 {
-	static const struct option opts[] = {
-		QP_CLI_COMMON_OPTS,
-		{ NULL, 0, NULL, 0 },
-	};
 	char part[QP_PATH_MAX], parent[QP_PATH_MAX], failed[QP_PATH_MAX] = "";
 	qp_store_copy_info info;
 	const char *dest;
 	struct stat st;
-	int o, status = QP_EXIT_OK, rc;
+	int status = QP_EXIT_OK, rc;
 
-	optind = 0;
-	while ((o = qp_cli_getopt(c, argc, argv, "", opts, &status)) != -1)
-		if (o == -2)
-			return status;
-	if ((status = qp_cli_operands(argc, argv, 1, "DEST")) != QP_EXIT_OK)
+	if ((dest = qp_cli_one_arg(c, argc, argv, "DEST", &status)) == NULL)
 		return status;
-	dest = argv[optind];
 	if (dest[0] == '\0' || strlen(dest) + sizeof ".part/store/data.mdb" >
 					QP_PATH_MAX)
 		return qp_cli_usage(argv[0], "DEST must be a directory path "
@@ -279,18 +292,8 @@ int qp_cmd_backup(qp_cli *c, int argc, char **argv)
 	}
 	snprintf(part, sizeof part, "%s.part", dest);
 	parent_of(dest, parent, sizeof parent);
-	if (mkdir(part, 0700) != 0) {
-		if (errno == EEXIST)
-			qp_cli_err("backup: %s exists: a backup that was "
-				   "stopped before it finished; remove it and "
-				   "run the backup again", part);
-		else
-			qp_cli_err("backup: cannot create %s: %s", part,
-				   strerror(errno));
+	if (begin_part("backup", part) != 0)
 		return QP_EXIT_FAIL;
-	}
-	made_add(part, 1);
-	catch_signals();
 	rc = build(&c->node, part, &info, failed, sizeof failed);
 	if (rc == 0 && rename(part, dest) != 0) {
 		rc = -errno;
@@ -307,7 +310,7 @@ int qp_cmd_backup(qp_cli *c, int argc, char **argv)
 		return QP_EXIT_FAIL;
 	}
 	made.n = 0; /* it is DEST now: nothing to undo */
-	if ((rc = sync_path(parent)) != 0) {
+	if ((rc = qp_sync_path(parent)) != 0) {
 		qp_cli_err("backup: %s is complete but its directory %s could "
 			   "not be synced: %s", dest, parent, qp_strerror(rc));
 		return QP_EXIT_FAIL;
@@ -321,31 +324,15 @@ int qp_cmd_backup(qp_cli *c, int argc, char **argv)
 
 /* ---- restore ------------------------------------------------------- */
 
-/* Copy the backup's files (see build) into stage. */
+/* Copy the backup's files into stage. */
 static int stage_backup(const qp_node *bk, const char *stage, char *failed,
 			size_t cap)
 {
 	char p[QP_PATH_MAX], from[QP_PATH_MAX];
 	int rc;
 
-	if ((rc = join(p, stage, "key")) != 0 ||
-	    (rc = copy_file(bk->keyfile, p)) != 0) {
-		snprintf(failed, cap, "%s", bk->keyfile);
+	if ((rc = copy_node_files(bk, stage, failed, cap)) != 0)
 		return rc;
-	}
-	if ((rc = join(p, stage, "node.json")) != 0 ||
-	    ((rc = copy_file(bk->config, p)) != 0 && rc != -ENOENT)) {
-		snprintf(failed, cap, "%s", bk->config);
-		return rc;
-	}
-	if ((rc = join(from, bk->dir, "layers")) != 0 ||
-	    (rc = join(p, stage, "layers")) != 0 ||
-	    (rc = copy_layers(from, p, failed, cap)) != 0)
-		return rc;
-	if ((rc = join(p, stage, "store")) != 0 || (rc = make_dir(p)) != 0) {
-		snprintf(failed, cap, "%s", p);
-		return rc;
-	}
 	if ((rc = join(from, bk->store, "data.mdb")) != 0 ||
 	    (rc = join(p, stage, "store/data.mdb")) != 0 ||
 	    (rc = copy_file(from, p)) != 0) {
@@ -411,22 +398,15 @@ static void made_chown(uid_t uid, gid_t gid)
 
 int qp_cmd_restore(qp_cli *c, int argc, char **argv)
 {
-	static const struct option opts[] = {
-		QP_CLI_COMMON_OPTS,
-		{ NULL, 0, NULL, 0 },
-	};
 	char stage[QP_PATH_MAX], aside[QP_PATH_MAX], parent[QP_PATH_MAX],
 	    failed[QP_PATH_MAX] = "", why[400] = "", hexa[17], hexb[17];
+	const char *backup;
 	qp_node bk = {0};
 	uint64_t deltas = 0, records = 0;
 	struct stat st;
-	int o, status = QP_EXIT_OK, rc, have_dir, own_key;
+	int status = QP_EXIT_OK, rc, have_dir, own_key;
 
-	optind = 0;
-	while ((o = qp_cli_getopt(c, argc, argv, "", opts, &status)) != -1)
-		if (o == -2)
-			return status;
-	if ((status = qp_cli_operands(argc, argv, 1, "BACKUP")) != QP_EXIT_OK)
+	if ((backup = qp_cli_one_arg(c, argc, argv, "BACKUP", &status)) == NULL)
 		return status;
 	if ((status = qp_cli_paths(c)) != QP_EXIT_OK)
 		return status;
@@ -440,9 +420,9 @@ int qp_cmd_restore(qp_cli *c, int argc, char **argv)
 		return QP_EXIT_FAIL;
 	}
 	status = QP_EXIT_FAIL;
-	if (qp_node_paths(&bk, argv[optind]) != 0 ||
+	if (qp_node_paths(&bk, backup) != 0 ||
 	    (rc = qp_node_load(&bk)) < 0) {
-		qp_cli_err("restore: %s is not a quipu backup: %s", argv[optind],
+		qp_cli_err("restore: %s is not a quipu backup: %s", backup,
 			   bk.cfg_err[0] ? bk.cfg_err
 					 : "no usable key in it");
 		goto out;
@@ -451,7 +431,7 @@ int qp_cmd_restore(qp_cli *c, int argc, char **argv)
 		char p[QP_PATH_MAX];
 		if (join(p, bk.store, "data.mdb") != 0 || stat(p, &st) != 0) {
 			qp_cli_err("restore: %s is not a quipu backup: it has no "
-				   "store/data.mdb", argv[optind]);
+				   "store/data.mdb", backup);
 			goto out;
 		}
 	}
@@ -468,18 +448,8 @@ int qp_cmd_restore(qp_cli *c, int argc, char **argv)
 	}
 	snprintf(stage, sizeof stage, "%s.restore-part", c->node.dir);
 	parent_of(c->node.dir, parent, sizeof parent);
-	if (mkdir(stage, 0700) != 0) {
-		if (errno == EEXIST)
-			qp_cli_err("restore: %s exists: a restore that was "
-				   "stopped before it finished; remove it and "
-				   "run the restore again", stage);
-		else
-			qp_cli_err("restore: cannot create %s: %s", stage,
-				   strerror(errno));
+	if (begin_part("restore", stage) != 0)
 		goto out;
-	}
-	made_add(stage, 1);
-	catch_signals();
 	if ((rc = stage_backup(&bk, stage, failed, sizeof failed)) != 0) {
 		made_undo();
 		qp_cli_err("restore: %s: %s; nothing was changed", failed,
@@ -488,11 +458,11 @@ int qp_cmd_restore(qp_cli *c, int argc, char **argv)
 	}
 	if (verify_staged(&bk, stage, &deltas, &records, why, sizeof why) != 0) {
 		made_undo();
-		qp_cli_err("restore: %s: %s; nothing was changed", argv[optind],
+		qp_cli_err("restore: %s: %s; nothing was changed", backup,
 			   why);
 		goto out;
 	}
-	if ((rc = sync_path(stage)) != 0) {
+	if ((rc = qp_sync_path(stage)) != 0) {
 		made_undo();
 		qp_cli_err("restore: %s: %s; nothing was changed", stage,
 			   qp_strerror(rc));
@@ -535,9 +505,9 @@ int qp_cmd_restore(qp_cli *c, int argc, char **argv)
 		goto out;
 	}
 	made.n = 0;
-	sync_path(parent);
+	qp_sync_path(parent);
 	printf("restored %s from %s: %llu deltas, %llu records, verified",
-	       c->node.dir, argv[optind], (unsigned long long)deltas,
+	       c->node.dir, backup, (unsigned long long)deltas,
 	       (unsigned long long)records);
 	if (aside[0] != '\0')
 		printf("; what it replaced is in %s", aside);

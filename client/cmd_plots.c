@@ -205,7 +205,7 @@ static int write_atomic(const char *dir, const char *name, const char *buf,
 	char tmp[QP_PATH_MAX + 96], path[QP_PATH_MAX + 96];
 	size_t off = 0;
 	ssize_t w;
-	int fd, dfd = -1, e = 0;
+	int fd, e = 0;
 
 	qp_fmt(tmp, sizeof tmp, "%s/.%s.XXXXXX", dir, name);
 	qp_fmt(path, sizeof path, "%s/%s", dir, name);
@@ -238,14 +238,10 @@ static int write_atomic(const char *dir, const char *name, const char *buf,
 		e = errno;
 		goto fail;
 	}
-	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dfd < 0 || fsync(dfd) != 0) {
-		qp_cli_err("%s: %s", dir, strerror(errno));
-		if (dfd >= 0)
-			close(dfd);
+	if ((e = -qp_sync_path(dir)) != 0) {
+		qp_cli_err("%s: %s", dir, strerror(e));
 		return QP_EXIT_FAIL;
 	}
-	close(dfd);
 	return QP_EXIT_OK;
 fail:
 	if (fd >= 0)
@@ -255,22 +251,13 @@ fail:
 	return QP_EXIT_FAIL;
 }
 
-static int sync_dir(const char *dir)
-{
-	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC), rc = -1;
-
-	if (fd >= 0) {
-		rc = fsync(fd);
-		close(fd);
-	}
-	return rc;
-}
 
 /* The data directory must exist (quipu init made it); the layer directory
  * is made on first use, private like the rest. */
 static int make_layer_dir(qp_cli *c, char *dir, size_t len)
 {
 	struct stat st;
+	int rc;
 
 	if (stat(c->node.dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
 		qp_cli_err("%s: no data directory here (run quipu init first)",
@@ -285,8 +272,8 @@ static int make_layer_dir(qp_cli *c, char *dir, size_t len)
 		return QP_EXIT_FAIL;
 	}
 	/* A new directory entry lasts only once its parent is synced. */
-	if (sync_dir(c->node.dir) != 0) {
-		qp_cli_err("%s: %s", c->node.dir, strerror(errno));
+	if ((rc = qp_sync_path(c->node.dir)) != 0) {
+		qp_cli_err("%s: %s", c->node.dir, qp_strerror(rc));
 		return QP_EXIT_FAIL;
 	}
 	return QP_EXIT_OK;
@@ -378,7 +365,7 @@ out:
 static int layer_remove(qp_cli *c, const char *name)
 {
 	char path[QP_PATH_MAX + 96], dir[QP_PATH_MAX + 16];
-	int status;
+	int status, rc;
 
 	if ((status = layer_begin(c, name)) != QP_EXIT_OK)
 		return status;
@@ -391,8 +378,8 @@ static int layer_remove(qp_cli *c, const char *name)
 			qp_cli_err("%s: %s", path, strerror(errno));
 		return QP_EXIT_FAIL;
 	}
-	if (sync_dir(dir) != 0) {
-		qp_cli_err("%s: %s", dir, strerror(errno));
+	if ((rc = qp_sync_path(dir)) != 0) {
+		qp_cli_err("%s: %s", dir, qp_strerror(rc));
 		return QP_EXIT_FAIL;
 	}
 	printf("removed layer %s\n", name);

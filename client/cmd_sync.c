@@ -458,23 +458,14 @@ out:
 
 int qp_cmd_join(qp_cli *c, int argc, char **argv)
 {
-	static const struct option opts[] = {
-		QP_CLI_COMMON_OPTS,
-		{ NULL, 0, NULL, 0 },
-	};
 	json_t *req = NULL, *reply = NULL, *hub, *orgs, *v;
 	char *token = NULL, *buf = NULL, *key = NULL, *addr = NULL, *s;
 	const char *src;
 	size_t len, i, n = 0;
-	int o, status = QP_EXIT_OK;
+	int status = QP_EXIT_OK;
 
-	optind = 0;
-	while ((o = qp_cli_getopt(c, argc, argv, "", opts, &status)) != -1)
-		if (o == -2)
-			return status;
-	if ((status = qp_cli_operands(argc, argv, 1, "TOKEN")) != QP_EXIT_OK)
+	if ((src = qp_cli_one_arg(c, argc, argv, "TOKEN", &status)) == NULL)
 		return status;
-	src = argv[optind];
 	if (strcmp(src, "-") == 0) {
 		status = qp_cli_read_all(NULL, QP_TOKEN_MAX * 4, &buf, &len);
 		if (status != QP_EXIT_OK)
@@ -1103,24 +1094,16 @@ static void report_refused(const json_t *reply, long long nref)
  * delta was refused (so a script notices records that did not arrive). */
 static int bundle_import(qp_cli *c, int argc, char **argv)
 {
-	static const struct option opts[] = {
-		QP_CLI_COMMON_OPTS,
-		{ NULL, 0, NULL, 0 },
-	};
-	const char *what = "bundle import";
+	const char *what = "bundle import", *file;
 	char real[PATH_MAX];
 	json_t *req, *reply = NULL, *refused;
 	long long applied, dups, nref, total, quar, forks;
-	int o, status = QP_EXIT_OK;
+	int status = QP_EXIT_OK;
 
-	optind = 0;
-	while ((o = qp_cli_getopt(c, argc, argv, "", opts, &status)) != -1)
-		if (o == -2)
-			return status;
-	if ((status = qp_cli_operands(argc, argv, 1, "FILE")) != QP_EXIT_OK)
+	if ((file = qp_cli_one_arg(c, argc, argv, "FILE", &status)) == NULL)
 		return status;
-	if (realpath(argv[optind], real) == NULL) {
-		qp_cli_err("%s: %s: %s", what, argv[optind], strerror(errno));
+	if (realpath(file, real) == NULL) {
+		qp_cli_err("%s: %s: %s", what, file, strerror(errno));
 		return QP_EXIT_FAIL;
 	}
 	req = json_pack("{s:s, s:s}", "op", "bundle_import", "path", real);

@@ -366,3 +366,15 @@ int qp_node_backup_cfg(const qp_node *n, qp_backup_cfg *cfg, char *err,
 	}
 	return 0;
 }
+
+int qp_sync_path(const char *path)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC), rc = 0;
+
+	if (fd < 0)
+		return -errno;
+	if (fsync(fd) != 0)
+		rc = -errno;
+	close(fd);
+	return rc;
+}

@@ -96,6 +96,10 @@ typedef struct qp_backup_cfg {
 int qp_node_backup_cfg(const qp_node *n, qp_backup_cfg *cfg, char *err,
 		       size_t errlen);
 
+/* fsync the file or directory at path (for a directory: the entries
+ * made in it are durable).  Returns 0 or -errno. */
+int qp_sync_path(const char *path);
+
 /* Role from node.json ("field" when unset). */
 const char *qp_node_role(const qp_node *n);
 

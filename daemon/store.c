@@ -15,6 +15,7 @@
 #include "err.h"
 #include "hlc.h"
 #include "mpjson.h"
+#include "node.h"
 #include "store_internal.h"
 #include "store_sync_internal.h"
 #include "util.h"
@@ -404,19 +405,6 @@ static int copy_count(const char *dest, qp_store_copy_info *info)
 	return rc == 0 ? 0 : QP_ESTORE;
 }
 
-/* Sync directory path (a new entry in it is durable). */
-static int sync_dir(const char *path)
-{
-	int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC), rc = 0;
-
-	if (fd < 0)
-		return -errno;
-	if (fsync(fd) != 0)
-		rc = -errno;
-	close(fd);
-	return rc;
-}
-
 /* An LMDB result as a status: a system error as -errno. */
 static int copy_rc(int rc)
 {
@@ -467,7 +455,7 @@ int qp_store_copy(const char *path, const char *dest, qp_store_copy_info *info)
 	if (close(fd) != 0 && rc == 0)
 		rc = -errno;
 	if (rc == 0)
-		rc = sync_dir(dest);
+		rc = qp_sync_path(dest);
 	if (rc == 0) {
 		got.bytes = (uint64_t)st.st_size;
 		rc = copy_count(dest, &got);
