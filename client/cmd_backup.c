@@ -396,12 +396,54 @@ static void made_chown(uid_t uid, gid_t gid)
 			return;
 }
 
+/* Move dir aside (to a new name in *aside, "" when dir was an empty
+ * directory, now removed) and put stage in its place.  On failure dir is
+ * as it was and why names what failed. */
+static int swap_in(const char *stage, const char *dir, int have_dir,
+		   char *aside, size_t cap, char *why, size_t whycap)
+{
+	char stamp[32];
+	struct stat st;
+	struct tm tm;
+	time_t now = time(NULL);
+	int rc, emptied = 0;
+
+	aside[0] = '\0';
+	if (have_dir) {
+		strftime(stamp, sizeof stamp, "%Y%m%dT%H%M%SZ",
+			 gmtime_r(&now, &tm));
+		snprintf(aside, cap, "%.4000s.replaced-%s", dir, stamp);
+		for (int i = 2; i < 100 && lstat(aside, &st) == 0; i++)
+			snprintf(aside, cap, "%.4000s.replaced-%s-%d", dir,
+				 stamp, i);
+		if (rmdir(dir) == 0) {
+			aside[0] = '\0';
+			emptied = 1;
+		} else if (rename(dir, aside) != 0) {
+			rc = -errno;
+			snprintf(why, whycap, "cannot move %.1000s aside to "
+				 "%.1000s", dir, aside);
+			return rc;
+		}
+	}
+	if (rename(stage, dir) == 0)
+		return 0;
+	rc = -errno;
+	if (emptied)
+		mkdir(dir, 0700);
+	else if (aside[0] != '\0')
+		rename(aside, dir);
+	snprintf(why, whycap, "cannot put the backup in place at %.1000s", dir);
+	return rc;
+}
+
 int qp_cmd_restore(qp_cli *c, int argc, char **argv)
 {
 	char stage[QP_PATH_MAX], aside[QP_PATH_MAX], parent[QP_PATH_MAX],
-	    failed[QP_PATH_MAX] = "", why[400] = "", hexa[17], hexb[17];
+	    failed[QP_PATH_MAX] = "", why[2200] = "", hexa[17], hexb[17];
 	const char *backup;
 	qp_node bk = {0};
+	sigset_t hold, was;
 	uint64_t deltas = 0, records = 0;
 	struct stat st;
 	int status = QP_EXIT_OK, rc, have_dir, own_key;
@@ -468,43 +510,27 @@ int qp_cmd_restore(qp_cli *c, int argc, char **argv)
 			   qp_strerror(rc));
 		goto out;
 	}
-	/* What the restore replaces is kept beside it, never deleted. */
-	aside[0] = '\0';
-	if (have_dir) {
-		char stamp[32];
-		struct tm tm;
-		time_t now = time(NULL);
-
-		if (geteuid() == 0)
-			made_chown(st.st_uid, st.st_gid);
-		strftime(stamp, sizeof stamp, "%Y%m%dT%H%M%SZ",
-			 gmtime_r(&now, &tm));
-		snprintf(aside, sizeof aside, "%.4000s.replaced-%s",
-			 c->node.dir, stamp);
-		for (int i = 2; i < 100 && lstat(aside, &st) == 0; i++)
-			snprintf(aside, sizeof aside, "%.4000s.replaced-%s-%d",
-				 c->node.dir, stamp, i);
-		if (rmdir(c->node.dir) == 0) {
-			aside[0] = '\0'; /* it was an empty directory */
-		} else if (rename(c->node.dir, aside) != 0) {
-			rc = -errno;
-			made_undo();
-			qp_cli_err("restore: cannot move %s aside to %s: %s; "
-				   "nothing was changed", c->node.dir, aside,
-				   qp_strerror(rc));
-			goto out;
-		}
-	}
-	if (rename(stage, c->node.dir) != 0) {
-		rc = -errno;
-		if (aside[0] != '\0')
-			rename(aside, c->node.dir);
+	/* What the restore replaces is kept beside it, never deleted.  The
+	 * two renames are not to be cut apart by a signal. */
+	if (have_dir && geteuid() == 0)
+		made_chown(st.st_uid, st.st_gid);
+	sigemptyset(&hold);
+	sigaddset(&hold, SIGINT);
+	sigaddset(&hold, SIGTERM);
+	sigaddset(&hold, SIGHUP);
+	sigprocmask(SIG_BLOCK, &hold, &was);
+	rc = swap_in(stage, c->node.dir, have_dir, aside, sizeof aside, why,
+		     sizeof why);
+	if (rc != 0)
 		made_undo();
-		qp_cli_err("restore: cannot put the backup in place at %s: %s; "
-			   "nothing was changed", c->node.dir, qp_strerror(rc));
+	else
+		made.n = 0;
+	sigprocmask(SIG_SETMASK, &was, NULL);
+	if (rc != 0) {
+		qp_cli_err("restore: %s: %s; nothing was changed", why,
+			   qp_strerror(rc));
 		goto out;
 	}
-	made.n = 0;
 	qp_sync_path(parent);
 	printf("restored %s from %s: %llu deltas, %llu records, verified",
 	       c->node.dir, backup, (unsigned long long)deltas,
