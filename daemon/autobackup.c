@@ -195,6 +195,34 @@ static void prune(qp_autobackup *ab)
 	}
 }
 
+/* The card is full: remove the oldest backup to make room, when that
+ * leaves at least one.  Returns 1 when one was removed. */
+static int make_room(qp_autobackup *ab)
+{
+	prune_list l = {.n = 0, .ab = ab};
+	char path[QP_PATH_MAX + 64];
+	int removed = 0, rc;
+
+	each_backup(ab->cfg.dir, prune_cb, &l);
+	qsort(l.names, l.n, sizeof *l.names, newer_first);
+	if (l.n >= 2) {
+		snprintf(path, sizeof path, "%s/%s", ab->cfg.dir,
+			 l.names[l.n - 1]);
+		if ((rc = rm_tree(path)) == 0) {
+			qp_log_warn(ab->lg, "backup: %s is full: removed the "
+				    "oldest backup, %s, to make room",
+				    ab->cfg.dir, path);
+			removed = 1;
+		} else {
+			qp_log_warn(ab->lg, "backup: cannot remove %s: %s", path,
+				    qp_strerror(rc));
+		}
+	}
+	for (size_t i = 0; i < l.n; i++)
+		free(l.names[i]);
+	return removed;
+}
+
 /* ---- the child -------------------------------------------------------- */
 
 static void release(qp_autobackup *ab)
@@ -226,6 +254,7 @@ static void first_line(const char *text, char *out, size_t cap)
 static void finished(qp_autobackup *ab)
 {
 	char line[TEXT_MAX];
+	uint64_t retry;
 
 	ab->running = 0;
 	if (ab->exit_status == 0 && ab->term_signal == 0) {
@@ -250,12 +279,18 @@ static void finished(qp_autobackup *ab)
 			 (long long)ab->exit_status);
 	snprintf(ab->last_error, sizeof ab->last_error, "%s", line);
 	ab->last_error_at = time(NULL);
+	if (!ab->stopping && (strstr(line, strerror(ENOSPC)) != NULL ||
+			      strstr(line, strerror(EDQUOT)) != NULL) &&
+	    make_room(ab)) {
+		schedule(ab, FIRST_DELAY_MS);
+		return;
+	}
+	retry = ab->every_ms < RETRY_MS ? ab->every_ms : RETRY_MS;
 	if (!ab->stopping)
 		qp_log_warn(ab->lg, "backup to %s failed: %s; trying again in "
-			    "%llu min", ab->cfg.dir, line,
-			    (unsigned long long)((ab->every_ms < RETRY_MS
-						  ? ab->every_ms : RETRY_MS) / 60000));
-	schedule(ab, ab->every_ms < RETRY_MS ? ab->every_ms : RETRY_MS);
+			    "%llu s", ab->cfg.dir, line,
+			    (unsigned long long)(retry / 1000));
+	schedule(ab, retry);
 }
 
 static void on_child_closed(uv_handle_t *h)

@@ -8,7 +8,10 @@
  * child process, so the copy is exactly a hand-made `quipu backup`: taken
  * while quipud serves, complete or absent.  After each backup the oldest
  * beyond keep are removed, and so are unfinished DEST.part directories
- * left by a run that was cut off (a power cut).  A backup is due at start
+ * left by a run that was cut off (a power cut).  A backup that fails for
+ * want of space removes the oldest backup (never the last one) and is
+ * tried again at once, so a full card keeps the newest backups that fit
+ * rather than none that are new.  A backup is due at start
  * when the newest one in DIR is older than the period (or there is
  * none); a failed one (card not inserted, disk full) is retried every 10
  * minutes, or every period when that is shorter.

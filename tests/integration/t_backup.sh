@@ -373,3 +373,51 @@ PY
 	assert_out_has "restored $QP_CASE_DIR/new-tablet from $BK: 1 deltas, 1 records, verified"
 	assert_eq "$(q -d "$QP_CASE_DIR/new-tablet" id)" "$(q -d "$NODE" id)" "the restored identity"
 }
+
+card_cleanup() {
+	[ -f "$NODE.qpd.pid" ] && qpd_kill9 "$NODE"
+	umount "$CARD" 2>/dev/null || true
+}
+
+# card_made_room: quipud has removed an old backup to make room.
+card_made_room() {
+	grep -q "is full: removed the oldest backup" "$NODE.qpd.log" &&
+		[ "$(grep -c "backup: backed up" "$NODE.qpd.log")" -ge 5 ]
+}
+
+# A memory card that fills up: the oldest backups give way to new ones,
+# the newest stays whole, and the status says nothing failed.
+qp_case backup_card_full
+case_backup_card_full() {
+	local out n last
+	[ "$(id -u)" -eq 0 ] || skip "needs root (mounts a small tmpfs)"
+	NODE=$QP_CASE_DIR/node
+	CARD=$QP_CASE_DIR/card
+	mkdir -p "$CARD"
+	trap card_cleanup EXIT
+	out=$(mount -t tmpfs -o size=4m tmpfs "$CARD" 2>&1) ||
+		skip "cannot mount a tmpfs: $out"
+	node_init "$NODE"
+	qpd_start "$NODE"
+	ORG=$(add org '{"ruc":"'"$(ruc 2060777117)"'","name":"Cooperativa Apretada","type":"cooperative"}')
+	python3 -c 'import sys
+for i in range(1000):
+    print("{\"org\":\"%s\",\"dni\":\"%08d\",\"name\":\"Socia Numero %d de la Cooperativa Apretada\",\"sex\":\"F\",\"community\":\"Comunidad Campesina de San Juan\"}" % (sys.argv[1], 30000000 + i, i))' "$ORG" >many.jsonl
+	q -d "$NODE" import many.jsonl --kind producer --batch 1000 >/dev/null
+	qpd_stop "$NODE"
+	backup_cfg "$NODE" '{"dir": "'"$CARD"'", "every_hours": 0.0005, "keep": 20}'
+	qpd_start "$NODE"
+	wait_for 90 "old backups removed to make room" card_made_room
+	# Give the loop a turn past the retry, then look.
+	wait_for 30 "a backup made after the room was made" sh -c \
+		"grep -A3 'is full: removed the oldest' '$NODE.qpd.log' | grep -q 'backup: backed up'"
+	qpd_stop "$NODE"
+	n=$(backups_in "$CARD" | grep -c . || true)
+	[ "$n" -ge 1 ] || fail "no backup left on the card"
+	note "$n backups on the 4 MiB card"
+	find "$CARD" -maxdepth 1 -name '*.part' | grep -q . && fail "an unfinished backup was left"
+	last=$(backups_in "$CARD" | tail -n 1)
+	timeout 120 "$QUIPUD" -d "$CARD/$last" --verify >verify.out 2>verify.err ||
+		fail "quipud --verify of $last failed: $(cat verify.err)"
+	true
+}
