@@ -135,12 +135,19 @@ static int make_dir(const char *path)
 	return 0;
 }
 
+/* out = a sep b; -ENAMETOOLONG when it does not fit. */
+static int concat(char out[QP_PATH_MAX], const char *a, const char *sep,
+		  const char *b)
+{
+	int n = snprintf(out, QP_PATH_MAX, "%s%s%s", a, sep, b);
+
+	return n < 0 || n >= QP_PATH_MAX ? -ENAMETOOLONG : 0;
+}
+
 /* out = dir/name; -ENAMETOOLONG when it does not fit. */
 static int join(char out[QP_PATH_MAX], const char *dir, const char *name)
 {
-	int n = snprintf(out, QP_PATH_MAX, "%s/%s", dir, name);
-
-	return n < 0 || n >= QP_PATH_MAX ? -ENAMETOOLONG : 0;
+	return concat(out, dir, "/", name);
 }
 
 /* The layers directory's regular files, when there is one. */
@@ -290,7 +297,8 @@ int qp_cmd_backup(qp_cli *c, int argc, char **argv)
 			   dest);
 		return QP_EXIT_FAIL;
 	}
-	snprintf(part, sizeof part, "%s.part", dest);
+	if (concat(part, dest, "", ".part") != 0)
+		return qp_cli_usage(argv[0], "DEST is too long");
 	parent_of(dest, parent, sizeof parent);
 	if (begin_part("backup", part) != 0)
 		return QP_EXIT_FAIL;
@@ -488,7 +496,11 @@ int qp_cmd_restore(qp_cli *c, int argc, char **argv)
 			   c->node.dir, hexa, hexb, c->node.dir);
 		goto out;
 	}
-	snprintf(stage, sizeof stage, "%s.restore-part", c->node.dir);
+	if (concat(stage, c->node.dir, "", ".restore-part") != 0) {
+		qp_cli_err("restore: %s: %s", c->node.dir,
+			   qp_strerror(-ENAMETOOLONG));
+		goto out;
+	}
 	parent_of(c->node.dir, parent, sizeof parent);
 	if (begin_part("restore", stage) != 0)
 		goto out;
