@@ -129,6 +129,17 @@ case_backup_refusals() {
 	assert_out_has "usage: quipu [-d DIR] backup DEST"
 }
 
+# org_with_producers RUCBASE NAME N BATCH: on the running $NODE, an org
+# and N producers imported in batches of BATCH; sets ORG.
+org_with_producers() {
+	ORG=$(add org '{"ruc":"'"$(ruc "$1")"'","name":"'"$2"'","type":"cooperative"}')
+	python3 -c 'import sys
+org, name, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
+for i in range(n):
+    print("{\"org\":\"%s\",\"dni\":\"%08d\",\"name\":\"Socia Numero %d de la %s\",\"sex\":\"F\",\"community\":\"Comunidad Campesina de San Juan\",\"phone\":\"964312775\"}" % (org, 30000000 + i, i, name))' "$ORG" "$2" "$3" >many.jsonl
+	q -d "$NODE" import many.jsonl --kind producer --batch "$4" >/dev/null
+}
+
 # An interrupted backup removes what it made: no DEST.part, no DEST.
 qp_case backup_interrupted
 case_backup_interrupted() {
@@ -136,13 +147,8 @@ case_backup_interrupted() {
 	NODE=$QP_CASE_DIR/node
 	node_init "$NODE"
 	qpd_start "$NODE"
-	ORG=$(add org '{"ruc":"'"$(ruc 2060777113)"'","name":"Cooperativa Grande","type":"cooperative"}')
 	# A store large enough that the copy takes a while.
-	python3 -c 'import sys
-org = sys.argv[1]
-for i in range(60000):
-    print("{\"org\":\"%s\",\"dni\":\"%08d\",\"name\":\"Socia Numero %d de la Cooperativa Grande\",\"sex\":\"F\",\"community\":\"Comunidad Campesina de San Juan\",\"phone\":\"964312775\"}" % (org, 30000000 + i, i))' "$ORG" >many.jsonl
-	q -d "$NODE" import many.jsonl --kind producer --batch 5000 >/dev/null
+	org_with_producers 2060777113 "Cooperativa Grande" 60000 5000
 	for round in 1 2 3; do
 		for sig in INT TERM; do
 			"$QUIPU" -d "$NODE" backup "$BK" >out 2>err &
@@ -284,11 +290,7 @@ case_backup_scheduled_stop() {
 	node_init "$NODE"
 	mkdir "$SD"
 	qpd_start "$NODE"
-	ORG=$(add org '{"ruc":"'"$(ruc 2060777115)"'","name":"Cooperativa Numerosa","type":"cooperative"}')
-	python3 -c 'import sys
-for i in range(60000):
-    print("{\"org\":\"%s\",\"dni\":\"%08d\",\"name\":\"Socia Numero %d de la Cooperativa Numerosa\",\"sex\":\"F\",\"community\":\"Comunidad Campesina de San Juan\"}" % (sys.argv[1], 30000000 + i, i))' "$ORG" >many.jsonl
-	q -d "$NODE" import many.jsonl --kind producer --batch 5000 >/dev/null
+	org_with_producers 2060777115 "Cooperativa Numerosa" 60000 5000
 	qpd_stop "$NODE"
 	backup_cfg "$NODE" '{"dir": "'"$SD"'", "every_hours": 0.0003, "keep": 3}'
 	qpd_start "$NODE"
@@ -399,11 +401,7 @@ case_backup_card_full() {
 		skip "cannot mount a tmpfs: $out"
 	node_init "$NODE"
 	qpd_start "$NODE"
-	ORG=$(add org '{"ruc":"'"$(ruc 2060777117)"'","name":"Cooperativa Apretada","type":"cooperative"}')
-	python3 -c 'import sys
-for i in range(1000):
-    print("{\"org\":\"%s\",\"dni\":\"%08d\",\"name\":\"Socia Numero %d de la Cooperativa Apretada\",\"sex\":\"F\",\"community\":\"Comunidad Campesina de San Juan\"}" % (sys.argv[1], 30000000 + i, i))' "$ORG" >many.jsonl
-	q -d "$NODE" import many.jsonl --kind producer --batch 1000 >/dev/null
+	org_with_producers 2060777117 "Cooperativa Apretada" 1000 1000
 	qpd_stop "$NODE"
 	backup_cfg "$NODE" '{"dir": "'"$CARD"'", "every_hours": 0.0005, "keep": 20}'
 	qpd_start "$NODE"
