@@ -277,8 +277,9 @@ int qp_cmd_backup(qp_cli *c, int argc, char **argv)
 
 	if ((dest = qp_cli_one_arg(c, argc, argv, "DEST", &status)) == NULL)
 		return status;
-	if (dest[0] == '\0' || strlen(dest) + sizeof ".part/store/data.mdb" >
-					QP_PATH_MAX)
+	if (dest[0] == '\0' ||
+	    strlen(dest) + sizeof ".part/store/data.mdb" > QP_PATH_MAX ||
+	    concat(part, dest, "", ".part") != 0)
 		return qp_cli_usage(argv[0], "DEST must be a directory path "
 				    "shorter than %d bytes", QP_PATH_MAX - 32);
 	if ((status = qp_cli_paths(c)) != QP_EXIT_OK)
@@ -297,8 +298,6 @@ int qp_cmd_backup(qp_cli *c, int argc, char **argv)
 			   dest);
 		return QP_EXIT_FAIL;
 	}
-	if (concat(part, dest, "", ".part") != 0)
-		return qp_cli_usage(argv[0], "DEST is too long");
 	parent_of(dest, parent, sizeof parent);
 	if (begin_part("backup", part) != 0)
 		return QP_EXIT_FAIL;
@@ -461,7 +460,8 @@ int qp_cmd_restore(qp_cli *c, int argc, char **argv)
 	if ((status = qp_cli_paths(c)) != QP_EXIT_OK)
 		return status;
 	if (strlen(c->node.dir) + sizeof ".replaced-YYYYMMDDTHHMMSSZ" >
-	    QP_PATH_MAX)
+		QP_PATH_MAX ||
+	    concat(stage, c->node.dir, "", ".restore-part") != 0)
 		return qp_cli_usage(argv[0], "the data directory path is too long");
 	if (daemon_running(&c->node)) {
 		qp_cli_err("restore: quipud is running on %s; stop it first "
@@ -470,8 +470,11 @@ int qp_cmd_restore(qp_cli *c, int argc, char **argv)
 		return QP_EXIT_FAIL;
 	}
 	status = QP_EXIT_FAIL;
-	if (qp_node_paths(&bk, backup) != 0 ||
-	    (rc = qp_node_load(&bk)) < 0) {
+	if ((rc = qp_node_paths(&bk, backup)) != 0) {
+		qp_cli_err("restore: %s: %s", backup, qp_strerror(rc));
+		goto out;
+	}
+	if ((rc = qp_node_load(&bk)) < 0) {
 		qp_cli_err("restore: %s is not a quipu backup: %s", backup,
 			   bk.cfg_err[0] ? bk.cfg_err
 					 : "no usable key in it");
@@ -494,11 +497,6 @@ int qp_cmd_restore(qp_cli *c, int argc, char **argv)
 			   "backup's (key %s...); move %s away first to put "
 			   "the backup in its place",
 			   c->node.dir, hexa, hexb, c->node.dir);
-		goto out;
-	}
-	if (concat(stage, c->node.dir, "", ".restore-part") != 0) {
-		qp_cli_err("restore: %s: %s", c->node.dir,
-			   qp_strerror(-ENAMETOOLONG));
 		goto out;
 	}
 	parent_of(c->node.dir, parent, sizeof parent);

@@ -149,8 +149,10 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
-	if (qp_node_paths(&node, dir) != 0) {
-		fprintf(stderr, "quipud: cannot resolve the data directory (set -d DIR or QUIPU_DATA)\n");
+	if ((rc = qp_node_paths(&node, dir)) != 0) {
+		fprintf(stderr, "quipud: cannot resolve the data directory: %s%s\n",
+			qp_strerror(rc),
+			dir != NULL ? "" : " (set -d DIR or QUIPU_DATA)");
 		return 2;
 	}
 	if ((rc = qp_node_load(&node)) != 0) {

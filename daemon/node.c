@@ -18,7 +18,7 @@
 static int join_path(char *out, const char *dir, const char *name)
 {
 	int n = snprintf(out, QP_PATH_MAX, "%s/%s", dir, name);
-	return (n < 0 || n >= QP_PATH_MAX) ? QP_EINVAL : 0;
+	return (n < 0 || n >= QP_PATH_MAX) ? -ENAMETOOLONG : 0;
 }
 
 int qp_node_paths(qp_node *n, const char *opt_dir)
@@ -39,11 +39,11 @@ int qp_node_paths(qp_node *n, const char *opt_dir)
 		else
 			return QP_EINVAL;
 		if (rc < 0 || rc >= (int)sizeof(tmp))
-			return QP_EINVAL;
+			return -ENAMETOOLONG;
 		dir = tmp;
 	}
 	if (strlen(dir) >= QP_PATH_MAX - 32)
-		return QP_EINVAL;
+		return -ENAMETOOLONG;
 	/* The socket path must fit in sockaddr_un.sun_path (108 bytes). */
 	snprintf(n->dir, sizeof(n->dir), "%s", dir);
 	if ((rc = join_path(n->store, dir, "store")) != 0 ||

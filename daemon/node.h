@@ -43,7 +43,8 @@ typedef struct qp_node {
 } qp_node;
 
 /* Resolve the data directory (opt_dir may be NULL) and fill the paths.
- * Does not touch the file system.  Returns 0 or QP_EINVAL (path too long,
+ * Does not touch the file system.  Returns 0, -ENAMETOOLONG (the directory
+ * path leaves no room for its files) or QP_EINVAL (no directory given and
  * no home directory). */
 int qp_node_paths(qp_node *n, const char *opt_dir);
 

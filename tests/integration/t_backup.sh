@@ -41,7 +41,8 @@ EOF
 	qrun -d "$NODE" backup "$BK"
 	assert_rc 0 "backup while four writers write"
 	cat acked.* | sort >after
-	# The backup held nothing up: the writers go on.
+	# quipud serves on once the backup is done (it left no reader or lock
+	# holding the writers): they get further acknowledgements.
 	wait_for 20 "writes acknowledged after the backup" \
 		acked_at_least $(($(grep -c . after) + 8))
 	touch stop
@@ -91,7 +92,7 @@ EOF
 
 qp_case backup_refusals
 case_backup_refusals() {
-	local BK=$QP_CASE_DIR/bk
+	local BK=$QP_CASE_DIR/bk long
 	NODE=$QP_CASE_DIR/node
 	node_init "$NODE"
 	qpd_start "$NODE"
@@ -124,6 +125,23 @@ case_backup_refusals() {
 	assert_err_has "init first"
 	[ ! -e "$QP_CASE_DIR/bk2" ] && [ ! -e "$QP_CASE_DIR/bk2.part" ] ||
 		fail "a backup of nothing left files"
+
+	long=$QP_CASE_DIR/$(printf 'x%.0s' $(seq 1 4090))
+	qrun -d "$NODE" backup "$long"
+	assert_rc 2 "backup to a path too long for DEST.part"
+	assert_err_one_line
+	assert_err_has "DEST must be a directory path shorter than"
+	qrun -d "$long" restore "$QP_CASE_DIR/bk"
+	assert_rc 2 "restore into a data directory path too long"
+	assert_err_one_line
+	assert_err_has "quipu: cannot resolve the data directory: File name too long"
+	qrun -d "$QP_CASE_DIR/elsewhere" restore "$long"
+	assert_rc 1 "restore from a backup path too long"
+	assert_err_one_line
+	assert_err_has "quipu: restore: $long: File name too long"
+	timeout 20 "$QUIPUD" -d "$long" >long.out 2>long.err && fail "quipud started on a path too long"
+	grep -q "quipud: cannot resolve the data directory: File name too long" long.err ||
+		fail "quipud said: $(cat long.err)"
 
 	qrun -d "$NODE" backup
 	assert_rc 2 "backup without DEST"

@@ -29,6 +29,13 @@ START_TEST(paths_from_option_and_env)
 	setenv("HOME", "/home/tec", 1);
 	ck_assert_int_eq(qp_node_paths(&n, NULL), 0);
 	ck_assert_str_eq(n.dir, "/home/tec/.local/share/quipu");
+	{
+		char longdir[QP_PATH_MAX];
+		memset(longdir, 'x', sizeof longdir - 1);
+		longdir[0] = '/';
+		longdir[sizeof longdir - 1] = '\0';
+		ck_assert_int_eq(qp_node_paths(&n, longdir), -ENAMETOOLONG);
+	}
 }
 END_TEST
 
