@@ -3,6 +3,7 @@
  * (key mode 0600, refusal to replace an identity) and key loading.
  */
 #include <check.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
